@@ -10,6 +10,7 @@
  *              time of their last activity, not by when they reported: idle
  *              delays that fire late, together, must not reorder them)
  *   draining — the rest of `slots`: children already leaving (no slot held)
+ *   drains   — the draining children not yet told to stop, oldest drain first
  *   instances — client instance id → its newest child, by the client's attempt
  *               time (ADMITs that carry one)
  *
@@ -42,6 +43,14 @@
  * limit never evicts an active child: it refuses admissions until the user is
  * below it, and idle children go at the new T (at this ADMIT, or the next
  * CHILD_IDLE).
+ *
+ * Draining children hold no slot but keep their sockets (up to drainTimeoutMs): while
+ * `supervising`, a user keeps at most `limit` of them. A child that starts to drain
+ * (evicted, superseded, or leaving on its own: a close frame with no FIN after it) past
+ * that terminates the oldest drains beyond it (`capDrains`), so a user holds at most
+ * 2 × limit sockets; nobody is refused for it. A terminated child keeps the reason it
+ * began draining for, as a drain that times out does. Not in `shuttingDown`: a shutdown
+ * drains every child at once, each with its 1001.
  *
  * It learns that a child ended only from the child's done event, never from
  * a lookup. After its last child it lingers for `lingerMs` (a reconnect
@@ -122,6 +131,13 @@ export interface UserSupervisorContext extends UserSupervisorInput {
   live: readonly string[];
   /** Longest idle first. */
   idle: readonly IdleChild[];
+  /**
+   * The connection ids of the draining children not yet sent TERMINATE, oldest drain first:
+   * at most `limit` after each drain that starts while `supervising` (a limit lowered since
+   * caps them at the next one). A child leaves it when it is terminated for the cap (never
+   * told twice) or ends.
+   */
+  drains: readonly string[];
   /** Client instance id → its newest child by attempt time (only ADMITs that carried one). */
   instances: ReadonlyMap<string, InstanceChild>;
 }
@@ -211,12 +227,13 @@ function releaseSlot(freeSlots: readonly number[], slot: string | undefined): re
   return [...freeSlots.slice(0, index), freed, ...freeSlots.slice(index)];
 }
 
-/** Takes `victims` out of the live book (they are told to leave in the same step). */
+/** Takes `victims` out of the live book (they are told to leave in the same step), newest drains. */
 function markDraining(context: UserSupervisorContext, victims: readonly string[]) {
   const gone = new Set(victims);
   return {
     live: context.live.filter((id) => !gone.has(id)),
     idle: withoutIdle(context.idle, (id) => gone.has(id)),
+    drains: [...context.drains, ...victims.filter((id) => context.live.includes(id))],
   };
 }
 
@@ -373,6 +390,7 @@ export const userSupervisorMachine = setup({
     evictIdle: { liveCount: number };
     evictChild: { connectionId: string; cause: EvictionCause };
     supersede: undefined;
+    capDrains: undefined;
     drainAll: undefined;
     terminateAll: undefined;
     forgetChild: { ends: boolean };
@@ -407,6 +425,7 @@ export const userSupervisorMachine = setup({
             params: { connectionId, userId: context.userId, cause: 'idle' },
           });
         }
+        enqueue('capDrains');
       }),
 
       /** Evicts one named live child (the cluster-wide book's decision), and says so. */
@@ -420,6 +439,7 @@ export const userSupervisorMachine = setup({
           enqueue({ type: 'publishBook', params: bookCounts(next) });
           enqueue.sendTo(slot, { type: 'EVICT', cause });
           enqueue({ type: 'announceEvicted', params: { connectionId, userId: context.userId, cause } });
+          enqueue('capDrains');
         },
       ),
 
@@ -466,6 +486,23 @@ export const userSupervisorMachine = setup({
         });
       }),
 
+      /**
+       * Terminates the oldest drains beyond `limit` (the user's current one): a user who piles
+       * up unanswered closes (a close frame and no FIN, or reconnects whose predecessors never
+       * answer) holds at most `limit` draining sockets, not one per drain in drainTimeoutMs.
+       * They leave `drains` now, so none is told twice before its done event; they stay in
+       * `slots` (counted draining) until then. The book's counts do not change here.
+       */
+      capDrains: enqueueActions(({ context, enqueue }) => {
+        const over = context.drains.length - context.limit;
+        if (over <= 0) return;
+        enqueue.assign({ drains: context.drains.slice(over) });
+        for (const connectionId of context.drains.slice(0, over)) {
+          const slot = context.slots.get(connectionId);
+          if (slot !== undefined) enqueue.sendTo(slot, { type: 'TERMINATE' });
+        }
+      }),
+
       drainAll: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'SHUTDOWN') return;
         for (const connectionId of context.live) {
@@ -495,6 +532,7 @@ export const userSupervisorMachine = setup({
           freeSlots: releaseSlot(context.freeSlots, context.slots.get(connectionId)),
           live: without(context.live, connectionId),
           idle: withoutIdle(context.idle, (id) => id === connectionId),
+          drains: without(context.drains, connectionId),
           instances: withoutInstanceOf(context.instances, connectionId),
         };
         enqueue.assign({
@@ -502,6 +540,7 @@ export const userSupervisorMachine = setup({
           freeSlots: next.freeSlots,
           live: next.live,
           idle: next.idle,
+          drains: next.drains,
           instances: next.instances,
         });
         enqueue({ type: 'publishBook', params: bookCounts(next) });
@@ -525,6 +564,7 @@ export const userSupervisorMachine = setup({
       freeSlots: [],
       live: [],
       idle: [],
+      drains: [],
       instances: new Map(),
     }),
     initial: 'supervising',
@@ -623,6 +663,7 @@ export const userSupervisorMachine = setup({
             guard: { type: 'isLive', params: ({ event }) => ({ connectionId: event.connectionId }) },
             actions: [
               { type: 'markChildDraining', params: ({ event }) => ({ connectionId: event.connectionId }) },
+              'capDrains',
               'publish',
             ],
           },

@@ -8,7 +8,8 @@
  * and each user's capacity band are checked too, and the rooms: every
  * member a registered connection that lists the room, every room of a
  * connection holding it, no room without a member. And each client instance
- * a user supervisor knows names one of its children.
+ * a user supervisor knows names one of its children, and each drain it may
+ * still terminate (its drain cap) a draining child.
  */
 import type { AnyActorRef } from 'xstate';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
@@ -134,6 +135,15 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
       if (!byId.has(child.connectionId))
         mismatches.push(
           `user ${userId}: client instance ${instance} names connection ${child.connectionId}, which is not a child`,
+        );
+    }
+    // The drains the cap may still terminate: each a draining child. Not "at most the limit":
+    // a limit just lowered (a plan change, or the cluster-wide book evicting before the ADMIT
+    // that brings it) caps them at the next drain, not at once.
+    for (const connectionId of context.drains) {
+      if (byId.get(connectionId) !== 'draining')
+        mismatches.push(
+          `user ${userId}: the drains list connection ${connectionId}, which is ${byId.get(connectionId) ?? 'not a child'}`,
         );
     }
     for (const connectionId of context.slots.keys()) {

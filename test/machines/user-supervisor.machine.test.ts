@@ -533,6 +533,114 @@ describe('draining children', () => {
   });
 });
 
+describe('the drain cap: while supervising, at most `limit` draining children', () => {
+  const frameNoFin: ConnectionEvent = { type: 'CLOSE_FRAME_RECEIVED' };
+  let time = 5_000;
+  const again = () => {
+    time += 1;
+    return { instance: { id: 'instance-a', attemptAt: time } };
+  };
+  const terminated = (h: Harness, ids: string[]) =>
+    ids.filter((id) => h.transport(id).did.includes('terminate'));
+
+  it('a close frame with no FIN after it, over and over: the oldest drain beyond the limit is terminated', () => {
+    const warn = vi.spyOn(console, 'warn');
+    const h = startSupervisor({ limit: 3, evictAt: 3 });
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    for (const id of ids) {
+      h.admit(id); // always admitted: a draining child frees its slot at once
+      expect(h.log.at(-1)).toBe(`admitted ${id}`);
+      h.transport(id).push(frameNoFin);
+    }
+    // Seven drains, limit 3: the four oldest were terminated, one at each drain past the third.
+    expect(terminated(h, ids)).toEqual(['a', 'b', 'c', 'd']);
+    expect(h.context().drains).toEqual(['e', 'f', 'g']);
+    expect(h.book()).toEqual({ live: [], idle: [], draining: ['e', 'f', 'g'] });
+    expect(h.published()).toEqual({ live: 0, idle: 0, draining: 3 });
+    // A terminated child keeps the reason it began draining for, as at drainTimeoutMs.
+    expect(h.log.filter((line) => line.startsWith('disposed'))).toEqual([
+      'disposed a closed',
+      'disposed b closed',
+      'disposed c closed',
+      'disposed d closed',
+    ]);
+    for (const id of ['a', 'b', 'c', 'd']) expect(h.transport(id).did).toEqual(['terminate']);
+    // Never told twice: a TERMINATE sent to a child already stopped would warn.
+    expect(warn).not.toHaveBeenCalled();
+    warn.mockRestore();
+  });
+
+  it('reconnects of one instance whose predecessors never answer: each newcomer admitted, at most limit draining', () => {
+    const h = startSupervisor({ limit: 3, evictAt: 3 });
+    const ids = ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'];
+    for (const id of ids) {
+      h.admit(id, again());
+      expect(h.log).toContain(`admitted ${id}`);
+      expect(h.book().live).toEqual([id]);
+      expect(h.book().draining.length).toBeLessThanOrEqual(3);
+    }
+    expect(terminated(h, ids)).toEqual(['a1', 'a2']);
+    expect(h.transport('a1').did).toEqual(['close 4001 evicted: superseded', 'terminate']);
+    expect(h.log).toContain('disposed a1 evicted');
+    expect(h.context().drains).toEqual(['a3', 'a4', 'a5']);
+    expect(h.book()).toEqual({ live: ['a6'], idle: [], draining: ['a3', 'a4', 'a5'] });
+  });
+
+  it("counts every way of starting to drain in one order: idle evictions, supersedes and the peer's own close", () => {
+    const h = startSupervisor({ limit: 2, evictAt: 2 });
+    h.admit('a', again());
+    h.admit('b');
+    h.advance(idleTimeoutMs); // both idle at n = T = 2: the longest idle goes
+    expect(h.evicted()).toEqual(['evicted a']);
+    h.transport('b').push(frameNoFin);
+    expect(h.context().drains).toEqual(['a', 'b']);
+    h.admit('c'); // the third drain below is c's own close
+    h.transport('c').push(frameNoFin);
+    expect(terminated(h, ['a', 'b', 'c'])).toEqual(['a']);
+    expect(h.context().drains).toEqual(['b', 'c']);
+  });
+
+  it('a child that ends on its own leaves the list: the cap counts only those still draining', () => {
+    const h = startSupervisor({ limit: 2, evictAt: 2 });
+    admitAll(h, ['a', 'b']);
+    h.transport('a').push(frameNoFin);
+    h.transport('b').push(frameNoFin);
+    h.transport('a').push(closed); // a's FIN came after all
+    expect(h.context().drains).toEqual(['b']);
+    h.admit('c');
+    h.transport('c').push(frameNoFin);
+    expect(terminated(h, ['a', 'b', 'c'])).toEqual([]);
+    expect(h.context().drains).toEqual(['b', 'c']);
+    h.advance(timings.drainTimeoutMs); // the drains end at drainTimeoutMs as before
+    expect(h.context().drains).toEqual([]);
+    expect(h.supervisor.getSnapshot().status).toBe('done');
+  });
+
+  it("a lowered limit caps at the next drain, at the user's new limit", () => {
+    const h = startSupervisor({ limit: 4, evictAt: 4 });
+    admitAll(h, ['a', 'b', 'c', 'd']);
+    for (const id of ['a', 'b', 'c', 'd']) h.transport(id).push(frameNoFin);
+    h.admit('e', { limit: 2, evictAt: 2 }); // a plan downgrade: nothing terminated yet
+    expect(terminated(h, ['a', 'b', 'c', 'd'])).toEqual([]);
+    h.transport('e').push(frameNoFin);
+    expect(terminated(h, ['a', 'b', 'c', 'd', 'e'])).toEqual(['a', 'b', 'c']);
+    expect(h.context().drains).toEqual(['d', 'e']);
+  });
+
+  it('not in a shutdown: every child drains with its 1001, none terminated for the cap', () => {
+    const h = startSupervisor({ limit: 2, evictAt: 2 });
+    admitAll(h, ['a', 'b']);
+    h.transport('a').push(frameNoFin);
+    h.transport('b').push(frameNoFin);
+    admitAll(h, ['c', 'd']);
+    h.shutdown();
+    expect(h.value()).toBe('shuttingDown');
+    for (const id of ['a', 'b']) expect(h.transport(id).did).toEqual([]);
+    for (const id of ['c', 'd']) expect(h.transport(id).did).toEqual(['close 1001 server shutting down']);
+    expect(h.book().draining).toEqual(['a', 'b', 'c', 'd']);
+  });
+});
+
 describe('reconnects: an ADMIT with the instance of a live child, from a later attempt, supersedes it', () => {
   /** Each call a later attempt of instance `id` (its client's clock moves on). */
   let time = 1_000;
@@ -950,7 +1058,15 @@ describe('shutdown', () => {
     const input = { userId: 'u', limit, evictAt, timings, lingerMs: 0 };
     const childless = machine.resolveState({
       value: 'supervising',
-      context: { ...input, slots: new Map(), freeSlots: [], live: [], idle: [], instances: new Map() },
+      context: {
+        ...input,
+        slots: new Map(),
+        freeSlots: [],
+        live: [],
+        idle: [],
+        drains: [],
+        instances: new Map(),
+      },
     });
     const supervisor = createActor(machine, { input, snapshot: childless, clock: new SimulatedClock() });
     supervisor.start();

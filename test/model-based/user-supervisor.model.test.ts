@@ -18,6 +18,10 @@
  * it (README, "Reconnects replace their earlier connection"): that one drains,
  * and the newcomer is decided with its slot free.
  *
+ * While it supervises, a user holds at most `limit` draining connections (the drain cap):
+ * a connection starting to drain past that terminates the oldest drain. The walk reaches
+ * it through the lower limit of 1 (two drains at once), and the model says when it did.
+ *
  * After the user's last connection the supervisor lingers (lingerMs, the
  * production default), so a reconnect finds it warm; the model says when it
  * lingers and when its linger ends.
@@ -87,15 +91,38 @@ interface Book {
   kept: boolean;
   /** The user's limit: its latest admission's (admitted or refused). */
   limit: number;
+  /** Whether a drain was ever terminated for the drain cap (a path that did is a path of its own). */
+  capped: boolean;
 }
 
 /** The model keeps at most this many sockets at once, so that its books are finite. */
 const maxSockets = limit + 1;
 
+/**
+ * `count` more connections start to drain: past the user's limit (while not shutting down),
+ * the oldest drains are terminated, so at most `limit` stay.
+ */
+const drain = (book: Book, count: number): Book => {
+  if (count === 0) return book;
+  const draining = book.draining + count;
+  if (book.shuttingDown || draining <= book.limit) return { ...book, draining };
+  return { ...book, draining: book.limit, capped: true };
+};
+
+/**
+ * A live connection whose client closes: its close frame makes it drain for the moment the
+ * close handshake takes, which counts toward the cap (the oldest drain beyond it goes), and
+ * then it ends.
+ */
+const closes = (book: Book): Book => {
+  const drained = drain(book, 1);
+  return { ...drained, draining: drained.draining - 1 };
+};
+
 /** Evicts idle connections, one at a time, until the live count is below the user's T or none is idle. */
 const evict = (book: Book, live: number): Book => {
   const victims = Math.min(book.idle, Math.max(0, live - pointOf(book.limit) + 1));
-  return { ...book, idle: book.idle - victims, draining: book.draining + victims };
+  return drain({ ...book, idle: book.idle - victims }, victims);
 };
 
 const sockets = (book: Book) => book.busy + book.idle + book.draining;
@@ -112,9 +139,12 @@ const admitAt = (context: Book, userLimit: number): Book => {
  * predecessor, busy or idle, drains first, and the newcomer is decided with its slot free.
  */
 const reconnect = (context: Book, predecessorIdle: boolean): Book => {
-  const left: Book = predecessorIdle
-    ? { ...context, idle: context.idle - 1, draining: context.draining + 1 }
-    : { ...context, busy: context.busy - 1, draining: context.draining + 1 };
+  // Its limit is the user's first, and the drain cap counts at it.
+  const book = { ...context, limit };
+  const left = drain(
+    predecessorIdle ? { ...book, idle: book.idle - 1 } : { ...book, busy: book.busy - 1 },
+    1,
+  );
   return left.busy < limit ? admitAt(left, limit) : refuseAt(left, limit);
 };
 /** A refusal under its own limit: the limit is the user's now, and idle ones above its T go. */
@@ -157,6 +187,7 @@ const bookModel = setup({
     lingering: false,
     kept: false,
     limit,
+    capped: false,
   },
   initial: 'noConnections',
   states: {
@@ -198,7 +229,7 @@ const bookModel = setup({
         // An idle one is evicted; one that turned active meanwhile is kept.
         BOOK_EVICTS_IDLE: {
           guard: 'hasIdle',
-          actions: assign(({ context }) => ({ idle: context.idle - 1, draining: context.draining + 1 })),
+          actions: assign(({ context }) => drain({ ...context, idle: context.idle - 1 }, 1)),
         },
         BOOK_EVICTS_ACTIVE_IF_IDLE: { guard: 'hasBusy', actions: assign({ kept: true }) },
         // A client instance connects again: its busy or idle connection was left behind.
@@ -213,14 +244,20 @@ const bookModel = setup({
         // Over the cluster-wide limit after an outage: evicted, idle or not.
         BOOK_REFUSES_ONE: {
           guard: 'hasBusy',
-          actions: assign(({ context }) => ({ busy: context.busy - 1, draining: context.draining + 1 })),
+          actions: assign(({ context }) => drain({ ...context, busy: context.busy - 1 }, 1)),
         },
         APP_CLOSES: {
           guard: 'hasBusy',
-          actions: assign(({ context }) => ({ busy: context.busy - 1, draining: context.draining + 1 })),
+          actions: assign(({ context }) => drain({ ...context, busy: context.busy - 1 }, 1)),
         },
-        BUSY_ONE_CLOSES: { guard: 'hasBusy', actions: assign(({ context }) => ({ busy: context.busy - 1 })) },
-        IDLE_ONE_CLOSES: { guard: 'hasIdle', actions: assign(({ context }) => ({ idle: context.idle - 1 })) },
+        BUSY_ONE_CLOSES: {
+          guard: 'hasBusy',
+          actions: assign(({ context }) => closes({ ...context, busy: context.busy - 1 })),
+        },
+        IDLE_ONE_CLOSES: {
+          guard: 'hasIdle',
+          actions: assign(({ context }) => closes({ ...context, idle: context.idle - 1 })),
+        },
         DRAINING_ONE_CLOSES: {
           guard: 'hasDraining',
           actions: assign(({ context }) => ({ draining: context.draining - 1 })),

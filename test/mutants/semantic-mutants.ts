@@ -82,6 +82,11 @@ export const supervisorSemanticMutants: Record<
           event.type === 'ADMIT' && context.live.length - context.idle.length < event.limit,
       },
     }),
+  // The drain cap gone (a security finding): every drain keeps its socket up to drainTimeoutMs,
+  // so a user who piles up unanswered closes or reconnects holds one socket per drain, not at
+  // most 2 × limit.
+  'userSupervisor: action capDrains terminates nothing': (machine) =>
+    machine.provide({ actions: { capDrains: () => {} } }),
 };
 
 type ClientMachine = typeof clientMachine;

@@ -40,6 +40,7 @@ function slotMismatches(
       freeSlots,
       live: [],
       idle: [],
+      drains: [],
       limit: 5,
       evictAt: 4,
       instances: new Map(
