@@ -47,10 +47,10 @@
  * Draining children hold no slot but keep their sockets (up to drainTimeoutMs): while
  * `supervising`, a user keeps at most `limit` of them. A child that starts to drain
  * (evicted, superseded, or leaving on its own: a close frame with no FIN after it) past
- * that terminates the oldest drains beyond it (`capDrains`), so a user holds at most
- * 2 × limit sockets; nobody is refused for it. A terminated child keeps the reason it
- * began draining for, as a drain that times out does. Not in `shuttingDown`: a shutdown
- * drains every child at once, each with its 1001.
+ * that terminates the oldest drains beyond it (`capDrains`; never those begun in the
+ * same step), so a user holds about 2 × limit sockets; nobody is refused for it. A
+ * terminated child keeps the reason it began draining for, as a drain that times out
+ * does. Not in `shuttingDown`: a shutdown drains every child at once, each with its 1001.
  *
  * It learns that a child ended only from the child's done event, never from
  * a lookup. After its last child it lingers for `lingerMs` (a reconnect
@@ -233,7 +233,8 @@ function markDraining(context: UserSupervisorContext, victims: readonly string[]
   return {
     live: context.live.filter((id) => !gone.has(id)),
     idle: withoutIdle(context.idle, (id) => gone.has(id)),
-    drains: [...context.drains, ...victims.filter((id) => context.live.includes(id))],
+    // Every caller passes live children only (guarded by isLive, the idle list, predecessorOf).
+    drains: [...context.drains, ...victims],
   };
 }
 
@@ -390,7 +391,7 @@ export const userSupervisorMachine = setup({
     evictIdle: { liveCount: number };
     evictChild: { connectionId: string; cause: EvictionCause };
     supersede: undefined;
-    capDrains: undefined;
+    capDrains: { fresh: number };
     drainAll: undefined;
     terminateAll: undefined;
     forgetChild: { ends: boolean };
@@ -425,7 +426,7 @@ export const userSupervisorMachine = setup({
             params: { connectionId, userId: context.userId, cause: 'idle' },
           });
         }
-        enqueue('capDrains');
+        enqueue({ type: 'capDrains', params: { fresh: victims.length } });
       }),
 
       /** Evicts one named live child (the cluster-wide book's decision), and says so. */
@@ -439,7 +440,7 @@ export const userSupervisorMachine = setup({
           enqueue({ type: 'publishBook', params: bookCounts(next) });
           enqueue.sendTo(slot, { type: 'EVICT', cause });
           enqueue({ type: 'announceEvicted', params: { connectionId, userId: context.userId, cause } });
-          enqueue('capDrains');
+          enqueue({ type: 'capDrains', params: { fresh: 1 } });
         },
       ),
 
@@ -491,10 +492,14 @@ export const userSupervisorMachine = setup({
        * up unanswered closes (a close frame and no FIN, or reconnects whose predecessors never
        * answer) holds at most `limit` draining sockets, not one per drain in drainTimeoutMs.
        * They leave `drains` now, so none is told twice before its done event; they stay in
-       * `slots` (counted draining) until then. The book's counts do not change here.
+       * `slots` (counted draining) until then. The book's counts do not change here. The
+       * `fresh` drains, begun in this very step, are never cut: a plan downgrade that evicts
+       * more idle children at once than its new limit must not terminate them in the step
+       * that sent their 4001 (a socket with data still buffered would lose it, and the client
+       * would see 1006 and come back rather than wait for activity).
        */
-      capDrains: enqueueActions(({ context, enqueue }) => {
-        const over = context.drains.length - context.limit;
+      capDrains: enqueueActions(({ context, enqueue }, params: { fresh: number }) => {
+        const over = context.drains.length - Math.max(context.limit, params.fresh);
         if (over <= 0) return;
         enqueue.assign({ drains: context.drains.slice(over) });
         for (const connectionId of context.drains.slice(0, over)) {
@@ -663,7 +668,7 @@ export const userSupervisorMachine = setup({
             guard: { type: 'isLive', params: ({ event }) => ({ connectionId: event.connectionId }) },
             actions: [
               { type: 'markChildDraining', params: ({ event }) => ({ connectionId: event.connectionId }) },
-              'capDrains',
+              { type: 'capDrains', params: { fresh: 1 } },
               'publish',
             ],
           },

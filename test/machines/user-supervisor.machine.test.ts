@@ -627,6 +627,22 @@ describe('the drain cap: while supervising, at most `limit` draining children', 
     expect(h.context().drains).toEqual(['d', 'e']);
   });
 
+  it('a downgrade that evicts more idle children at once than its new limit cuts none of them in that step (review r29)', () => {
+    const h = startSupervisor({ limit: 10, evictAt: 10 });
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+    admitAll(h, ids);
+    h.advance(idleTimeoutMs); // six idle, below T 10
+    h.admit('g', { limit: 2, evictAt: 2 }); // refused at 2; n = 6 ≥ T 2: all six idle ones go
+    expect(h.evicted()).toHaveLength(6);
+    for (const id of ids) expect(h.transport(id).did).toEqual(['close 4001 evicted: idle']);
+    expect(h.context().drains).toEqual(ids);
+    // The next drain caps them at the new limit, oldest first.
+    h.admit('h', { limit: 2, evictAt: 2 });
+    h.transport('h').push(frameNoFin);
+    expect(terminated(h, ids)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(h.context().drains).toEqual(['f', 'h']);
+  });
+
   it('not in a shutdown: every child drains with its 1001, none terminated for the cap', () => {
     const h = startSupervisor({ limit: 2, evictAt: 2 });
     admitAll(h, ['a', 'b']);
