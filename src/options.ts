@@ -250,6 +250,8 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * An application message arrived. A throw or rejection closes the connection with 1011.
    * Not serialised: the next message's call does not wait for a returned promise, so an async
    * handler that awaits may run alongside the next one (chain them per connection if order matters).
+   * Not called once the connection drains (evicted, closed, shutting down): a message the client
+   * sent before it read the close frame is dropped unseen, so acknowledge what must not be lost.
    */
   onMessage?: ((connection: ConnectionHandle<Data>, data: Buffer, isBinary: boolean) => unknown) | undefined;
   /** The connection reached `disposed` and its slot is free. */
