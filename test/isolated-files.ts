@@ -27,6 +27,7 @@ export const isolatedFiles = [
   'test/cluster/store-redis-tls.test.ts',
   'test/cluster/store.test.ts',
   'test/examples/dashboard-events.test.ts',
+  'test/charts/cli.test.ts',
   'test/browser/dashboard-missing-elkjs.test.ts',
   'test/examples/dashboard-missing-elkjs.test.ts',
   'test/examples/readme-claims-dashboard.test.ts',
