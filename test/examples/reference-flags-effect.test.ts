@@ -123,7 +123,8 @@ async function echoWhilePaused(server: Running, user: string): Promise<WebSocket
   return ws;
 }
 
-describe('--max-buffered-bytes', () => {
+// A hang guard, not a speed check (as below): 24 MiB echoed on a 2-core machine loaded by other work.
+describe('--max-buffered-bytes', { timeout: 60_000 }, () => {
   it('closes a client that reads slower than it is sent to with 4008 past it', async () => {
     // A long drain, so that the client is still there to read the 4008 when it reads again.
     const server = await start(['--max-buffered-bytes', '65536', '--drain-timeout-ms', '60000']);
@@ -372,7 +373,9 @@ async function dashboardEvents(port: number) {
   };
 }
 
-describe('--capacity-levels and --capacity-hysteresis', () => {
+// A hang guard, not a speed check: three servers side by side took more than the default 20 s on a
+// 2-core machine loaded by other work.
+describe('--capacity-levels and --capacity-hysteresis', { timeout: 60_000 }, () => {
   /** Opens `n` connections of one user, then closes `close` of them, and reads the alerts. */
   async function alerts(args: string[], env: NodeJS.ProcessEnv, n: number, close = 0) {
     const server = await start(args, env);
