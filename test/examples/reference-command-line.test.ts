@@ -1,17 +1,21 @@
 /**
  * The reference server as a user runs it: `npm start`, its flags and environment, the values it
  * refuses (exit 2 with a message), and `ws-supervisor serve`. Every other example's start, serve
- * and drain is in examples.test.ts. These run the built programs (npm test builds first).
+ * and drain is in examples.test.ts. These run the built programs (npm test builds first), but for
+ * the tables of refused values, read by the program's own main() in this process (mainInProcess):
+ * each path of exit 2 is run as the program itself too.
  */
 import { once } from 'node:events';
 import { type AddressInfo, connect as connectTcp, createServer } from 'node:net';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { format } from 'node:util';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
+import type { StartedAs } from '../../examples/reference-server/config.js';
+import { main } from '../../examples/reference-server/main.js';
 import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
 import type { SupervisorStats } from '../../src/index.js';
 import { runCommand, runProgram } from '../helpers/process.js';
 import { closed, connectRefused, nextMessage } from '../helpers/server.js';
-import { scopedCase } from '../helpers/test-scope.js';
 
 async function open(url: string, options?: WebSocket.ClientOptions): Promise<WebSocket> {
   const ws = new WebSocket(url, options);
@@ -31,6 +35,35 @@ function inClusterWorker(args: string[], env: NodeJS.ProcessEnv) {
     "worker.on('exit', (code) => { process.exitCode = code ?? 1; });",
   ].join('\n');
   return runCommand(process.execPath, ['--input-type=module', '-e', primary]);
+}
+
+/**
+ * main() run in this process, as the program runs it (`npm start`; `ws-supervisor serve` is
+ * src/cli.ts handing it its arguments and 'ws-supervisor serve'): its exit code, what it printed
+ * on stderr, and all it printed. The tables of refused values are read this way, one case after
+ * another (console is replaced meanwhile): a node process each was most of this file's time. Each
+ * path that exits 2 is also run as the program itself: an error in the flags (`npm start` and
+ * `serve`), a value the supervisor refuses, a port in use. A thrown error (a stack trace) fails
+ * the case.
+ */
+async function mainInProcess(argv: string[], env: NodeJS.ProcessEnv = {}, startedAs?: StartedAs) {
+  let output = '';
+  let errorOutput = '';
+  const spies = [
+    vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
+      output += `${format(...args)}\n`;
+    }),
+    vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      output += `${format(...args)}\n`;
+      errorOutput += `${format(...args)}\n`;
+    }),
+  ];
+  try {
+    const code = await main(argv, env, startedAs);
+    return { code, output, errorOutput };
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
 }
 
 describe('reference server (npm start)', () => {
@@ -72,7 +105,9 @@ describe('reference server (npm start)', () => {
     expect(program.output()).toMatch(/SIGTERM: draining 2 connection\(s\)/);
   });
 
-  it('survives request targets that new URL() cannot parse', async () => {
+  // Which hosts warn is exposureWarning()'s, tested in reference-flags.test.ts without listening
+  // beyond loopback (127.0.0.2 and ::1 are not configured on every machine either).
+  it('survives request targets that new URL() cannot parse; no exposure warning on its default host, loopback', async () => {
     const program = runProgram(script, ['--port', '0']);
     const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
     const upgrade = (target: string) =>
@@ -96,6 +131,7 @@ describe('reference server (npm start)', () => {
     ws.close();
     program.child.kill('SIGTERM');
     expect(await program.exited).toBe(0);
+    expect(program.errorOutput()).not.toMatch(/warning/);
   });
 
   it('takes limits from flags and from the environment, flags first', async () => {
@@ -132,9 +168,8 @@ describe('reference server (npm start)', () => {
     expect(await program.exited).toBe(0);
   });
 
-  // Each waits for a process of its own to start and refuse: they run concurrently (scopedCase
-  // keeps each process's cleanup on its own case).
-  it.concurrent.for([
+  // Read by main() in this process (mainInProcess), one after another.
+  it.for([
     [['--max-per-user', '0'], /--max-per-user: expected an integer from 1 to 100000, got 0/],
     [['--eviction-threshold', 'lots'], /--eviction-threshold must be a number/],
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
@@ -207,18 +242,18 @@ describe('reference server (npm start)', () => {
     ],
   ] as const)(
     'refuses %j with a clear message and exit code 2',
-    scopedCase(async ([args, message]: readonly [readonly string[], RegExp]) => {
-      const program = runProgram(script, [...args]);
-      expect(await program.exited).toBe(2);
-      expect(program.output()).toMatch(message);
-      expect(program.output()).not.toMatch(/^\s+at /m); // a message, not a stack trace
-    }),
+    async ([args, message]: readonly [readonly string[], RegExp]) => {
+      const program = await mainInProcess([...args]);
+      expect(program.code).toBe(2);
+      expect(program.output).toMatch(message);
+      expect(program.output).not.toMatch(/^\s+at /m); // a message, not a stack trace
+    },
   );
 
   // An operator's trial of `ws-supervisor serve`: each of these was taken silently (the last of a
   // repeated flag won) or refused with a message that named the wrong thing. One line and the
-  // help's, exit 2, and a password never shown.
-  it.concurrent.for([
+  // help's, exit 2, and a password never shown. (main() in this process, as `serve` runs it.)
+  it.for([
     [['--port', '1', '--port', '2'], {}, /^error: --port is given more than once: give it once$/],
     [['--max-per-user', '3', '--max-per-user=4'], {}, /^error: --max-per-user is given more than once/],
     [['--dashboard-open', '--dashboard-open'], {}, /^error: --dashboard-open is given more than once/],
@@ -286,22 +321,22 @@ describe('reference server (npm start)', () => {
     ],
   ] as const)(
     '`ws-supervisor serve` refuses %j in one line, exit 2',
-    scopedCase(async ([args, env, message]: readonly [readonly string[], NodeJS.ProcessEnv, RegExp]) => {
-      const program = runProgram('dist/src/cli.js', ['serve', ...args], env);
-      expect(await program.exited).toBe(2);
-      const [first, second, ...rest] = program.errorOutput().split('\n');
+    async ([args, env, message]: readonly [readonly string[], NodeJS.ProcessEnv, RegExp]) => {
+      const program = await mainInProcess([...args], env, 'ws-supervisor serve');
+      expect(program.code).toBe(2);
+      const [first, second, ...rest] = program.errorOutput.split('\n');
       expect(first).toMatch(message);
       expect(second).toBe('run `npx ws-supervisor serve --help` for the options');
       expect(rest).toEqual(['']);
-      expect(program.output()).not.toMatch(/S3cr/);
-    }),
+      expect(program.output).not.toMatch(/S3cr/);
+    },
   );
 
   // A password of digits then a `/`, `#` or `?` reads as a host and its port (`app:1234` of
   // `redis://app:1234/7@h`): the library's refusal named host app and port 1234 (its `received`
   // showed the digits). Such a URL may as well have no password at all (an `@` in a query), so
   // the hint says "if", and says what the library would have said too.
-  it.concurrent.for([
+  it.for([
     'redis://app:1234/7@127.0.0.1:6379',
     'redis://app:1234#7@127.0.0.1:6379',
     'redis://app:1234?7@127.0.0.1:6379',
@@ -310,10 +345,10 @@ describe('reference server (npm start)', () => {
     'redis://h:1/P@Sx',
   ])(
     '`ws-supervisor serve --redis %s` is told a # / or ? in a password may be why, and not shown it',
-    scopedCase(async (url: string) => {
-      const program = runProgram('dist/src/cli.js', ['serve', '--redis', url]);
-      expect(await program.exited).toBe(2);
-      const [first, second, ...rest] = program.errorOutput().split('\n');
+    async (url: string) => {
+      const program = await mainInProcess(['--redis', url], {}, 'ws-supervisor serve');
+      expect(program.code).toBe(2);
+      const [first, second, ...rest] = program.errorOutput.split('\n');
       expect(first).toBe(
         'error: --redis: an @ follows its host and port: if a user name and password come before that @, ' +
           'the password holds a #, / or ?, which a URL reads as the start of a fragment, a path or a query: ' +
@@ -322,20 +357,20 @@ describe('reference server (npm start)', () => {
       );
       expect(second).toBe('run `npx ws-supervisor serve --help` for the options');
       expect(rest).toEqual(['']);
-      expect(program.output()).not.toMatch(/1234|6379|6390/);
-    }),
+      expect(program.output).not.toMatch(/1234|6379|6390/);
+    },
   );
 
   // An `@` in the path or query of a URL with a whole user info before it is no password cut
   // short by a `/` or `?`: it gets the library's own refusal, not that hint.
-  it.concurrent.for(['redis://app:pass@127.0.0.1:6390/0?x=a@b'])(
+  it.for(['redis://app:pass@127.0.0.1:6390/0?x=a@b'])(
     '`ws-supervisor serve --redis %s` is not told of a # / or ? in its password',
-    scopedCase(async (url: string) => {
-      const program = runProgram('dist/src/cli.js', ['serve', '--redis', url]);
-      expect(await program.exited).toBe(2);
-      expect(program.errorOutput()).toMatch(/^error: --redis: expected a redis:\/\/ or rediss:\/\/ URL/);
-      expect(program.errorOutput()).not.toMatch(/password/);
-    }),
+    async (url: string) => {
+      const program = await mainInProcess(['--redis', url], {}, 'ws-supervisor serve');
+      expect(program.code).toBe(2);
+      expect(program.errorOutput).toMatch(/^error: --redis: expected a redis:\/\/ or rediss:\/\/ URL/);
+      expect(program.errorOutput).not.toMatch(/password/);
+    },
   );
 
   it('a port in use with --redis: says so and exits 2, without waiting for Redis', async () => {
@@ -352,7 +387,8 @@ describe('reference server (npm start)', () => {
 
   // A container's HOST=0.0.0.0 without a token served /dashboard and the per-user /stats to anyone,
   // with one line on stderr: now it does not start. Nothing is listened on: each exits before.
-  it.concurrent.for([
+  // (main() in this process; the program itself refuses HOST=0.0.0.0 in the test after these.)
+  it.for([
     [['--host', '0.0.0.0'], {}, /^error: --host 0\.0\.0\.0 is not loopback, and without --dashboard-token, /],
     [[], { HOST: '0.0.0.0' }, /^error: HOST \(--host\) 0\.0\.0\.0 is not loopback, /],
     [['--host', '::'], {}, /^error: --host :: is not loopback, /],
@@ -374,19 +410,21 @@ describe('reference server (npm start)', () => {
     ],
   ] as const)(
     'refuses to start exposed %j %j: exit 2, a message saying what to do, and nothing listened on',
-    scopedCase(async ([args, env, message]: readonly [readonly string[], Record<string, string>, RegExp]) => {
+    async ([args, env, message]: readonly [readonly string[], Record<string, string>, RegExp]) => {
       // --redis at a port where nothing listens: the refusal comes before any connection to it.
-      const program = runProgram(script, [...args, '--port', '0', '--redis', 'redis://127.0.0.1:1'], env);
-      expect(await program.exited).toBe(2);
-      expect(program.errorOutput()).toMatch(message);
-      expect(program.errorOutput()).toMatch(/\nrun `npm start -- --help` for the options\n$/);
-      expect(program.output()).not.toMatch(/listening on/);
-    }),
+      const program = await mainInProcess([...args, '--port', '0', '--redis', 'redis://127.0.0.1:1'], env);
+      expect(program.code).toBe(2);
+      expect(program.errorOutput).toMatch(message);
+      expect(program.errorOutput).toMatch(/\nrun `npm start -- --help` for the options\n$/);
+      expect(program.output).not.toMatch(/listening on/);
+    },
   );
 
   it('says what to do when it refuses: a token, or --dashboard-open', async () => {
     const program = runProgram(script, ['--port', '0'], { HOST: '0.0.0.0' });
     expect(await program.exited).toBe(2);
+    expect(program.errorOutput()).toMatch(/\nrun `npm start -- --help` for the options\n$/);
+    expect(program.output()).not.toMatch(/listening on/);
     const [line] = program.errorOutput().split('\n');
     expect(line).toContain('--dashboard-token <secret> (better: WSSUP_DASHBOARD_TOKEN');
     expect(line).toContain('--dashboard-open (WSSUP_DASHBOARD_OPEN=1) to serve them open on purpose');
@@ -402,49 +440,41 @@ describe('reference server (npm start)', () => {
     expect(program.errorOutput()).not.toMatch(/warning/);
   });
 
-  it('prints no exposure warning on its default host, loopback', async () => {
-    // Which hosts warn is exposureWarning()'s, tested in reference-flags.test.ts without listening
-    // beyond loopback (127.0.0.2 and ::1 are not configured on every machine either).
-    const program = runProgram(script, ['--port', '0']);
-    await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:/);
-    program.child.kill('SIGTERM');
-    expect(await program.exited).toBe(0);
-    expect(program.errorOutput()).not.toMatch(/warning/);
-  });
-
   // Deploy trial: an unknown flag printed the whole usage (a hundred lines) after its error, in
   // every failed start's container log. One line, and where the options are.
   it('follows an error in the flags themselves with where the options are, and a value the supervisor refuses with nothing', async () => {
-    // Eight processes, each started and awaited on its own: they run side by side.
-    const usage = async (args: string[]) => {
-      const program = runProgram(script, args);
-      expect(await program.exited, args.join(' ')).toBe(2);
-      expect(program.errorOutput(), args.join(' ')).toMatch(
+    // The first of each kind is the program itself (two processes, side by side); the others are
+    // read by main() in this process, one after another.
+    const usage = (errorOutput: string, args: string[]) =>
+      expect(errorOutput, args.join(' ')).toMatch(
         /^error: [^\n]*\nrun `npm start -- --help` for the options\n$/,
       );
+    const noUsage = (errorOutput: string, flag: string) => {
+      expect(errorOutput).toMatch(new RegExp(`^error: ${flag}: `));
+      expect(errorOutput).not.toMatch(/Usage:/);
     };
-    const noUsage = async ([args, flag]: readonly [readonly string[], string]) => {
-      const refused = runProgram(script, [...args]);
-      expect(await refused.exited).toBe(2);
-      expect(refused.errorOutput()).toMatch(new RegExp(`^error: ${flag}: `));
-      expect(refused.errorOutput()).not.toMatch(/Usage:/);
-    };
-    await Promise.all([
-      ...[
-        ['--no-such-flag'],
-        ['--port', 'abc'],
-        ['--host', ''],
-        ['--node-id', 'a'],
-        ['--admission-rate', '2/'],
-        ['--command-timeout-ms', '100'],
-      ].map(usage),
-      ...(
-        [
-          [['--max-per-user', '0'], '--max-per-user'],
-          [['--admission-rate', '0'], '--admission-rate \\(perSecond\\)'],
-        ] as const
-      ).map(noUsage),
-    ]);
+    const [flagError, refusedValue] = [
+      runProgram(script, ['--no-such-flag']),
+      runProgram(script, ['--max-per-user', '0']),
+    ];
+    expect(await flagError.exited).toBe(2);
+    usage(flagError.errorOutput(), ['--no-such-flag']);
+    expect(await refusedValue.exited).toBe(2);
+    noUsage(refusedValue.errorOutput(), '--max-per-user');
+    for (const args of [
+      ['--port', 'abc'],
+      ['--host', ''],
+      ['--node-id', 'a'],
+      ['--admission-rate', '2/'],
+      ['--command-timeout-ms', '100'],
+    ]) {
+      const program = await mainInProcess(args);
+      expect(program.code, args.join(' ')).toBe(2);
+      usage(program.errorOutput, args);
+    }
+    const rate = await mainInProcess(['--admission-rate', '0']);
+    expect(rate.code).toBe(2);
+    noUsage(rate.errorOutput, '--admission-rate \\(perSecond\\)');
   });
 
   it('runs as `ws-supervisor serve`', async () => {
