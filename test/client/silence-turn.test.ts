@@ -19,7 +19,8 @@ import { type AddressInfo, createServer, type Socket, connect as tcpConnect } fr
 import { expect, it, onTestFinished } from 'vitest';
 import { type ClientEvents, createClient } from '../../src/client/index.js';
 
-const SILENCE_MS = 100;
+// Long enough that the waits below, on a loaded machine, stay well within it once the socket is heard.
+const SILENCE_MS = 500;
 /** Past the timeout: the silence clock says silent when the block ends. */
 const BLOCKED_MS = SILENCE_MS + 60;
 
