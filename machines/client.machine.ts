@@ -50,11 +50,14 @@
  * turn of the event loop later (`nextTurn`, 0 ms), and only a socket still
  * silent then is given up. A process or a page frozen past the timeout (a
  * background tab, a laptop's lid, a blocked event loop) runs its overdue timer
- * before it reads the messages that waited in the socket meanwhile: in Node a
- * 0 ms timer runs after the poll phase has read the sockets (the runtime counts
- * their bytes as heard: ws inflates compressed messages on a worker thread,
- * later), in Chromium after the message tasks already queued. So a server that talked through the
- * freeze is heard first, and its socket kept. Without one, `open.unwatched` arms nothing: the socket
+ * before it reads the messages that waited in the socket meanwhile. The turn is
+ * the runtime's clock's 0 ms delay, one that comes after the sockets are read: in
+ * Node the second check phase (a bare 0 ms timer did not: armed in a setImmediate
+ * callback, or in a timer's after a freeze, it ran before the poll phase, and a
+ * trial's live socket was given up; src/client/silence-clock.ts), and the runtime
+ * counts the bytes read as heard (ws inflates compressed messages on a worker
+ * thread, later); in Chromium a 0 ms timer, after the message tasks already queued.
+ * So a server that talked through the freeze is heard first, and its socket kept. Without one, `open.unwatched` arms nothing: the socket
  * lasts until either side closes it or TCP gives up, as before.
  * A delay armed before a sleep may wait out its remaining time after the wake
  * (timers frozen or throttled while the clock went on), so the runtime also
@@ -541,9 +544,10 @@ export const clientMachine = setup({
     retryDelay: ({ context }) => context.retryDelayMs,
     stableAfter: ({ context }) => context.stableAfterMs,
     closeTimeout: ({ context }) => context.closeTimeoutMs,
-    // One turn of the event loop: in Node a 0 ms timer runs after the poll phase has read
-    // the sockets (their bytes count as heard, whatever ws still inflates); in Chromium, after
-    // the message tasks already queued.
+    // One turn of the event loop that reads the sockets (their bytes count as heard, whatever
+    // ws still inflates): the runtime's clock waits a 0 ms delay out until then (in Node the
+    // second check phase: a bare 0 ms timer can run before the poll phase, see the opening
+    // block); in Chromium a 0 ms timer runs after the message tasks already queued.
     nextTurn: () => 0,
     // The time left until the server would be silent for the whole timeout: all
     // of it on open, what remains after the last message when re-armed. Never

@@ -48,7 +48,7 @@ export const delaySettings: Readonly<Record<ChartName, Readonly<Record<string, s
     silenceTimeout:
       "`createClient()`'s `silenceTimeoutMs`, less the time already silent when it is armed again",
     nextTurn:
-      'none: 0 ms, one turn of the event loop, so that the messages already waiting in the socket are read before the silence check looks again',
+      "none: 0 ms, one turn of the event loop, so that the messages already waiting in the socket are read before the silence check looks again (under Node, without the `clock` option, the client's clock waits until after the next read of the sockets)",
   },
   dashboard: {
     pollInterval: "`createDashboard()`'s `pollMs`",

@@ -13,7 +13,7 @@ import { isolateInspect } from '../inspect.js';
 import { attemptUrl } from './attempt-url.js';
 import { createNetworkActor } from './network-actor.js';
 import { type ClientOptions, resolveClientOptions } from './options.js';
-import { createSilenceClock } from './silence-clock.js';
+import { createMachineClock, createSilenceClock } from './silence-clock.js';
 import { closeHandshake, createSocketActor } from './socket-actor.js';
 import { type ClientData, ReadyState, type WebSocketLike } from './websocket-like.js';
 
@@ -77,7 +77,8 @@ export interface ClientCloseEvent extends ClientClose {
 export interface ClientEvents {
   /**
    * A socket opened (the first time, and after every reconnect), to `url`: the instance id's
-   * parameter included. It follows that step's `state` event (`open`).
+   * parameter included, and the whole query the `url` function made (a token in it too: do not
+   * log it as is). It follows that step's `state` event (`open`).
    */
   open: { url: string };
   /** A message arrived: a string, or binary as `binaryType` says (a Buffer under ws). */
@@ -108,7 +109,12 @@ export type ClientListener<K extends keyof ClientEvents> = (event: ClientEvents[
 
 /** A reconnecting WebSocket client. */
 export interface Client {
-  /** Where the client is now. */
+  /**
+   * Where the client is now. `'open'` does not say that send() will hand a message to the
+   * socket: its return value does. send() returns false while `state` is `'open'` during the
+   * silence check, and after the server's close frame until the socket's TCP connection ends
+   * (under `ws`, up to its 30 s closing timeout when the server's end never comes).
+   */
   readonly state: ClientState;
   /** How the last socket ended, or undefined before the first close. */
   readonly lastClose: ClientCloseEvent | undefined;
@@ -132,7 +138,10 @@ export interface Client {
    * looking again one turn of the event loop later, once what waited in the socket is read. Still
    * silent, it is given up, as the timeout would have given it up (`close` 1006, then a
    * reconnect): send again on `open`. Heard meanwhile, it is kept (`state` stays `'open'`, nothing
-   * is announced) and the next send() goes through: send again a turn later (`setTimeout(…, 0)`).
+   * is announced) and the next send() goes through: send again a turn later (`setTimeout(…, 0)`),
+   * while it answers false and `state` is `'open'`. Its return value, not `state`, says whether
+   * the message was handed to the socket: `state` still reads `'open'` after the server's close
+   * frame, until TCP ends, while send() returns false.
    * Bytes in shared memory (a SharedArrayBuffer or a view of one) are sent as a copy: a browser's
    * WebSocket refuses shared ones.
    * After a 4001 `evicted: idle` the client is `suspended`, with no socket: send() returns false
@@ -473,7 +482,9 @@ export function createClient(options: ClientOptions): Client {
         ? {}
         : { silence: { timeoutMs: resolved.silenceTimeoutMs, quietForMs: silence.quietForMs } }),
     },
-    ...(resolved.clock === undefined ? {} : { clock: resolved.clock }),
+    // The app's clock, or the platform's timers with a 0 ms delay that waits for the sockets'
+    // next read (silence-clock.ts): the silence check's second look must come after it.
+    clock: resolved.clock ?? createMachineClock(),
     // XState calls an inspector inside the step, unguarded: a throw would fail the actor mid-step
     // (its socket left open). Reported as a listener's error is, and the step goes on.
     ...(inspect === undefined ? {} : { inspect }),

@@ -49,3 +49,55 @@ function oneClock(now: () => number): SilenceClock {
     quietForMs: () => now() - heardAt,
   };
 }
+
+/** XState's clock (src/clock.ts's Clock): the client machine's delays. */
+export interface MachineClock {
+  // biome-ignore lint/suspicious/noExplicitAny: mirrors XState's Clock, whose ids are opaque
+  setTimeout(fn: (...args: any[]) => void, timeout: number): any;
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  clearTimeout(id: any): void;
+}
+
+/** A 0 ms delay waiting for its second check phase (`setImmediate`): the immediate pending now. */
+class Turn {
+  immediate: NodeJS.Immediate | undefined;
+}
+
+/**
+ * The client machine's clock without the app's `clock`: the platform's timers, as XState's
+ * default, but for a 0 ms delay (the silence check's second look, `nextTurn`; a wait of 0 ms),
+ * which is one turn of the event loop that reads the sockets: in Node, the second check phase
+ * (`setImmediate`) from now, so that a poll phase begun after the delay was armed has read what
+ * waited in the socket. A 0 ms timer does not promise that: armed in a `setImmediate` callback
+ * it runs at the end of the same loop iteration once a millisecond has passed (libuv runs the
+ * timers after the check phase), and armed after a freeze in a timer's callback while another
+ * timer was due during the freeze, it runs in the same timers phase (Node's one timer handle is
+ * due since, and the freeze moved the loop's clock): either way before the next poll, and the
+ * second look gave up a socket whose messages waited unread (a trial's repro: 3 and 5 runs of
+ * 10). One check phase is not enough either: armed in an I/O callback, the next one comes before
+ * any further poll. A platform without `setImmediate` (a browser) keeps the 0 ms timer, which
+ * runs after the message tasks already queued (README, "A server gone silent").
+ */
+export function createMachineClock(): MachineClock {
+  const platform: MachineClock = {
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: (id) => clearTimeout(id),
+  };
+  const host = globalThis as { setImmediate?: unknown; clearImmediate?: unknown };
+  if (typeof host.setImmediate !== 'function' || typeof host.clearImmediate !== 'function') return platform;
+  return {
+    setTimeout: (fn, ms) => {
+      if (ms > 0) return platform.setTimeout(fn, ms);
+      // The globals read at each call, as src/clock.ts reads them: fake timers replace them.
+      const turn = new Turn();
+      turn.immediate = setImmediate(() => {
+        turn.immediate = setImmediate(fn);
+      });
+      return turn;
+    },
+    clearTimeout: (id) => {
+      if (id instanceof Turn) clearImmediate(id.immediate);
+      else platform.clearTimeout(id);
+    },
+  };
+}

@@ -106,3 +106,41 @@ it.each([
     await expectReleased(t);
   },
 );
+
+// A trial's repro (a server talking every 100 ms, blocked 1.5 s past a 1 s timeout): send() right
+// after the block, in a setImmediate callback (5 runs of 10) or after a timer (3 of 10), lost the
+// live socket: the second look, a 0 ms timer, ran before the poll phase read what waited.
+// silence-turn.test.ts shows it every time, on a fake socket; this is the real thing.
+it.each([
+  ['a setImmediate callback', 'immediate'],
+  ['a timer callback (after an await)', 'timer'],
+] as const)(
+  'blocked past the timeout while the server talked, then send() from %s: false, the socket kept, and the next send() goes through',
+  async (_name, blockedIn) => {
+    const server = await startTalkingServer(false);
+    const t = startClient({ url: server.url, silenceTimeoutMs: SILENCE_MS, clock: undefined });
+    await t.next('open');
+    await t.next('message');
+    const from = t.mark();
+    let answer: boolean | undefined;
+    await new Promise<void>((resolve) => {
+      const blockThenSend = () => {
+        block(BLOCKED_MS);
+        answer = t.client.send('right after the block');
+        // The app's own work after it: the loop's clock moves on past a 0 ms timer.
+        block(3);
+        resolve();
+      };
+      if (blockedIn === 'immediate') setImmediate(blockThenSend);
+      else void new Promise((sleep) => setTimeout(sleep, 0)).then(blockThenSend);
+    });
+    expect(answer).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, SILENCE_MS / 2));
+    expect(t.events.slice(from).filter(([type]) => type !== 'message')).toEqual([]);
+    expect(t.client.state).toBe('open');
+    expect(t.sockets).toHaveLength(1);
+    expect(t.client.send('kept')).toBe(true);
+    t.client.close();
+    await expectReleased(t);
+  },
+);
