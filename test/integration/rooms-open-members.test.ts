@@ -197,3 +197,42 @@ describe('any drain releases the membership at once', () => {
     await closeAll(t, [bob.ws]);
   });
 });
+
+describe('a member that overflows during sendToRoom', () => {
+  it('leaves the room in the walk, and the members after it still get that message', async () => {
+    const t = await startMatch({ maxBufferedBytes: 256 * 1024 });
+    const slow = await t.open('slow'); // first in join order: the walk meets it first
+    const [ann, bob] = [await t.open('ann'), await t.open('bob')];
+    const received = { ann: 0, bob: 0 };
+    ann.ws.on('message', () => (received.ann += 1));
+    bob.ws.on('message', () => (received.bob += 1));
+    stopReading(slow.ws);
+    const chunk = Buffer.alloc(128 * 1024);
+    const counts: number[] = [];
+    // Until the slow one's send buffer (past what the kernel took) passes maxBufferedBytes; the
+    // others read each message before the next, so only the slow one's buffer grows.
+    while (t.supervisor.userStats('slow')?.draining !== 1 && counts.length < 2_000) {
+      counts.push(t.supervisor.sendToRoom('match', chunk));
+      await vi.waitFor(() => expect(received).toEqual({ ann: counts.length, bob: counts.length }), ioWait);
+    }
+    expect(t.supervisor.roomSize('match')).toBe(2);
+    // The send that overflowed it still reached it (queued) and the two after it.
+    expect(counts.every((count) => count === 3)).toBe(true);
+    expect(roomView(t.supervisor, 'match')).toEqual({
+      members: [ann.id, bob.id],
+      size: 2,
+      rooms: 1,
+      roomMemberships: 2,
+      mismatches: [],
+    });
+    expect(t.supervisor.sendToRoom('match', 'after')).toBe(2);
+    await vi.waitFor(
+      () => expect(received).toEqual({ ann: counts.length + 1, bob: counts.length + 1 }),
+      ioWait,
+    );
+    const disposed = nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === slow.id);
+    t.clock.increment(drainTimeoutMs);
+    expect((await disposed).reason).toBe('slow-consumer');
+    await closeAll(t, [ann.ws, bob.ws]);
+  });
+});
