@@ -185,13 +185,14 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
 }
 
 /**
- * Both sides of every membership: books.rooms, and each registered connection's own rooms.
- * A handle's `rooms` is a copy: read once per connection here, not once per membership,
+ * Both sides of every membership: books.rooms, and each registered connection's own rooms
+ * (heldRooms(): a leaving connection holds none, though its `rooms` reads the ones it was in).
+ * A handle's heldRooms() is a copy: read once per connection here, not once per membership,
  * which cost O(memberships × rooms per connection) (4 s for 10,000 connections in 100 rooms).
  */
 function auditRooms(books: Books, mismatches: string[]): void {
   const listed = new Map<DeliveringHandle, ReadonlySet<string>>();
-  for (const handle of books.handles.values()) listed.set(handle, handle.rooms);
+  for (const handle of books.handles.values()) listed.set(handle, handle.heldRooms());
   let members = 0;
   for (const [room, inRoom] of books.rooms.entries()) {
     if (inRoom.size === 0) mismatches.push(`room ${JSON.stringify(room)} has no member but is still kept`);

@@ -65,13 +65,21 @@ export interface ConnectionHandle<Data = unknown> {
    * ```
    */
   readonly silentForMs: number;
-  /** The ws socket once open (undefined while connecting). Prefer send() and close(). */
+  /**
+   * The ws socket once open (undefined while connecting), to read (`bufferedAmount`,
+   * `protocol`). Prefer send() and close(). The library owns its settings and listeners:
+   * do not change its `binaryType` (onMessage would get an ArrayBuffer or a Buffer[], not the
+   * Buffer it is typed with), nor remove or replace its listeners.
+   */
   readonly socket: WebSocket | undefined;
   /**
    * Sends an application message (it counts as activity). Returns false, and
    * sends nothing, when the connection is not open, was closed by close() or
    * evicted (in the `evicted` listener too), or its peer is a slow consumer: a
    * peer that does not read until the send buffer exceeds maxBufferedBytes is closed with 4008.
+   * A Buffer, ArrayBuffer or view is queued by reference (ws does not copy it): one rewritten
+   * after the call changes what a peer still behind on reading gets. Allocate one per send, or
+   * send a copy (`Buffer.from(buf)`) of one you reuse (a game's snapshot rewritten each tick).
    * `options` takes `binary` only: ws's other send options (`fin`, `mask`, `compress`) are
    * refused as any other key is, since a connection's framing is the transport's, not a message's.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, sending nothing, for data that is not a
@@ -92,8 +100,9 @@ export interface ConnectionHandle<Data = unknown> {
   close(code?: number, reason?: string): void;
   /**
    * Joins a room, for `supervisor.sendToRoom(room, …)`. The membership is the
-   * connection's: it ends with leave(), or when the connection is disposed,
-   * however it ends; nothing to clean up in onClose. Returns true when the
+   * connection's: it ends with leave(), or as the connection starts draining
+   * (at its disposal for one that never drains), however it ends; nothing to
+   * clean up in onClose. Returns true when the
    * connection is a member afterwards (already one: true, nothing changes);
    * false, joining nothing, when send() would refuse (not open yet, closing,
    * draining, disposed) or when it is in `maxRoomsPerConnection` rooms already.
@@ -110,17 +119,17 @@ export interface ConnectionHandle<Data = unknown> {
   join(room: string): boolean;
   /**
    * Leaves a room. Returns true when the connection was a member, false otherwise.
-   * Allowed in any state (a disposed connection is in no room).
+   * Allowed in any state (a draining or disposed connection is in no room: false).
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a room that join() would refuse.
    */
   leave(room: string): boolean;
   /**
    * The rooms this connection is in, in join order: a read-only copy as of
-   * the read (leave() may be called while iterating it). Once disposed (in
-   * `onClose` too), the rooms it was in when it ended, for a "left" message
-   * to each (Socket.IO's `disconnecting`): the memberships are released by
-   * then, so `sendToRoom()` no longer reaches it and `roomMembers()` no
-   * longer lists it.
+   * the read (leave() may be called while iterating it). Once it starts
+   * draining, and after it is disposed (in `onClose` too), the rooms it was in
+   * when it started leaving, for a "left" message to each (Socket.IO's
+   * `disconnecting`): the memberships are released by then, so `sendToRoom()`
+   * no longer reaches it and `roomMembers()` and `roomSize()` no longer count it.
    */
   readonly rooms: ReadonlySet<string>;
 }
@@ -133,4 +142,9 @@ export interface ConnectionHandle<Data = unknown> {
 export interface DeliveringHandle extends ConnectionHandle {
   /** send() without its checks; `binary` undefined: as the data's type says. */
   sendChecked(data: SendData, binary: boolean | undefined): boolean;
+  /**
+   * Its side of `books.rooms` (a copy): the rooms it is a member of now, none once it
+   * started leaving, where `rooms` still reads the rooms it was in. What audit() checks.
+   */
+  heldRooms(): ReadonlySet<string>;
 }

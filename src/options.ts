@@ -127,7 +127,13 @@ export interface Limits {
    * With your own `webSocketServer`, its `maxPayload` is the limit (and this reports it).
    */
   maxPayloadBytes: number;
-  /** Largest send buffer before the peer is closed as a slow consumer (4008). */
+  /**
+   * Largest send buffer before the peer is closed as a slow consumer (4008): what the process
+   * buffers for the connection (`socket.bufferedAmount`: the app's messages, the heartbeat's pings
+   * and keepalives). The kernel's send buffer for the socket comes on top (up to `tcp_wmem`'s
+   * maximum, several MB on Linux): nothing is buffered here until it is full, so a stalled reader
+   * is detected only once both have filled.
+   */
   maxBufferedBytes: number;
   /**
    * How long a user's supervisor stays after the user's last connection, so

@@ -291,7 +291,8 @@ export function createRegistry(
     if (members === undefined) return 0;
     let sent = 0;
     const binary = sendOptions?.binary;
-    // A send may end in its own connection's drain, never in its disposal: the set stays as it is.
+    // A send may end in its own connection's drain (an overflow), which takes it out of the set
+    // being walked: Set iteration survives that, and a member who left is not visited.
     // Data and options were checked above, once for every member.
     for (const member of members) {
       if (member.id !== except && member.sendChecked(data, binary)) sent += 1;

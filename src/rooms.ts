@@ -3,9 +3,10 @@
  * connections. A connection keeps the rooms it joined (ws-adapter.ts);
  * this map keeps each room's members, so a send to a room costs
  * O(members), not O(connections). The two are changed together, by
- * join() and leave() on the handle and by the connection's disposal,
- * where the registry forgets it (supervisor.ts, `disposed`): no sweep,
- * no key recomputed. A room is in the map only while it has a member,
+ * join() and leave() on the handle, as the connection starts leaving
+ * (ws-adapter.ts, #startLeaving: its drain, whatever the cause, so a room
+ * lists the members a send reaches) and at its disposal, where the registry
+ * forgets it (supervisor.ts, `disposed`): no sweep, no key recomputed. A room is in the map only while it has a member,
  * so the map never holds a dead room's name. audit() checks both sides.
  */
 import { describeValue, SupervisorError } from './errors.js';

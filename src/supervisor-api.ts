@@ -160,7 +160,8 @@ export interface Supervisor<Data = unknown> {
   /**
    * Sends `data` to every open connection of the user. Returns how many got
    * it: a connection still connecting, draining, or refusing sends (slow
-   * consumer) is not counted.
+   * consumer) is not counted. `data` is queued by reference, as for
+   * `connection.send()`: do not rewrite a Buffer after sending it.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, data or options.
    * @example
    * ```ts
@@ -194,7 +195,8 @@ export interface Supervisor<Data = unknown> {
   ): number | Promise<ClusterSendResult>;
   /**
    * Sends `data` to every open connection (those `options.filter` accepts).
-   * Returns how many got it. O(connections). The filter gets each handle
+   * Returns how many got it. O(connections). `data` is queued by reference, as
+   * for `connection.send()`: do not rewrite a Buffer after sending it. The filter gets each handle
    * typed by `Data`, so app data needs no cast. For a room, sendToRoom()
    * walks its members only. The filter runs on every connection before any
    * is sent to: if it throws, nothing is sent and its error escapes as it is.
@@ -235,9 +237,10 @@ export interface Supervisor<Data = unknown> {
   /**
    * Sends `data` to every open member of the room (`connection.join(room)`) but
    * `options.except`, a connection id (Socket.IO's `socket.to(room).emit()`).
-   * Returns how many got it: a member draining or refusing sends is not counted.
-   * O(members of the room), whatever the number of connections; 0 for a room
-   * nobody is in.
+   * Returns how many got it: a member whose send buffer overflows is not counted
+   * (a draining connection is a member no more). O(members of the room), whatever
+   * the number of connections; 0 for a room nobody is in. `data` is queued by
+   * reference, as for `connection.send()`: do not rewrite a Buffer after sending it.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, sending nothing, for a bad room name
    *   (as join() refuses), data or options (`binary`, `except` and `cluster` only).
    * @example
@@ -272,9 +275,10 @@ export interface Supervisor<Data = unknown> {
   ): number | Promise<ClusterSendResult>;
   /**
    * The handles of the room's members on this process, in join order: a new
-   * array, O(members). A member stays listed until it is disposed (a draining
-   * one too, though sends to it are refused). Empty for a room nobody is in:
-   * a room exists only while it has a member.
+   * array, O(members). Its open members: a connection leaves every room as it
+   * starts draining (a reconnect's predecessor, close(), an eviction, the
+   * peer's close frame), so it is never listed, as sendToRoom() never reaches it.
+   * Empty for a room nobody is in: a room exists only while it has a member.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad room name, or an options object
    *   (`{ cluster: true }` is not supported here: sendToRoom's reaches every process).
    */
@@ -282,7 +286,8 @@ export interface Supervisor<Data = unknown> {
   /**
    * How many members the room has on this process: `roomMembers(room).length` without building
    * the array, O(1) (a viewer count for a live dashboard, read as often as it is shown). Counted
-   * as roomMembers lists them: a draining member until it is disposed; 0 for a room nobody is in.
+   * as roomMembers lists them, open members only: a reconnect's predecessor, draining until its
+   * peer answers or drainTimeoutMs, is not counted twice; 0 for a room nobody is in.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad room name, or an options object
    *   (per process only, as roomMembers).
    */

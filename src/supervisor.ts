@@ -205,7 +205,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     counters.disposed += 1;
     books.handles.delete(output.connectionId);
     if (books.handles.size === 0) holdChanged();
-    // Its rooms go with it, here where the registry forgets it: before onClose, which cannot rejoin.
+    // Its rooms go with it, here where the registry forgets it, if they did not as it started
+    // draining (a dead peer, a dropped socket, shutdown's deadline): before onClose, which cannot rejoin.
     connection.leaveAllRooms();
     connection.uncountConnecting(); // if it never opened, nor started leaving before
     // A handshake aborted before it opened: the machine recorded no code, the transport knows the answer.

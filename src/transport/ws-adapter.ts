@@ -15,6 +15,7 @@
  */
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { enqueueActions } from 'xstate';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../../machines/events.js';
 import type { Books } from '../books.js';
@@ -125,6 +126,7 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
    * Set once the connection is on its way out (the app closed it, the send
    * buffer overflowed, or its supervisor evicted it). The machine may act on it
    * only after the step it is in; until then, later sends must already be refused.
+   * Set too as the machine enters `draining`, whatever made it (startedDraining).
    */
   #leaving = false;
   /**
@@ -180,12 +182,12 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   /**
    * The rooms joined, in join order: this side of `books.rooms`, changed with
    * it. Made at the first join: a connection in no room pays one empty field.
-   * null from its disposal on, once every room is left: a join from then on
-   * (in onClose, say) is refused.
+   * null once it started leaving (or was disposed without), every room left: a
+   * join from then on (in onClose, say) is refused.
    */
   #rooms: Set<string> | undefined | null;
   /**
-   * The rooms it was in when it was disposed (their memberships released):
+   * The rooms it was in when it started leaving (their memberships released):
    * what `rooms` reads from then on, so that onClose can tell those rooms it
    * left (Socket.IO's `disconnecting`). Set only for a connection that had joined one.
    */
@@ -330,14 +332,27 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   }
 
   /**
-   * On its way out from now: send() and join() refuse, and one that never opened is no
-   * longer counted as connecting (its books say draining). False when it already was.
+   * On its way out from now: send() and join() refuse, one that never opened is no
+   * longer counted as connecting (its books say draining), and it leaves its rooms, so
+   * that roomMembers() and roomSize() count the members sendToRoom() reaches. The one
+   * place a draining connection's memberships end, whatever the cause: close(), an
+   * overflow and an eviction call it at once (ahead of the actor's step), and the
+   * machine's entry into `draining` (startedDraining) for every cause. False when it already was.
    */
   #startLeaving(): boolean {
     if (this.#leaving) return false;
     this.#leaving = true;
     if (this.#ws === undefined) this.uncountConnecting();
+    this.leaveAllRooms();
     return true;
+  }
+
+  /**
+   * Its machine entered `draining` (the peer's close frame, a socket error, a drain at
+   * shutdown, an expiry, or any cause that marked it leaving already): on its way out.
+   */
+  startedDraining(): void {
+    this.#startLeaving();
   }
 
   /**
@@ -759,16 +774,21 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     return true;
   }
 
+  heldRooms(): ReadonlySet<string> {
+    return new Set(this.#rooms ?? undefined);
+  }
+
   get rooms(): ReadonlySet<string> {
     // A copy, so that a cast cannot change the membership behind books.rooms' back. Once
-    // disposed, the rooms it ended in: no longer memberships, but onClose's to read.
+    // leaving, the rooms it was in: no longer memberships, but onClose's to read.
     return new Set(this.#rooms ?? this.#roomsWhenEnded);
   }
 
   /**
-   * Leaves every room, for good: called where the registry forgets the
-   * connection (its disposal), before onClose runs, whatever ended it. The
-   * set is kept, as it was, for `rooms` to read (O(1): no copy).
+   * Leaves every room, for good: called as it starts leaving (#startLeaving), and
+   * where the registry forgets the connection (its disposal, before onClose runs)
+   * for one that ended without draining (a dead peer, a dropped TCP connection,
+   * shutdown's deadline). The set is kept, as it was, for `rooms` to read (O(1): no copy).
    */
   leaveAllRooms(): void {
     const rooms = this.#rooms;
@@ -873,6 +893,11 @@ function socketErrorInfo(error: unknown): SocketErrorInfo {
  */
 export function createWsConnectionMachine(env: ConnectionEnv) {
   const safely = createSafely(env.report);
+  const startedDraining = safely(
+    'startedDraining',
+    ({ context }: { context: { transport: TransportEventSource } }) =>
+      connectionOf(context).startedDraining(),
+  );
   return connectionMachine.provide({
     actions: {
       deliverDirectly: ({ context }) => connectionOf(context).deliverDirectly(),
@@ -885,6 +910,12 @@ export function createWsConnectionMachine(env: ConnectionEnv) {
       ),
       terminateSocket: safely('terminateSocket', ({ context }) => connectionOf(context).terminateSocket()),
       sendPing: safely('sendPing', ({ context }) => connectionOf(context).sendPing()),
+      // The machine's report of its entry into `draining` (to its supervisor), and the
+      // transport told first: every cause of a drain passes here.
+      notifyDraining: enqueueActions(({ context, enqueue }) => {
+        enqueue(startedDraining);
+        enqueue.sendParent({ type: 'CHILD_DRAINING', connectionId: context.connectionId });
+      }),
       runOpenHook: safely('runOpenHook', ({ context }) => {
         const connection = connectionOf(context);
         connection.uncountConnecting(); // it left `connecting` for `active`

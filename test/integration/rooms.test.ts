@@ -340,7 +340,7 @@ describe('membership ends with the connection, however it ends', () => {
 });
 
 describe('a connection on its way out', () => {
-  it('joins nothing once draining, is not counted by sendToRoom, and is listed until disposed', async () => {
+  it('joins nothing once draining, and is neither listed, counted nor sent to from then on', async () => {
     const t = await startRulesServer();
     const ann = await t.open('ann');
     const bob = await t.open('bob');
@@ -350,9 +350,12 @@ describe('a connection on its way out', () => {
     ann.handle.close(4000, 'bye');
     expect(ann.handle.join('kitchen')).toBe(false);
     expect(t.supervisor.roomMembers('kitchen')).toEqual([]);
-    expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([ann.id, bob.id]);
-    expect(t.supervisor.roomSize('lobby')).toBe(2); // counted as listed: draining until disposed
+    // Its membership ended as it started draining: the open members only, listed, counted and sent to.
+    expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([bob.id]);
+    expect(t.supervisor.roomSize('lobby')).toBe(1);
     expect(t.supervisor.sendToRoom('lobby', 'to bob only')).toBe(1);
+    expect([...ann.handle.rooms]).toEqual(['lobby']); // the rooms it was in, for onClose
+    expect(t.supervisor.audit().mismatches).toEqual([]);
     await disposed;
     expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([bob.id]);
     expect(t.supervisor.roomSize('lobby')).toBe(1);

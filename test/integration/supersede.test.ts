@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { SimulatedClock } from 'xstate';
 import type { EvictedEvent, RejectedEvent } from '../../src/index.js';
+import { stopReading } from '../helpers/rules.js';
 import {
   closed,
   connect,
@@ -223,6 +224,48 @@ describe('a reconnect of the same client instance', () => {
     expect(evicted.map((event) => event.cause)).toEqual(['superseded']);
     expect(await oldClosed).toEqual({ code: 4001, reason: 'evicted: superseded' });
     again.close();
+    await expect.poll(() => t.supervisor.stats().connections).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it("runs the predecessor's onClose when its drain ends, after its successor's onOpen, for a peer that does not answer (README)", async () => {
+    const clock = new SimulatedClock();
+    const order: string[] = [];
+    // The README's pattern: a seat keyed by connection id, freed in onClose only if it still holds that id.
+    const seats = new Map<string, string>();
+    const t = await startServer({
+      clock,
+      onOpen: (connection) => {
+        order.push(`onOpen ${connection.id}`);
+        seats.set(connection.userId, connection.id);
+      },
+      onClose: (connection) => {
+        order.push(`onClose ${connection.id}`);
+        if (seats.get(connection.userId) === connection.id) seats.delete(connection.userId);
+      },
+    });
+    t.supervisor.on('evicted', ({ connectionId, cause }) => order.push(`evicted ${connectionId} ${cause}`));
+    const old = await connect(urlOf(t, 'gus', A));
+    const [oldHandle] = t.supervisor.connectionsOf('gus');
+    stopReading(old); // its network is gone: the 4001 is never read nor answered
+    const next = await connect(urlOf(t, 'gus', A));
+    const [nextHandle] = t.supervisor.connectionsOf('gus');
+    const named = (lines: string[]) =>
+      lines.map((line) =>
+        line.replace(oldHandle?.id ?? 'old', 'old').replace(nextHandle?.id ?? 'new', 'new'),
+      );
+    await expect.poll(() => order.length).toBe(3);
+    // The successor is open, seated, and the predecessor still drains: its onClose has not run.
+    expect(named(order)).toEqual(['onOpen old', 'evicted old superseded', 'onOpen new']);
+    expect(t.supervisor.userStats('gus')).toMatchObject({ live: 1, draining: 1 });
+    const disposed = new Promise<void>((resolve) =>
+      t.supervisor.on('disposed', ({ connectionId }) => connectionId === oldHandle?.id && resolve()),
+    );
+    clock.increment(t.supervisor.options.drainTimeoutMs); // its drain ends: terminated, disposed
+    await disposed;
+    expect(named(order.slice(3))).toEqual(['onClose old']);
+    expect(seats.get('gus')).toBe(nextHandle?.id); // the seat keyed by id stays the successor's
+    next.close();
     await expect.poll(() => t.supervisor.stats().connections).toBe(0);
     expectNoLeaks(t.supervisor);
   });

@@ -1,7 +1,7 @@
 /**
  * audit()'s check of the rooms (audit.ts, auditRooms), on books put out of
  * step by hand: each mismatch it exists to find is reported, and it reads a
- * connection's `rooms` (a copy, O(its rooms)) once, not once per membership.
+ * connection's heldRooms() (a copy, O(its rooms)) once, not once per membership.
  * The integration tests only ever see it report nothing.
  */
 import { describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ function fakeHandle(id: string, rooms: string[]) {
   const handle = {
     id,
     reads: 0,
-    get rooms(): ReadonlySet<string> {
+    heldRooms(): ReadonlySet<string> {
       handle.reads += 1;
       return new Set(own);
     },
