@@ -101,7 +101,7 @@ export class Books {
   capacityAlerts = 0;
   /** Every connection admitted and not yet disposed, by id, in admission order. */
   readonly handles = new Map<string, DeliveringHandle>();
-  /** Each room's members: joined by the handles, left by them or at their disposal (rooms.ts). */
+  /** Each room's members: joined by the handles, left by them, as they start to drain, or at their disposal (rooms.ts). */
   readonly rooms = new Rooms<DeliveringHandle>();
   /** Users with a live connection, by capacity band: index 0 is below every level. */
   readonly usersByBand: number[];

@@ -47,7 +47,7 @@ export class Rooms<Member extends RoomMember = RoomMember> {
     this.#memberships += members.size - before;
   }
 
-  /** Called by the member's own leave() and disposal; the last member out deletes the room. */
+  /** Called by the member's own leave(), its drain's start and its disposal; the last member out deletes the room. */
   remove(room: string, member: Member): void {
     const members = this.#members.get(room);
     if (members === undefined || !members.delete(member)) return;

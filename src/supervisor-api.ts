@@ -237,8 +237,9 @@ export interface Supervisor<Data = unknown> {
   /**
    * Sends `data` to every open member of the room (`connection.join(room)`) but
    * `options.except`, a connection id (Socket.IO's `socket.to(room).emit()`).
-   * Returns how many got it: a member whose send buffer overflows is not counted
-   * (a draining connection is a member no more). O(members of the room), whatever
+   * Returns how many got it: a member whose send buffer overflows on this send is
+   * counted, and leaves the room as it starts draining (a draining connection is a
+   * member no more); a member whose socket is no longer open is not counted. O(members of the room), whatever
    * the number of connections; 0 for a room nobody is in. `data` is queued by
    * reference, as for `connection.send()`: do not rewrite a Buffer after sending it.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, sending nothing, for a bad room name

@@ -20,6 +20,7 @@ export const isolatedFiles = [
   'test/client/send-after-sleep.test.ts',
   'test/client/silence.test.ts',
   'test/cluster/readmit-at-scale.test.ts',
+  'test/integration/no-xstate-dev-warnings.test.ts',
   'test/cluster/idle-edges-at-scale.test.ts',
   'test/cluster/runtime.test.ts',
   'test/cluster/shutdown-resources.test.ts',

@@ -204,7 +204,11 @@ export interface ClientOptions {
   /**
    * Clock for every delay, e.g. XState's `SimulatedClock` in tests. Its `now()`, if it has
    * one, times the silence watch (without one: performance.now() and Date.now() together,
-   * the larger quiet time counting; see silence-clock.ts). @default the real timers
+   * the larger quiet time counting; see silence-clock.ts). @default the real timers, but for a
+   * 0 ms delay (the silence check's second look), which under Node waits until the sockets were
+   * read: a clock of your own runs it as it runs any delay, so in production leave this out (a
+   * clock of real timers passed only for a better `now()` brings back the give-up of a live
+   * socket after a freeze, README "A server gone silent").
    */
   clock?: (Clock & { now?: () => number }) | undefined;
   /** Passed to XState's `createActor`, to watch the client's actor. */

@@ -83,8 +83,16 @@ export function createMachineClock(): MachineClock {
     setTimeout: (fn, ms) => setTimeout(fn, ms),
     clearTimeout: (id) => clearTimeout(id),
   };
-  const host = globalThis as { setImmediate?: unknown; clearImmediate?: unknown };
-  if (typeof host.setImmediate !== 'function' || typeof host.clearImmediate !== 'function') return platform;
+  const host = globalThis as {
+    setImmediate?: unknown;
+    clearImmediate?: unknown;
+    process?: { versions?: { node?: unknown } };
+  };
+  // Node's check phase only: a browser bundle may carry a setImmediate polyfill (core-js, the
+  // `setimmediate` package: message tasks), where the 0 ms timer is the turn Chromium was checked with.
+  const node = typeof host.process?.versions?.node === 'string';
+  if (!node || typeof host.setImmediate !== 'function' || typeof host.clearImmediate !== 'function')
+    return platform;
   return {
     setTimeout: (fn, ms) => {
       if (ms > 0) return platform.setTimeout(fn, ms);

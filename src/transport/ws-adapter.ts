@@ -15,8 +15,8 @@
  */
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { enqueueActions } from 'xstate';
-import { connectionMachine } from '../../machines/connection.machine.js';
+import { enqueueActions, sendParent } from 'xstate';
+import { type ConnectionContext, connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../../machines/events.js';
 import type { Books } from '../books.js';
 import { APP_CLOSE_CODES, isAppCloseCode } from '../close-code.js';
@@ -898,6 +898,19 @@ export function createWsConnectionMachine(env: ConnectionEnv) {
     ({ context }: { context: { transport: TransportEventSource } }) =>
       connectionOf(context).startedDraining(),
   );
+  // Built once, here: an action creator called inside a running action (a child's step runs
+  // inside its supervisor's when the supervisor evicts it) makes XState's development build warn
+  // "Custom actions should not call sendTo() directly".
+  const reportDraining = sendParent<
+    ConnectionContext,
+    ConnectionEvent,
+    undefined,
+    { type: 'CHILD_DRAINING'; connectionId: string },
+    ConnectionEvent
+  >(({ context }) => ({
+    type: 'CHILD_DRAINING',
+    connectionId: context.connectionId,
+  }));
   return connectionMachine.provide({
     actions: {
       deliverDirectly: ({ context }) => connectionOf(context).deliverDirectly(),
@@ -912,9 +925,9 @@ export function createWsConnectionMachine(env: ConnectionEnv) {
       sendPing: safely('sendPing', ({ context }) => connectionOf(context).sendPing()),
       // The machine's report of its entry into `draining` (to its supervisor), and the
       // transport told first: every cause of a drain passes here.
-      notifyDraining: enqueueActions(({ context, enqueue }) => {
+      notifyDraining: enqueueActions(({ enqueue }) => {
         enqueue(startedDraining);
-        enqueue.sendParent({ type: 'CHILD_DRAINING', connectionId: context.connectionId });
+        enqueue(reportDraining);
       }),
       runOpenHook: safely('runOpenHook', ({ context }) => {
         const connection = connectionOf(context);

@@ -14,8 +14,11 @@
  * inside a timer's callback while another timer was due during the freeze, in the same timers
  * phase. The client's default clock now waits for the sockets' next read (silence-clock.ts).
  */
+
 import { EventEmitter, once } from 'node:events';
+import { readFile } from 'node:fs';
 import { type AddressInfo, createServer, type Socket, connect as tcpConnect } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { expect, it, onTestFinished } from 'vitest';
 import { type ClientEvents, createClient } from '../../src/client/index.js';
 
@@ -129,6 +132,8 @@ async function startOpenClient() {
 it.each([
   ['a setImmediate callback', 'immediate'],
   ['a timer callback, with another timer due during the block', 'timer'],
+  // Armed in an I/O callback, one check phase comes before any further poll: the second is needed.
+  ["an I/O callback other than the socket's (a file read)", 'io'],
 ] as const)(
   'send() right after a block past the timeout, from %s: the second look comes after the socket is read, and the socket is kept',
   async (_name, where) => {
@@ -145,6 +150,7 @@ it.each([
         resolve();
       };
       if (where === 'immediate') setImmediate(blockThenSend);
+      else if (where === 'io') readFile(fileURLToPath(import.meta.url), () => blockThenSend());
       else {
         // As after `await sleep()`: the block in a microtask of a timer's callback.
         setTimeout(() => queueMicrotask(blockThenSend), 0);
