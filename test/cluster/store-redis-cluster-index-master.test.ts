@@ -55,9 +55,18 @@ describe.runIf(hasRedis)(
      * of the cluster (CLUSTER KEYSLOT, CLUSTER NODES), not assumed.
      */
     async function apart(ttl = leaseTtlMs): Promise<Apart> {
+      const keyPrefix = freshPrefix();
+      const keys = createKeyLayout(keyPrefix);
+      const registry = await cluster.current.masterOf(keys.registry.leases);
+      // Two users on each master, found before node a starts: its lease runs from then on, and on
+      // a loaded machine these look-ups alone took longer than a lease.
+      const usersOn = new Map<number, string[]>(cluster.current.masters.map((m) => [m.port, []]));
+      for (let i = 0; i < 600 && [...usersOn.values()].some((found) => found.length < 2); i++) {
+        const found = usersOn.get((await cluster.current.masterOf(keys.user(`user${i}`))).port);
+        if (found !== undefined && found.length < 2) found.push(`user${i}`);
+      }
       for (let attempt = 0; attempt < 20; attempt++) {
-        const keyPrefix = freshPrefix();
-        const keys = createKeyLayout(keyPrefix);
+        // The same prefix each time: a stopped a gives its lease back, the next takes another incarnation.
         const a = await startStoreOn({
           redis: rootNodes(),
           keyPrefix,
@@ -67,7 +76,6 @@ describe.runIf(hasRedis)(
         });
         const index = keys.incarnationUsers(a.store.incarnation);
         const indexMaster = await cluster.current.masterOf(index);
-        const registry = await cluster.current.masterOf(keys.registry.leases);
         if (indexMaster.port === registry.port) {
           await a.store.stop();
           continue;
@@ -75,11 +83,7 @@ describe.runIf(hasRedis)(
         const third = cluster.current.masters.find(
           (master) => master.port !== indexMaster.port && master.port !== registry.port,
         ) as ClusterMaster;
-        const users: string[] = [];
-        for (let i = 0; users.length < 2 && i < 200; i++) {
-          if ((await cluster.current.masterOf(keys.user(`user${i}`))).port === third.port)
-            users.push(`user${i}`);
-        }
+        const users = usersOn.get(third.port) ?? [];
         if (users.length < 2) throw new Error('no two users on the third master');
         return {
           keyPrefix,
@@ -92,6 +96,15 @@ describe.runIf(hasRedis)(
         };
       }
       throw new Error('the index never landed apart from the registry in 20 tries');
+    }
+
+    /**
+     * Renews a's lease, as its runtime would every third of a TTL: the steps before (finding keys
+     * on the right masters, starting b) took longer than a lease on a loaded machine, and the
+     * checks that follow need a lease held when they begin.
+     */
+    async function freshLease(a: TestStore): Promise<void> {
+      expect(await a.store.renew()).toBe('renewed');
     }
 
     const members = async (port: number, key: string) =>
@@ -139,6 +152,7 @@ describe.runIf(hasRedis)(
       const { a, index, indexMaster } = setup;
       const [ann] = setup.users;
       const b = await startStoreOn({ redis: rootNodes(), keyPrefix: setup.keyPrefix, nodeId: 'b' });
+      await freshLease(setup.a);
       // Within the cluster's node timeout (5 s): after it, the other masters refuse everything.
       cluster.current.pause(indexMaster.port);
       onTestFinished(() => cluster.current.resume(indexMaster.port));
@@ -163,6 +177,7 @@ describe.runIf(hasRedis)(
       const { a, keyPrefix, indexMaster } = setup;
       const [ann] = setup.users;
       const b = await startStoreOn({ redis: rootNodes(), keyPrefix, nodeId: 'b' });
+      await freshLease(a);
       await cluster.current.kill(indexMaster.port);
       let restarted = false;
       // The next tests need all three masters, whatever happens here.
@@ -198,6 +213,7 @@ describe.runIf(hasRedis)(
       const { a, index, indexMaster } = setup;
       const [ann, bob] = setup.users;
       const b = await startStoreOn({ redis: rootNodes(), keyPrefix: setup.keyPrefix, nodeId: 'b' });
+      await freshLease(setup.a);
       await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '1');
       onTestFinished(async () => {
         await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '0');
@@ -259,6 +275,7 @@ describe.runIf(hasRedis)(
         nodeId: 'b',
         leaseTtlMs: setup.leaseTtlMs,
       });
+      await freshLease(setup.a);
       return { b, incarnation: setup.a.store.incarnation };
     }
 
