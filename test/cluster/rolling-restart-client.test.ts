@@ -234,11 +234,11 @@ describe.runIf(hasRedis)(
           const perUser: Record<string, number> = { ann: limit, bob: 2 };
           const users = Object.keys(perUser);
           const balancer = await startBalancer();
-          // Two processes are enough for a crash: the clients of the one that dies come back on
-          // the other (a third would only cost a process's start and run).
-          const nodes: Node[] = await Promise.all(['k1', 'k2'].map((id) => startNode(redis, id, idleArgs)));
+          const nodes: Node[] = await Promise.all(
+            ['k1', 'k2', 'k3'].map((id) => startNode(redis, id, idleArgs)),
+          );
           for (const node of nodes) balancer.add(backendOf(node.url));
-          await eventually(() => balancer.ready().length === 2, 10_000);
+          await eventually(() => balancer.ready().length === 3, 10_000);
           // The crashed process's entries stay booked until its lease expires: replaced, they are
           // marked leaving (counted apart); without instances they hold their slots (counted).
           const samplers = users.map((user) =>
