@@ -41,6 +41,8 @@ interface Apart {
   /** Two users whose books live on the third master. */
   users: [string, string];
   usersMaster: ClusterMaster;
+  /** With `withB`: node b (default lease), started before a (a's lease runs from a's start on). */
+  b?: TestStore;
 }
 
 describe.runIf(hasRedis)(
@@ -54,17 +56,18 @@ describe.runIf(hasRedis)(
      * is on another master than the registry, and picks two users on the third master: all asked
      * of the cluster (CLUSTER KEYSLOT, CLUSTER NODES), not assumed.
      */
-    async function apart(ttl = leaseTtlMs): Promise<Apart> {
+    async function apart(ttl = leaseTtlMs, { withB = false } = {}): Promise<Apart> {
       const keyPrefix = freshPrefix();
       const keys = createKeyLayout(keyPrefix);
       const registry = await cluster.current.masterOf(keys.registry.leases);
-      // Two users on each master, found before node a starts: its lease runs from then on, and on
-      // a loaded machine these look-ups alone took longer than a lease.
+      // Two users on each master, and node b if asked for, before node a starts: its lease runs
+      // from then on, and on a loaded machine these look-ups, or b's start, took longer than a lease.
       const usersOn = new Map<number, string[]>(cluster.current.masters.map((m) => [m.port, []]));
       for (let i = 0; i < 600 && [...usersOn.values()].some((found) => found.length < 2); i++) {
         const found = usersOn.get((await cluster.current.masterOf(keys.user(`user${i}`))).port);
         if (found !== undefined && found.length < 2) found.push(`user${i}`);
       }
+      const b = withB ? await startStoreOn({ redis: rootNodes(), keyPrefix, nodeId: 'b' }) : undefined;
       for (let attempt = 0; attempt < 20; attempt++) {
         // The same prefix each time: a stopped a gives its lease back, the next takes another incarnation.
         const a = await startStoreOn({
@@ -93,18 +96,10 @@ describe.runIf(hasRedis)(
           indexMaster,
           users: users as [string, string],
           usersMaster: third,
+          ...(b === undefined ? {} : { b }),
         };
       }
       throw new Error('the index never landed apart from the registry in 20 tries');
-    }
-
-    /**
-     * Renews a's lease, as its runtime would every third of a TTL: the steps before (finding keys
-     * on the right masters, starting b) took longer than a lease on a loaded machine, and the
-     * checks that follow need a lease held when they begin.
-     */
-    async function freshLease(a: TestStore): Promise<void> {
-      expect(await a.store.renew()).toBe('renewed');
     }
 
     const members = async (port: number, key: string) =>
@@ -148,11 +143,10 @@ describe.runIf(hasRedis)(
     }
 
     it('paused: a new user on a healthy master is admitted, the renewal renews; once it answers, the user is indexed and the reaper of another node frees the slot after this node dies', async () => {
-      const setup = await apart();
+      const setup = await apart(leaseTtlMs, { withB: true });
       const { a, index, indexMaster } = setup;
       const [ann] = setup.users;
-      const b = await startStoreOn({ redis: rootNodes(), keyPrefix: setup.keyPrefix, nodeId: 'b' });
-      await freshLease(setup.a);
+      const b = setup.b as TestStore;
       // Within the cluster's node timeout (5 s): after it, the other masters refuse everything.
       cluster.current.pause(indexMaster.port);
       onTestFinished(() => cluster.current.resume(indexMaster.port));
@@ -173,11 +167,10 @@ describe.runIf(hasRedis)(
     });
 
     it('killed, then restarted empty: a new user on a healthy master is admitted, the renewals renew; once back, the node fences, books again, indexes the user, and the reaper of another node frees the slot after this node dies', async () => {
-      const setup = await apart();
+      const setup = await apart(leaseTtlMs, { withB: true });
       const { a, keyPrefix, indexMaster } = setup;
       const [ann] = setup.users;
-      const b = await startStoreOn({ redis: rootNodes(), keyPrefix, nodeId: 'b' });
-      await freshLease(a);
+      const b = setup.b as TestStore;
       await cluster.current.kill(indexMaster.port);
       let restarted = false;
       // The next tests need all three masters, whatever happens here.
@@ -209,11 +202,10 @@ describe.runIf(hasRedis)(
     });
 
     it('refusing writes (OOM): admissions and a re-admission stand, each renewal sends one SADD for all the users not indexed until one succeeds, and the reaper still finds them', async () => {
-      const setup = await apart(shortLeaseTtlMs);
+      const setup = await apart(shortLeaseTtlMs, { withB: true });
       const { a, index, indexMaster } = setup;
       const [ann, bob] = setup.users;
-      const b = await startStoreOn({ redis: rootNodes(), keyPrefix: setup.keyPrefix, nodeId: 'b' });
-      await freshLease(setup.a);
+      const b = setup.b as TestStore;
       await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '1');
       onTestFinished(async () => {
         await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '0');
@@ -275,7 +267,6 @@ describe.runIf(hasRedis)(
         nodeId: 'b',
         leaseTtlMs: setup.leaseTtlMs,
       });
-      await freshLease(setup.a);
       return { b, incarnation: setup.a.store.incarnation };
     }
 
