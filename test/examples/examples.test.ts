@@ -126,25 +126,11 @@ describe('every example (issue 13, item 7)', () => {
       script: 'dist/examples/cluster.js',
       path: '/?user=ex',
       async exchange(ws) {
-        // Its HTTP routes parsed each target with new URL(), which throws on `//[`: one such
-        // request ended the process (the reference server survives it). Now it is a 400, and the
-        // process serves on: a new client connects, and the echo and the notices below work.
-        const http = new URL(ws.url.replace('ws:', 'http:'));
-        const socket = connectTcp(Number(http.port), '127.0.0.1');
-        socket.end('GET //[ HTTP/1.1\r\nHost: x\r\n\r\n');
-        // Read until the socket closes: a process that died answers nothing.
-        let reply = '';
-        socket.setEncoding('utf8').on('data', (chunk: string) => {
-          reply += chunk;
-        });
-        await once(socket, 'close');
-        expect(reply).toMatch(/^HTTP\/1\.1 400 /);
-        const after = await open(`ws://127.0.0.1:${http.port}/?user=after`);
-        after.close();
         await echo(ws);
         // GET /notify: sendToUser(..., { cluster: true }) serves this process's connection at
         // once, Redis or not; with Redis, it answers that no other process was told.
         const notice = nextMessage(ws);
+        const http = new URL(ws.url.replace('ws:', 'http:'));
         const answer = await fetch(`${http.origin}/notify?user=ex&message=hi`);
         expect(JSON.parse(await notice)).toEqual({ notice: 'hi' });
         if (redis !== undefined)
@@ -218,7 +204,7 @@ describe('every example (issue 13, item 7)', () => {
   // Their authenticate read the query with new URL(request.url, base), which throws on a
   // target such as `//[`: any client got a 500 and made each example report a failing hook
   // (a stack trace per request on stderr). Such a target still has a query to read. Each
-  // example whose path has a query at / (not the cluster's, which checks its own targets, nor
+  // example whose path has a query at / (not the cluster's, which has a test of its own, nor
   // the reference server's) is asked so in its SIGTERM case, on the process that case starts,
   // after the exchange (so that the extra connection changes no count the exchange checks).
   const unparsableTarget = (name: string, { path }: Example) =>
@@ -284,6 +270,31 @@ describe('every example (issue 13, item 7)', () => {
     expect(await program.exited).toBe(0);
     expect(program.output().match(/lease held/g)).toHaveLength(1);
     expect(program.output()).not.toMatch(/no lease yet/);
+  });
+
+  // Its HTTP routes parsed each target with new URL(), which throws on `//[`: one such request
+  // ended the process (the reference server survives it: the test of that name above).
+  it('cluster.ts: a request target new URL() cannot parse is a 400, and the process serves on', async () => {
+    const program = runProgram('dist/examples/cluster.js', [
+      '--redis',
+      redis?.url ?? 'redis://127.0.0.1:1',
+      '--node-id',
+      'targets',
+    ]);
+    const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+    const socket = connectTcp(Number(port), '127.0.0.1');
+    socket.end('GET //[ HTTP/1.1\r\nHost: x\r\n\r\n');
+    // Read until the socket closes: a process that died answers nothing.
+    let reply = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      reply += chunk;
+    });
+    await once(socket, 'close');
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    const ws = await open(`ws://127.0.0.1:${port}/?user=after`);
+    ws.close();
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
   });
 });
 
