@@ -7,16 +7,17 @@
  */
 import { once } from 'node:events';
 import { connect as connectTcp, type Socket } from 'node:net';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { runCommand, runProgram } from '../helpers/process.js';
 import { closed } from '../helpers/server.js';
+import { afterThisTest, scoped, scopedCase } from '../helpers/test-scope.js';
 
 const script = 'dist/examples/reference-server/main.js';
 
 async function open(url: string): Promise<WebSocket> {
   const ws = new WebSocket(url);
-  onTestFinished(() => ws.terminate());
+  afterThisTest(() => ws.terminate());
   await once(ws, 'open');
   return ws;
 }
@@ -24,7 +25,7 @@ async function open(url: string): Promise<WebSocket> {
 /** A client that completes the handshake, then never reads again: it never answers our close frame. */
 async function silentClient(port: number, user: string): Promise<Socket> {
   const socket = connectTcp(port, '127.0.0.1');
-  onTestFinished(() => void socket.destroy());
+  afterThisTest(() => void socket.destroy());
   socket.write(
     `GET /?user=${user} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${Buffer.alloc(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
@@ -141,29 +142,6 @@ describe('stop signals (issue 13, item 1)', () => {
     expect(program.output()).not.toMatch(/drained; bye/);
   });
 
-  it('a second SIGTERM after the window exits at once with 143 (128 + 15), as a process manager sends it', async () => {
-    const program = runProgram(script, [
-      '--port',
-      '0',
-      '--preset',
-      'test',
-      '--drain-timeout-ms',
-      '600000',
-      ...patient,
-    ]);
-    const [, , port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
-    await silentClient(Number(port), 'silent');
-
-    program.child.kill('SIGTERM');
-    await program.waitFor(/still draining 1 connection\(s\).*send SIGTERM again to stop now/);
-    expect(program.child.exitCode).toBeNull();
-
-    program.child.kill('SIGTERM');
-    expect(await program.exited).toBe(143);
-    expect(program.errorOutput()).toMatch(/SIGTERM again: exiting now without draining 1 connection\(s\)/);
-    expect(program.output()).not.toMatch(/drained; bye/);
-  });
-
   // Deploy trial: ten clients that never answered their 1001 were cut off at the deadline, and the
   // server said only "drained; bye", as if every one had left in time.
   it('says how many connections were terminated at the drain deadline', async () => {
@@ -191,16 +169,52 @@ describe('stop signals (issue 13, item 1)', () => {
     expect(program.output()).toMatch(/SIGTERM: draining 1 connection\(s\)\ndrained; bye\n/);
   });
 
+  // The tests above wait for a polite client's answer within the 500 ms echo window or within a
+  // drain deadline, or send a copy that must land within the window: they run one at a time, as
+  // before. The five below have no polite client to wait for and no window to meet (they wait
+  // for what the program prints): they run concurrently (scoped: each process's cleanup stays on
+  // its own test), their waits unchanged. A process start costs up to a second and a half of
+  // CPU, so on two loaded cores five at once get the 60 s other process tests found they need.
+  const concurrentCase = { timeout: 60_000 };
+
+  it.concurrent(
+    'a second SIGTERM after the window exits at once with 143 (128 + 15), as a process manager sends it',
+    concurrentCase,
+    scoped(async () => {
+      const program = runProgram(script, [
+        '--port',
+        '0',
+        '--preset',
+        'test',
+        '--drain-timeout-ms',
+        '600000',
+        ...patient,
+      ]);
+      const [, , port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
+      await silentClient(Number(port), 'silent');
+
+      program.child.kill('SIGTERM');
+      await program.waitFor(/still draining 1 connection\(s\).*send SIGTERM again to stop now/);
+      expect(program.child.exitCode).toBeNull();
+
+      program.child.kill('SIGTERM');
+      expect(await program.exited).toBe(143);
+      expect(program.errorOutput()).toMatch(/SIGTERM again: exiting now without draining 1 connection\(s\)/);
+      expect(program.output()).not.toMatch(/drained; bye/);
+    }),
+  );
+
   // Deploy trial: a SIGTERM in the second before "listening" (a quick redeploy, a crash loop)
   // killed the process at once, exit 143 and not a word. Here the start is held at its listen()
   // (a preload holds it until the test writes a line to stdin), so that the signal surely
   // arrives while the server starts.
-  it.each([
+  it.concurrent.for([
     ['npm start', script, [] as string[]],
     ['ws-supervisor serve', 'dist/src/cli.js', ['serve']],
-  ])(
+  ] as const)(
     'a SIGTERM while it starts (%s) is answered: it stops once started, says so, exits 0',
-    async (_name, program_, command) => {
+    concurrentCase,
+    scopedCase(async ([, program_, command]) => {
       const holdListen =
         "import net from 'node:net'; const listen = net.Server.prototype.listen; " +
         'net.Server.prototype.listen = function (...args) { ' +
@@ -216,25 +230,29 @@ describe('stop signals (issue 13, item 1)', () => {
       expect(await program.exited).toBe(0);
       expect(program.output()).toMatch(/SIGTERM: stopped before listening; bye\n/);
       expect(program.output()).not.toMatch(/listening on/);
-    },
+    }),
   );
 
   // Deploy trial: the reference server in a node:cluster worker drained and closed, then never
   // exited (the IPC channel to the primary kept it running), and its primary waited for it.
-  it.each([
+  it.concurrent.for([
     ['npm start', script, [] as string[]],
     ['ws-supervisor serve', 'dist/src/cli.js', ['serve']],
-  ])('in a node:cluster worker (%s) it exits once drained', async (_name, program_, command) => {
-    const primary = [
-      "import cluster from 'node:cluster';",
-      `cluster.setupPrimary({ execArgv: [], exec: ${JSON.stringify(program_)}, args: ${JSON.stringify([...command, '--port', '0', '--preset', 'test'])} });`,
-      'const worker = cluster.fork();',
-      "worker.on('listening', () => worker.process.kill('SIGTERM'));",
-      "worker.on('exit', (code, signal) => console.log('worker exited: code', code + ',', 'signal', signal));",
-    ].join('\n');
-    const program = runCommand(process.execPath, ['--input-type=module', '-e', primary]);
-    await program.waitFor(/worker exited: code 0, signal null/);
-    expect(await program.exited).toBe(0);
-    expect(program.output()).toMatch(/SIGTERM: draining 0 connection\(s\)\ndrained; bye\n/);
-  });
+  ] as const)(
+    'in a node:cluster worker (%s) it exits once drained',
+    concurrentCase,
+    scopedCase(async ([, program_, command]) => {
+      const primary = [
+        "import cluster from 'node:cluster';",
+        `cluster.setupPrimary({ execArgv: [], exec: ${JSON.stringify(program_)}, args: ${JSON.stringify([...command, '--port', '0', '--preset', 'test'])} });`,
+        'const worker = cluster.fork();',
+        "worker.on('listening', () => worker.process.kill('SIGTERM'));",
+        "worker.on('exit', (code, signal) => console.log('worker exited: code', code + ',', 'signal', signal));",
+      ].join('\n');
+      const program = runCommand(process.execPath, ['--input-type=module', '-e', primary]);
+      await program.waitFor(/worker exited: code 0, signal null/);
+      expect(await program.exited).toBe(0);
+      expect(program.output()).toMatch(/SIGTERM: draining 0 connection\(s\)\ndrained; bye\n/);
+    }),
+  );
 });
