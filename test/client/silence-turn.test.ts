@@ -21,35 +21,20 @@ import { type AddressInfo, createServer, type Socket, connect as tcpConnect } fr
 import { fileURLToPath } from 'node:url';
 import { expect, it, onTestFinished } from 'vitest';
 import { type ClientEvents, createClient } from '../../src/client/index.js';
+import { FakeWsSocket } from '../helpers/fake-ws-socket.js';
 
 // Long enough that the waits below, on a loaded machine, stay well within it once the socket is heard.
 const SILENCE_MS = 500;
 /** Past the timeout: the silence clock says silent when the block ends. */
 const BLOCKED_MS = SILENCE_MS + 60;
 
-type Listener = (event?: unknown) => void;
-
 /** ws's WebSocket as the socket actor sees it; its TCP socket is handed over by `upgrade`. */
-class FakeWebSocket extends EventEmitter {
+class FakeWebSocket extends FakeWsSocket {
   static made: FakeWebSocket[] = [];
-  readyState = 0;
-  binaryType = 'nodebuffer';
   readonly sent: unknown[] = [];
-  readonly domListeners = new Map<string, Set<Listener>>();
-  constructor(readonly url: string) {
-    super();
+  constructor(url: string) {
+    super(url);
     FakeWebSocket.made.push(this);
-  }
-  addEventListener(type: string, listener: Listener): void {
-    const set = this.domListeners.get(type) ?? new Set();
-    set.add(listener);
-    this.domListeners.set(type, set);
-  }
-  removeEventListener(type: string, listener: Listener): void {
-    this.domListeners.get(type)?.delete(listener);
-  }
-  private fire(type: string, event?: unknown): void {
-    for (const listener of [...(this.domListeners.get(type) ?? [])]) listener(event);
   }
   send(data: unknown): void {
     this.sent.push(data);

@@ -12,26 +12,14 @@ import { createActor, setup } from 'xstate';
 import type { ClientEvent } from '../../machines/index.js';
 import { resolveClientOptions } from '../../src/client/options.js';
 import { createSocketActor } from '../../src/client/socket-actor.js';
-
-type Listener = (event?: unknown) => void;
+import { FakeWsSocket } from '../helpers/fake-ws-socket.js';
 
 /** ws's WebSocket as the actor sees it: the DOM-style listeners, and the EventEmitter side. */
-class FakeWebSocket extends EventEmitter {
+class FakeWebSocket extends FakeWsSocket {
   static made: FakeWebSocket[] = [];
-  readyState = 0;
-  binaryType = 'nodebuffer';
-  readonly domListeners = new Map<string, Set<Listener>>();
-  constructor(readonly url: string) {
-    super();
+  constructor(url: string) {
+    super(url);
     FakeWebSocket.made.push(this);
-  }
-  addEventListener(type: string, listener: Listener): void {
-    const set = this.domListeners.get(type) ?? new Set();
-    set.add(listener);
-    this.domListeners.set(type, set);
-  }
-  removeEventListener(type: string, listener: Listener): void {
-    this.domListeners.get(type)?.delete(listener);
   }
   send(): void {}
   close(): void {

@@ -45,6 +45,8 @@ describe('stop signals (issue 13, item 1)', () => {
   // came later met a drain already under way (a 4 s stall before the SIGTERM: "draining 4
   // connection(s)" did not print). At a heartbeat of a minute it is still live at any signal here.
   const patient = ['--heartbeat-ms', '60000'];
+  /** A drain that cannot finish by itself: with a client that never answers, a ten-minute deadline. */
+  const neverDrains = ['--port', '0', '--preset', 'test', '--drain-timeout-ms', '600000', ...patient];
   const drainFor = ['--preset', 'test', '--drain-timeout-ms', '2000', ...patient];
 
   it('Ctrl-C under `npm start` (SIGINT to the whole process group) drains with 1001 and exits 0', async () => {
@@ -115,15 +117,7 @@ describe('stop signals (issue 13, item 1)', () => {
 
   it('a second signal sent after the window forces the exit, and says so on stderr', async () => {
     // A drain that cannot finish by itself: a client that never answers, and a long deadline.
-    const program = runProgram(script, [
-      '--port',
-      '0',
-      '--preset',
-      'test',
-      '--drain-timeout-ms',
-      '600000',
-      ...patient,
-    ]);
+    const program = runProgram(script, neverDrains);
     const [, url, port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
     const polite = await open(`${url}/?user=polite`);
     await silentClient(Number(port), 'silent');
@@ -181,15 +175,7 @@ describe('stop signals (issue 13, item 1)', () => {
     'a second SIGTERM after the window exits at once with 143 (128 + 15), as a process manager sends it',
     concurrentCase,
     scoped(async () => {
-      const program = runProgram(script, [
-        '--port',
-        '0',
-        '--preset',
-        'test',
-        '--drain-timeout-ms',
-        '600000',
-        ...patient,
-      ]);
+      const program = runProgram(script, neverDrains);
       const [, , port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
       await silentClient(Number(port), 'silent');
 

@@ -36,6 +36,17 @@ function roomView(supervisor: Supervisor, room: string) {
   };
 }
 
+/** The room lists, counts and books exactly `members`, and the audit agrees. */
+function expectOpenMembers(supervisor: Supervisor, room: string, members: readonly string[]): void {
+  expect(roomView(supervisor, room)).toEqual({
+    members,
+    size: members.length,
+    rooms: members.length === 0 ? 0 : 1,
+    roomMemberships: members.length,
+    mismatches: [],
+  });
+}
+
 /** Every connection joins `match` in onOpen, as the trial's game seats a player. */
 async function startMatch(options: Parameters<typeof startRulesServer>[0] = {}): Promise<RulesServer> {
   return startRulesServer({
@@ -94,13 +105,7 @@ describe('a reconnect (superseded predecessor, draining)', () => {
       { members: [bob.id], size: 1, rooms: 1, roomMemberships: 1, mismatches: [] },
     ]);
     expect(t.supervisor.userStats('ann')).toMatchObject({ live: 1, draining: 1 });
-    expect(roomView(t.supervisor, 'match')).toEqual({
-      members: [bob.id, fresh.id],
-      size: 2,
-      rooms: 1,
-      roomMemberships: 2,
-      mismatches: [],
-    });
+    expectOpenMembers(t.supervisor, 'match', [bob.id, fresh.id]);
     expect(t.supervisor.sendToRoom('match', 'tick')).toBe(2);
     // It reads the rooms it was in, and is in none of them.
     expect([...old.handle.rooms]).toEqual(['match']);
@@ -113,13 +118,7 @@ describe('a reconnect (superseded predecessor, draining)', () => {
     await disposed;
     expect(left).toEqual([`${old.id} match`]);
     await vi.waitFor(() => expect(bobInbox).toEqual(['tick', 'left match']), ioWait);
-    expect(roomView(t.supervisor, 'match')).toEqual({
-      members: [bob.id, fresh.id],
-      size: 2,
-      rooms: 1,
-      roomMemberships: 2,
-      mismatches: [],
-    });
+    expectOpenMembers(t.supervisor, 'match', [bob.id, fresh.id]);
     await closeAll(t, [bob.ws, fresh.ws]);
   });
 });
@@ -132,13 +131,7 @@ describe('any drain releases the membership at once', () => {
     stopReading(ann.ws);
     ann.handle.close(4000, 'bye');
     expect(t.supervisor.userStats('ann')).toMatchObject({ live: 0, draining: 1 });
-    expect(roomView(t.supervisor, 'match')).toEqual({
-      members: [bob.id],
-      size: 1,
-      rooms: 1,
-      roomMemberships: 1,
-      mismatches: [],
-    });
+    expectOpenMembers(t.supervisor, 'match', [bob.id]);
     expect(t.supervisor.sendToRoom('match', 'to bob only')).toBe(1);
     expect([...ann.handle.rooms]).toEqual(['match']);
     expect(ann.handle.leave('match')).toBe(false);
@@ -162,13 +155,7 @@ describe('any drain releases the membership at once', () => {
       () => expect(t.supervisor.userStats('ann')).toMatchObject({ live: 0, draining: 1 }),
       ioWait,
     );
-    expect(roomView(t.supervisor, 'match')).toEqual({
-      members: [bob.id],
-      size: 1,
-      rooms: 1,
-      roomMemberships: 1,
-      mismatches: [],
-    });
+    expectOpenMembers(t.supervisor, 'match', [bob.id]);
     expect([...(t.supervisor.connection(connectionId)?.rooms ?? [])]).toEqual(['match']);
     const disposed = nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === connectionId);
     t.clock.increment(drainTimeoutMs);
@@ -218,13 +205,7 @@ describe('a member that overflows during sendToRoom', () => {
     expect(t.supervisor.roomSize('match')).toBe(2);
     // The send that overflowed it still reached it (queued) and the two after it.
     expect(counts.every((count) => count === 3)).toBe(true);
-    expect(roomView(t.supervisor, 'match')).toEqual({
-      members: [ann.id, bob.id],
-      size: 2,
-      rooms: 1,
-      roomMemberships: 2,
-      mismatches: [],
-    });
+    expectOpenMembers(t.supervisor, 'match', [ann.id, bob.id]);
     expect(t.supervisor.sendToRoom('match', 'after')).toBe(2);
     await vi.waitFor(
       () => expect(received).toEqual({ ann: counts.length + 1, bob: counts.length + 1 }),
