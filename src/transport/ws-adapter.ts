@@ -774,6 +774,7 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     return true;
   }
 
+  /** The rooms it is a member of now (audit's side of books.rooms): none once leaving, unlike `rooms`. */
   heldRooms(): ReadonlySet<string> {
     return new Set(this.#rooms ?? undefined);
   }
