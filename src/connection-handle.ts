@@ -80,16 +80,29 @@ export interface ConnectionHandle<Data = unknown> {
    * A Buffer, ArrayBuffer or view is queued by reference (ws does not copy it): one rewritten
    * after the call changes what a peer still behind on reading gets. Allocate one per send, or
    * send a copy (`Buffer.from(buf)`) of one you reuse (a game's snapshot rewritten each tick).
-   * `options` takes `binary` only: ws's other send options (`fin`, `mask`, `compress`) are
-   * refused as any other key is, since a connection's framing is the transport's, not a message's.
+   * It returns true once the message is handed to the socket (even when that send then
+   * overflows the buffer and closes the peer with 4008).
+   * `options` takes `binary` and `volatile` only: ws's other send options (`fin`, `mask`,
+   * `compress`) are refused as any other key is, since a connection's framing is the
+   * transport's, not a message's.
+   * `volatile: true` (Socket.IO's `socket.volatile.emit`) drops the message, returning false,
+   * when the socket already has data buffered in this process (`socket.bufferedAmount > 0`,
+   * a peer not keeping up): a slow reader skips such messages (a game's position updates)
+   * instead of its buffer growing toward maxBufferedBytes. A dropped message is no activity.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, sending nothing, for data that is not a
    *   string, Buffer, ArrayBuffer or typed array view (or is a detached one: its memory was
-   *   transferred), or options that are not an object, or a `binary` that is not a boolean, or
-   *   another key (`send options: unknown key bin, expected one of binary`, as sendToUser() says it).
+   *   transferred), or options that are not an object, or a `binary` or `volatile` that is not a
+   *   boolean, or another key (`send options: unknown key bin, expected one of binary, volatile`,
+   *   as sendToUser() says it).
+   * @example
+   * ```ts
+   * // 30 Hz: a player who is behind skips a tick rather than getting every one late.
+   * connection.send(JSON.stringify(snapshot), { volatile: true });
+   * ```
    */
   send(
     data: string | Buffer | ArrayBuffer | ArrayBufferView,
-    options?: { binary?: boolean | undefined },
+    options?: { binary?: boolean | undefined; volatile?: boolean | undefined },
   ): boolean;
   /**
    * Closes the connection gracefully (it drains, bounded by drainTimeoutMs).
@@ -140,8 +153,11 @@ export interface ConnectionHandle<Data = unknown> {
  * broadcast(), sendToRoom()), rather than once per recipient as `send()` checks them.
  */
 export interface DeliveringHandle extends ConnectionHandle {
-  /** send() without its checks; `binary` undefined: as the data's type says. */
-  sendChecked(data: SendData, binary: boolean | undefined): boolean;
+  /**
+   * send() without its checks; `binary` undefined: as the data's type says. `volatile`
+   * true: false, sending nothing, while the socket has data buffered.
+   */
+  sendChecked(data: SendData, binary: boolean | undefined, volatile?: boolean): boolean;
   /**
    * Its side of `books.rooms` (a copy): the rooms it is a member of now, none once it
    * started leaving, where `rooms` still reads the rooms it was in. What audit() checks.

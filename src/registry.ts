@@ -33,6 +33,15 @@ export type { SendData };
 export interface SendOptions {
   /** Send as a binary frame. @default false for a string, true otherwise */
   binary?: boolean | undefined;
+  /**
+   * Socket.IO's `volatile`: `true` drops the message, instead of queueing it, for each
+   * connection whose socket already has data buffered in this process
+   * (`connection.socket.bufferedAmount > 0`, a peer not keeping up), and the count
+   * returned leaves those out. A slow reader then skips messages (a game's 20–30 Hz
+   * updates) instead of its buffer growing toward `maxBufferedBytes` (close 4008). Not
+   * with `{ cluster: true }`, which rejects it. @default false
+   */
+  volatile?: boolean | undefined;
 }
 
 /**
@@ -145,14 +154,28 @@ function clusterFlag(options: unknown): boolean {
   return cluster === true;
 }
 
-const ROOM_SEND_KEYS: readonly string[] = ['binary', 'except', 'cluster'];
-const USER_SEND_KEYS: readonly string[] = ['binary', 'cluster'];
-const BROADCAST_KEYS: readonly string[] = ['binary', 'filter', 'cluster'];
+const ROOM_SEND_KEYS: readonly string[] = ['binary', 'volatile', 'except', 'cluster'];
+const USER_SEND_KEYS: readonly string[] = ['binary', 'volatile', 'cluster'];
+const BROADCAST_KEYS: readonly string[] = ['binary', 'volatile', 'filter', 'cluster'];
 const DISCONNECT_KEYS: readonly string[] = ['cluster'];
+
+type CheckedSendOptions = { binary?: boolean; volatile?: boolean } | undefined;
+
+/**
+ * `{ cluster: true, volatile: true }`: refused, not carried. Another process cannot tell
+ * whether the sender meant its message as droppable (one predating the option would queue
+ * it), and a message relayed through Redis is no tick of a local game loop.
+ */
+function refuseClusterVolatile(method: string, sendOptions: CheckedSendOptions): void {
+  if (sendOptions?.volatile === true)
+    throw invalid(
+      `${method}: volatile cannot be combined with cluster: true (only this process knows its sockets' buffers); send volatile messages per process, without cluster`,
+    );
+}
 
 /** sendToRoom()'s options, checked and copied: unknown keys are refused, so `exept` cannot pass unseen. */
 function checkRoomSendOptions(options: unknown): {
-  sendOptions: { binary?: boolean } | undefined;
+  sendOptions: CheckedSendOptions;
   except: string | undefined;
 } {
   const sendOptions = checkSendOptions(options);
@@ -219,13 +242,14 @@ export function createRegistry(
   }
 
   /** Sends to each of `ids`; a send may close its own connection (slow consumer), never the list. */
-  function sendTo(ids: readonly string[], data: SendData, options: { binary?: boolean } | undefined): number {
+  function sendTo(ids: readonly string[], data: SendData, options: CheckedSendOptions): number {
     let sent = 0;
     // Data and options checked once by the caller, for every recipient.
     const binary = options?.binary;
+    const volatile = options?.volatile === true;
     for (const id of ids) {
       const handle = books.handles.get(id);
-      if (handle?.sendChecked(data, binary) === true) sent += 1;
+      if (handle?.sendChecked(data, binary, volatile) === true) sent += 1;
     }
     return sent;
   }
@@ -291,11 +315,12 @@ export function createRegistry(
     if (members === undefined) return 0;
     let sent = 0;
     const binary = sendOptions?.binary;
+    const volatile = sendOptions?.volatile === true;
     // A send may end in its own connection's drain (an overflow), which takes it out of the set
     // being walked: Set iteration survives that, and a member who left is not visited.
     // Data and options were checked above, once for every member.
     for (const member of members) {
-      if (member.id !== except && member.sendChecked(data, binary)) sent += 1;
+      if (member.id !== except && member.sendChecked(data, binary, volatile)) sent += 1;
     }
     return sent;
   }
@@ -330,7 +355,8 @@ export function createRegistry(
       }
     }
     const binary = sendOptions?.binary;
-    for (const handle of chosen) if (handle.sendChecked(data, binary)) sent += 1;
+    const volatile = sendOptions?.volatile === true;
+    for (const handle of chosen) if (handle.sendChecked(data, binary, volatile)) sent += 1;
     return sent;
   }
 
@@ -355,6 +381,7 @@ export function createRegistry(
       if (!clusterFlag(options)) return sendToUser(userId, data, options);
       return clusterWide(() => {
         const { ids, sendOptions } = checkedUserSend(userId, data, options);
+        refuseClusterVolatile('sendToUser', sendOptions);
         const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
         return [
           () => sendTo(ids, data, sendOptions),
@@ -369,6 +396,7 @@ export function createRegistry(
         checkData(data);
         const sendOptions = checkSendOptions(options);
         refuseUnknownOptions('broadcast', options, BROADCAST_KEYS);
+        refuseClusterVolatile('broadcast', sendOptions);
         // A function cannot travel: each process would need the app's own predicate.
         if (options?.filter !== undefined)
           throw invalid('options.filter cannot be combined with cluster: true (it runs in one process only)');
@@ -383,6 +411,7 @@ export function createRegistry(
         checkRoom('sendToRoom', room);
         checkData(data);
         const { sendOptions, except } = checkRoomSendOptions(options);
+        refuseClusterVolatile('sendToRoom', sendOptions);
         const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
         const exceptOne = except === undefined ? {} : { except };
         return [

@@ -56,28 +56,35 @@ function isPlainObject(value: unknown): boolean {
   return prototype === Object.prototype || prototype === null;
 }
 
+/** What every way of sending takes per message: the frame type, and whether it may be dropped. */
+export interface MessageOptions {
+  binary?: boolean | undefined;
+  volatile?: boolean | undefined;
+}
+
 /**
  * Validates without copying: the connection handle's send() runs it on every
  * message, and hands the app's own options object to ws.
- * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for options that are not an object, or a `binary` that is not a boolean.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for options that are not an object, or a `binary` or `volatile` that is not a boolean.
  */
-export function assertSendOptions(
-  options: unknown,
-): asserts options is { binary?: boolean | undefined } | undefined {
+export function assertSendOptions(options: unknown): asserts options is MessageOptions | undefined {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null) {
     throw invalid(`send options must be an object such as { binary: true }, got ${describeValue(options)}`);
   }
-  const { binary } = options as { binary?: unknown };
+  const { binary, volatile } = options as { binary?: unknown; volatile?: unknown };
   if (binary !== undefined && typeof binary !== 'boolean') {
     throw invalid(`options.binary must be a boolean, got ${describeValue(binary)}`);
+  }
+  if (volatile !== undefined && typeof volatile !== 'boolean') {
+    throw invalid(`options.volatile must be a boolean, got ${describeValue(volatile)}`);
   }
 }
 
 /** ws's own send options: a connection's framing is the transport's, never a message's. */
 const WS_FRAMING_KEYS: readonly string[] = ['compress', 'fin', 'mask'];
 
-const HANDLE_SEND_KEYS: readonly string[] = ['binary'];
+const HANDLE_SEND_KEYS: readonly string[] = ['binary', 'volatile'];
 
 /**
  * Refuses a key `method` does not know, in the same words for every way of sending:
@@ -103,18 +110,16 @@ export function refuseUnknownOptions(method: string, options: unknown, known: re
 
 /**
  * The connection handle's send options: as assertSendOptions, and a key other than
- * `binary` refused as sendToUser() refuses one. Only an options object pays for the
+ * `binary` and `volatile` refused as sendToUser() refuses one. Only an options object pays for the
  * key check: send(data), the usual call, returns at the first comparison.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT as assertSendOptions and refuseUnknownOptions.
  */
-export function assertHandleSendOptions(
-  options: unknown,
-): asserts options is { binary?: boolean | undefined } | undefined {
+export function assertHandleSendOptions(options: unknown): asserts options is MessageOptions | undefined {
   if (options === undefined) return;
   assertSendOptions(options);
   // No array: this runs on every message sent with options (an echo's { binary: isBinary }).
   for (const key in options) {
-    if (key !== 'binary' && Object.hasOwn(options, key))
+    if (key !== 'binary' && key !== 'volatile' && Object.hasOwn(options, key))
       refuseUnknownOptions('send', options, HANDLE_SEND_KEYS);
   }
 }
@@ -124,8 +129,10 @@ export function assertHandleSendOptions(
  * registry reuses them for every connection of a user or of the process).
  * @throws {SupervisorError} as assertSendOptions.
  */
-export function checkSendOptions(options: unknown): { binary?: boolean } | undefined {
+export function checkSendOptions(options: unknown): { binary?: boolean; volatile?: boolean } | undefined {
   assertSendOptions(options);
   const binary = options?.binary;
-  return binary === undefined ? undefined : { binary };
+  const volatile = options?.volatile;
+  if (volatile === undefined) return binary === undefined ? undefined : { binary };
+  return binary === undefined ? { volatile } : { binary, volatile };
 }

@@ -160,9 +160,11 @@ export interface Supervisor<Data = unknown> {
   /**
    * Sends `data` to every open connection of the user. Returns how many got
    * it: a connection still connecting, draining, or refusing sends (slow
-   * consumer) is not counted. `data` is queued by reference, as for
-   * `connection.send()`: do not rewrite a Buffer after sending it.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, data or options.
+   * consumer) is not counted, nor, with `volatile: true`, one whose socket already had
+   * data buffered (the message is dropped for it, not queued). `data` is queued by
+   * reference, as for `connection.send()`: do not rewrite a Buffer after sending it.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, data or options
+   *   (`binary` and `volatile` must be booleans).
    * @example
    * ```ts
    * const delivered = supervisor.sendToUser('alice', JSON.stringify({ type: 'notice' }));
@@ -177,7 +179,8 @@ export interface Supervisor<Data = unknown> {
    * message failed while others' went (a Redis Cluster master away) is counted in
    * `unreached`, and the call still resolves (reported once to onError).
    * @throws {SupervisorError} (rejects; nothing is sent anywhere) WSSUP_INVALID_ARGUMENT for
-   *   what sendToUser() refuses, or without the `cluster` option; (rejects, this process's part
+   *   what sendToUser() refuses, for `volatile: true` (only each process knows its sockets'
+   *   buffers: send volatile messages per process), or without the `cluster` option; (rejects, this process's part
    *   sent) WSSUP_STORE_UNAVAILABLE when the store does not answer (the processes concerned
    *   cannot be read, or not one of them can be told), WSSUP_SHUTTING_DOWN once
    *   shutdown() has stopped the store.
@@ -195,14 +198,15 @@ export interface Supervisor<Data = unknown> {
   ): number | Promise<ClusterSendResult>;
   /**
    * Sends `data` to every open connection (those `options.filter` accepts).
-   * Returns how many got it. O(connections). `data` is queued by reference, as
+   * Returns how many got it (with `volatile: true`, not those whose socket already had
+   * data buffered: dropped for them, as sendToUser() does). O(connections). `data` is queued by reference, as
    * for `connection.send()`: do not rewrite a Buffer after sending it. The filter gets each handle
    * typed by `Data`, so app data needs no cast. For a room, sendToRoom()
    * walks its members only. The filter runs on every connection before any
    * is sent to: if it throws, nothing is sent and its error escapes as it is.
    * It must be synchronous; a truthy answer counts as true, as for Array.prototype.filter.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options (`binary`,
-   *   `filter` and `cluster` only: `except` is sendToRoom()'s), and, sending nothing, for a
+   *   `volatile`, `filter` and `cluster` only: `except` is sendToRoom()'s), and, sending nothing, for a
    *   filter that answers a Promise or another thenable (an async filter).
    * @example
    * ```ts
@@ -239,13 +243,18 @@ export interface Supervisor<Data = unknown> {
    * `options.except`, a connection id (Socket.IO's `socket.to(room).emit()`).
    * Returns how many got it: a member whose send buffer overflows on this send is
    * counted, and leaves the room as it starts draining (a draining connection is a
-   * member no more); a member whose socket is no longer open is not counted. O(members of the room), whatever
+   * member no more); a member whose socket is no longer open is not counted, nor, with
+   * `volatile: true` (Socket.IO's `volatile`), one whose socket already had data buffered:
+   * dropped for it, so a game's 20–30 Hz broadcast skips ticks for a player who stopped
+   * reading instead of filling its buffer to maxBufferedBytes (4008). O(members of the room), whatever
    * the number of connections; 0 for a room nobody is in. `data` is queued by
    * reference, as for `connection.send()`: do not rewrite a Buffer after sending it.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, sending nothing, for a bad room name
-   *   (as join() refuses), data or options (`binary`, `except` and `cluster` only).
+   *   (as join() refuses), data or options (`binary`, `volatile`, `except` and `cluster` only).
    * @example
    * ```ts
+   * // A game's tick: players behind on reading skip it.
+   * supervisor.sendToRoom('match-7', JSON.stringify(snapshot), { volatile: true });
    * // In onMessage: to the rest of the room.
    * supervisor.sendToRoom('lobby', JSON.stringify({ text: 'hi' }), { except: connection.id });
    * ```

@@ -681,19 +681,29 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
 
   send(
     data: string | Buffer | ArrayBuffer | ArrayBufferView,
-    options?: { binary?: boolean | undefined },
+    options?: { binary?: boolean | undefined; volatile?: boolean | undefined },
   ): boolean {
     // Checked first, open or not, as sendToUser() checks: ws would send bad data anyway.
     checkData(data);
     assertHandleSendOptions(options); // no copy: this runs on every message
-    return this.sendChecked(data, options?.binary);
+    if (options === undefined) return this.sendChecked(data, undefined);
+    return this.sendChecked(data, options.binary, options.volatile === true);
   }
 
-  sendChecked(data: string | Buffer | ArrayBuffer | ArrayBufferView, binary: boolean | undefined): boolean {
+  sendChecked(
+    data: string | Buffer | ArrayBuffer | ArrayBufferView,
+    binary: boolean | undefined,
+    volatile?: boolean,
+  ): boolean {
     const ws = this.#ws;
     const sink = this.#sink;
     if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#leaving)
       return false;
+    // Volatile (Socket.IO's "not writable"): dropped, not queued, while anything is still
+    // buffered in the process, so a peer that stopped reading skips messages instead of
+    // growing its buffer toward maxBufferedBytes. Read only when asked: bufferedAmount is a
+    // getter over the socket's state, not a field.
+    if (volatile === true && ws.bufferedAmount > 0) return false;
     // No options object per message: ws frames by the data's type by default (binary but for
     // a string), and copies the options it is given into its own.
     if (binary === undefined) ws.send(data);

@@ -159,13 +159,14 @@ describe("connection.send(): an option it does not know throws as sendToUser's d
     // Only the two good sends reached the peer.
     await expect.poll(() => received).toEqual(['binary', 'none']);
     expect(outcomes).toEqual({
-      bin: 'WSSUP_INVALID_ARGUMENT: send options: unknown key bin, expected one of binary',
-      binaryAndMore: 'WSSUP_INVALID_ARGUMENT: send options: unknown key Binary, expected one of binary',
+      bin: 'WSSUP_INVALID_ARGUMENT: send options: unknown key bin, expected one of binary, volatile',
+      binaryAndMore:
+        'WSSUP_INVALID_ARGUMENT: send options: unknown key Binary, expected one of binary, volatile',
       compress: expect.stringMatching(
-        /^WSSUP_INVALID_ARGUMENT: send options: unknown key compress, expected one of binary \(ws's .*\)$/,
+        /^WSSUP_INVALID_ARGUMENT: send options: unknown key compress, expected one of binary, volatile \(ws's .*\)$/,
       ),
       sendToUser:
-        'WSSUP_INVALID_ARGUMENT: sendToUser options: unknown key bin, expected one of binary, cluster',
+        'WSSUP_INVALID_ARGUMENT: sendToUser options: unknown key bin, expected one of binary, volatile, cluster',
       binary: 'no error',
       none: 'no error',
     });

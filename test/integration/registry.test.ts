@@ -537,11 +537,11 @@ describe("broadcast given sendToRoom's except (Socket.IO's socket.broadcast.emit
     const k1 = await t.open('kim');
     const except = { except: k1.handle.id } as unknown as { binary: boolean };
     expect(() => t.supervisor.broadcast('x', except)).toThrow(
-      'broadcast options: unknown key except, expected one of binary, filter, cluster' +
+      'broadcast options: unknown key except, expected one of binary, volatile, filter, cluster' +
         ' (everyone but one connection: { filter: (c) => c.id !== connection.id })',
     );
     expect(() => t.supervisor.sendToUser('kim', 'x', except)).toThrow(
-      'sendToUser options: unknown key except, expected one of binary, cluster',
+      'sendToUser options: unknown key except, expected one of binary, volatile, cluster',
     );
     await closeAll(t, [k1.ws]);
   });

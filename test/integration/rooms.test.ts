@@ -5,18 +5,20 @@
  * disposed, and a room nobody is in is gone (stats().resources.rooms and
  * roomMembers() say so; audit() checks both sides after every test).
  */
-import { describe, expect, it } from 'vitest';
-import type WebSocket from 'ws';
+import { describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { type ConnectionHandle, MAX_ROOM_BYTES, SupervisorError } from '../../src/index.js';
 import {
   type Client,
   closeOf,
+  drainTimeoutMs,
   idleTimeoutMs,
   nextEvent,
   type RulesServer,
   startRulesServer,
+  stopReading,
 } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks, nextMessage } from '../helpers/server.js';
+import { allDisposed, expectNoLeaks, ioWait, nextMessage, userFromQuery } from '../helpers/server.js';
 
 /** Collects every message the client receives from now on. */
 function inbox(ws: WebSocket): string[] {
@@ -336,6 +338,82 @@ describe('membership ends with the connection, however it ends', () => {
     expect(roomsOf(t)).toEqual({ rooms: 0, roomMemberships: 0 });
     expect(t.supervisor.roomMembers('all')).toEqual([]);
     expectNoLeaks(t.supervisor);
+  });
+});
+
+/**
+ * Every cause of a drain, observed while the drain lasts: the victim stops reading, so
+ * the close is never answered and its socket stays open (CLOSING) until the test moves
+ * the clock by drainTimeoutMs. The membership must be gone from the drain's start, not
+ * from the disposal the table above checks. (A dropped TCP connection never drains: it
+ * is disposed at once. The idle eviction, a reconnect's eviction, the peer's close frame
+ * on a half-open socket and an overflow have tests of their own, rooms-open-members.test.ts.)
+ * Each row has its own server: the expiry needs a heartbeat, and shutdown ends it.
+ */
+const drainCauses: Array<
+  [
+    string,
+    {
+      options?: Parameters<typeof startRulesServer>[0];
+      end: (t: RulesServer, victim: Client) => unknown;
+      /** Who is still a member once the victim drains: `other`, unless the cause drains it too. */
+      othersKept?: boolean;
+    },
+  ]
+> = [
+  ...ways
+    .filter(([name]) => name !== 'the client drops its TCP connection')
+    .map(([name, end]) => [name, { end }] as (typeof drainCauses)[number]),
+  [
+    'session expiry (expiresAt, at the heartbeat after it)',
+    {
+      options: {
+        heartbeatIntervalMs: 1_000,
+        authenticate: (request) => {
+          const userId = userFromQuery(request) ?? 'nobody';
+          return userId === 'vic' ? { userId, expiresAt: Date.now() + 500 } : userId;
+        },
+      },
+      end: (t) => t.clock.increment(1_000),
+    },
+  ],
+  ['shutdown', { end: (t) => void t.supervisor.shutdown(), othersKept: false }],
+];
+
+describe('membership ends as the drain starts, whatever its cause', () => {
+  it.each(drainCauses)('%s: out of its rooms while its socket is still open', async (_, cause) => {
+    const t = await startRulesServer({
+      onMessage: (connection, data, isBinary) => {
+        if (data.toString() === 'throw') throw new Error('app bug');
+        connection.send(data, { binary: isBinary });
+      },
+      ...cause.options,
+    });
+    const victim = await t.open('vic');
+    const other = await t.open('oth');
+    victim.handle.join('shared');
+    victim.handle.join('alone');
+    other.handle.join('shared');
+    expect(t.supervisor.roomSize('shared')).toBe(2);
+    stopReading(victim.ws); // the close is never answered: the drain lasts drainTimeoutMs
+    const disposed = nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === victim.id);
+
+    await cause.end(t, victim);
+    await vi.waitFor(() => expect(t.supervisor.userStats('vic')).toMatchObject({ draining: 1 }), ioWait);
+    expect(victim.handle.socket?.readyState).toBe(WebSocket.CLOSING);
+    const kept = cause.othersKept === false ? [] : [other.id];
+    expect({
+      shared: ids(t.supervisor.roomMembers('shared')),
+      sharedSize: t.supervisor.roomSize('shared'),
+      alone: t.supervisor.roomSize('alone'),
+      sentTo: t.supervisor.sendToRoom('shared', 'after'),
+      mismatches: t.supervisor.audit().mismatches,
+    }).toEqual({ shared: kept, sharedSize: kept.length, alone: 0, sentTo: kept.length, mismatches: [] });
+    expect([...victim.handle.rooms]).toEqual(['shared', 'alone']); // for onClose
+
+    t.clock.increment(drainTimeoutMs);
+    await disposed;
+    await closeAll(t, [other]);
   });
 });
 

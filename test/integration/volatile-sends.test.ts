@@ -1,0 +1,189 @@
+/**
+ * Volatile sends (Socket.IO's `socket.volatile.emit`): `{ volatile: true }` drops a
+ * message, instead of queueing it, for a connection whose socket already has data
+ * buffered in the process (`bufferedAmount > 0`). A game's 20–30 Hz room broadcast then
+ * skips frames for a player who stopped reading, whose buffer never grows toward
+ * maxBufferedBytes (no 4008), while a player who reads gets every frame. The return
+ * values count only the connections it was sent to.
+ *
+ * Each tick waits for the reading client to get its frame: the clients share this
+ * process's event loop, so a synchronous burst would leave both unread.
+ */
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { ConnectionHandle, Supervisor } from '../../src/index.js';
+import { type RulesServer, resumeReading, startRulesServer, stopReading, touch } from '../helpers/rules.js';
+import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+
+const maxBufferedBytes = 64 * 1024;
+/** A frame header is at most 14 bytes. */
+const framing = 16;
+/** Far more ticks than loopback and kernel buffers absorb at one frame a tick. */
+const maxTicks = 5_000;
+/** Ticks after the first drop: far past maxBufferedBytes, had the frames been queued. */
+const ticksAfterDrops = 40;
+
+type SendFrame = (
+  supervisor: Supervisor,
+  players: { slow: ConnectionHandle; fast: ConnectionHandle },
+  frame: Buffer,
+  options: { volatile?: boolean },
+) => number;
+
+/** Each way of sending, as the players' count it reports. */
+const ways: [string, SendFrame][] = [
+  ['sendToRoom', (s, _p, frame, options) => s.sendToRoom('game', frame, options)],
+  ['broadcast', (s, _p, frame, options) => s.broadcast(frame, options)],
+  ['sendToUser', (s, _p, frame, options) => s.sendToUser('sam', frame, options)],
+  [
+    'connection.send',
+    (_s, { slow, fast }, frame, options) =>
+      Number(slow.send(frame, options)) + Number(fast.send(frame, options)),
+  ],
+];
+
+function counter(ws: WebSocket) {
+  const counted = { messages: 0, last: '' };
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    counted.messages += 1;
+    counted.last = isBinary ? 'binary' : data.toString();
+  });
+  return counted;
+}
+
+async function game(): Promise<{
+  t: RulesServer;
+  slow: ConnectionHandle;
+  fast: ConnectionHandle;
+  slowWs: WebSocket;
+  fastWs: WebSocket;
+}> {
+  const t = await startRulesServer({ maxBufferedBytes });
+  const slow = await t.open('sam');
+  const fast = await t.open('sam');
+  for (const player of [slow, fast]) {
+    await touch(player.ws);
+    expect(player.handle.join('game')).toBe(true);
+  }
+  return { t, slow: slow.handle, fast: fast.handle, slowWs: slow.ws, fastWs: fast.ws };
+}
+
+describe.each(ways)('{ volatile: true } through %s', (_name, send) => {
+  it('skips frames for a player who stopped reading, never closing it, while a reading player gets every one', async () => {
+    const { t, slow, fast, slowWs, fastWs } = await game();
+    stopReading(slowWs);
+    const slowGot = counter(slowWs);
+    const fastGot = counter(fastWs);
+    const frame = Buffer.alloc(16 * 1024, 7);
+
+    const counts: number[] = [];
+    let dropped = 0;
+    while (counts.length < maxTicks && dropped < ticksAfterDrops) {
+      const count = send(t.supervisor, { slow, fast }, frame, { volatile: true });
+      counts.push(count);
+      if (count === 1) dropped += 1;
+      // Held at one frame at most past what the kernel took: never toward maxBufferedBytes.
+      expect(slow.socket?.bufferedAmount ?? 0).toBeLessThanOrEqual(frame.length + framing);
+      const tick = counts.length;
+      while (fastGot.messages < tick) await once(fastWs, 'message');
+    }
+    expect(dropped).toBe(ticksAfterDrops);
+    // Both got the first frames; from the first drop on, the slow one got none (its buffer never emptied).
+    const firstDrop = counts.indexOf(1);
+    expect(firstDrop).toBeGreaterThan(0);
+    expect(counts.slice(0, firstDrop).every((count) => count === 2)).toBe(true);
+    expect(counts.slice(firstDrop).every((count) => count === 1)).toBe(true);
+    expect(fastGot.messages).toBe(counts.length);
+    // One handle's own volatile send says so too.
+    expect(slow.send(frame, { volatile: true })).toBe(false);
+    expect(fast.send(frame, { volatile: true })).toBe(true);
+
+    // Not a slow consumer: still open, still in the room, nothing disposed.
+    expect(slow.socket?.readyState).toBe(WebSocket.OPEN);
+    expect(t.supervisor.roomSize('game')).toBe(2);
+    expect(t.supervisor.userStats('sam')).toMatchObject({ live: 2, draining: 0 });
+    expect(t.events.disposed).toEqual([]);
+
+    // Without volatile, a send is queued for it as before; once it reads again, that one
+    // arrives last, after the frames sent before the first drop (and nothing dropped).
+    expect(send(t.supervisor, { slow, fast }, Buffer.from('last'), {})).toBe(2);
+    expect(slow.socket?.bufferedAmount ?? 0).toBeGreaterThan(frame.length);
+    resumeReading(slowWs);
+    await new Promise<void>((resolve) => {
+      slowWs.on('message', () => {
+        if (slowGot.last === 'binary' && slowGot.messages === firstDrop + 1) resolve();
+      });
+    });
+    expect(slowGot.messages).toBe(firstDrop + 1);
+    expect(t.events.disposed).toEqual([]);
+
+    slowWs.terminate();
+    fastWs.terminate();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
+});
+
+describe('the volatile option', () => {
+  it('is a boolean: anything else throws WSSUP_INVALID_ARGUMENT and sends nothing, in cluster form too', async () => {
+    const { t, slow, fast, slowWs, fastWs } = await game();
+    const got = counter(fastWs);
+    for (const volatile of ['yes', 1, null]) {
+      const options = { volatile } as unknown as { volatile: boolean };
+      const message = `options.volatile must be a boolean, got`;
+      for (const call of [
+        () => t.supervisor.sendToRoom('game', 'x', options),
+        () => t.supervisor.broadcast('x', options),
+        () => t.supervisor.sendToUser('sam', 'x', options),
+        () => fast.send('x', options),
+      ])
+        expect(call).toThrow(
+          expect.objectContaining({
+            code: 'WSSUP_INVALID_ARGUMENT',
+            message: expect.stringContaining(message),
+          }),
+        );
+      for (const call of [
+        () => t.supervisor.sendToRoom('game', 'x', { ...options, cluster: true }),
+        () => t.supervisor.broadcast('x', { ...options, cluster: true }),
+        () => t.supervisor.sendToUser('sam', 'x', { ...options, cluster: true }),
+      ])
+        await expect(call()).rejects.toMatchObject({
+          code: 'WSSUP_INVALID_ARGUMENT',
+          message: expect.stringContaining(message),
+        });
+    }
+    // Accepted as false, and then a send as any other: the first message the player gets.
+    expect(t.supervisor.sendToRoom('game', 'x', { volatile: false })).toBe(2);
+    expect(slow.send('y', { volatile: false, binary: false })).toBe(true);
+    await once(fastWs, 'message');
+    expect(got).toEqual({ messages: 1, last: 'x' });
+
+    slowWs.terminate();
+    fastWs.terminate();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('{ cluster: true, volatile: true } rejects with WSSUP_INVALID_ARGUMENT, sending nothing anywhere', async () => {
+    const { t, slowWs, fastWs } = await game();
+    const got = counter(fastWs);
+    const both = { cluster: true, volatile: true } as const;
+    for (const call of [
+      () => t.supervisor.sendToRoom('game', 'x', both),
+      () => t.supervisor.broadcast('x', both),
+      () => t.supervisor.sendToUser('sam', 'x', both),
+    ])
+      await expect(call()).rejects.toMatchObject({
+        code: 'WSSUP_INVALID_ARGUMENT',
+        message: expect.stringContaining('volatile cannot be combined with cluster: true'),
+      });
+    expect(got.messages).toBe(0);
+    slowWs.terminate();
+    fastWs.terminate();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});
