@@ -179,8 +179,9 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * slot is the newcomer's, instead of refusing the reconnect at the user's limit. Only the
    * same user's: an id of another user's connection replaces nothing. In cluster mode the
    * book replaces it on whichever process holds it (cluster-wide limit included). Not past
-   * the process-wide `maxConnections` (503, as any newcomer). With `false`, the parameter
-   * is not read.
+   * the process-wide `maxConnections` (503, as any newcomer). With `false`, nothing is
+   * replaced and a malformed value is not refused: `connection.instance` still reads a
+   * well-formed one.
    * @default true
    */
   supersede?: boolean | undefined;

@@ -70,7 +70,10 @@ interface Attempt {
   expiresAt: number | undefined;
   /** The limit this admission is decided against: authenticate's maxConnectionsPerUser, or the option's. */
   limit: UserLimit;
-  /** The client instance it comes from (`wssup-instance`), with the `supersede` option on; else undefined. */
+  /**
+   * The client instance it comes from (`wssup-instance`), else undefined: `connection.instance`,
+   * and, with the `supersede` option on, the claim its admission replaces a predecessor by.
+   */
   instance: InstanceClaim | undefined;
 }
 
@@ -84,9 +87,6 @@ interface Authenticating {
   /** Ends the wait without a verdict, once the request was answered (timeout, shutdown). */
   stop: () => void;
 }
-
-/** The `supersede` option off: the parameter is not read. */
-const NO_INSTANCE: InstanceParam = { instance: undefined };
 
 /** What `authenticate` settled with. */
 type AuthOutcome = { auth: AuthResult } | { error: unknown };
@@ -355,9 +355,10 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         return reject(request, socket, head, { reason: 'bad-handshake', ...badHandshake });
       }
       // Also before authenticate: a client that asks to replace its earlier connection, and
-      // could not, would hold two slots without knowing.
-      const instanceParam = resolved.supersede ? instanceParamOf(request.url) : NO_INSTANCE;
-      if ('problem' in instanceParam) {
+      // could not, would hold two slots without knowing. With `supersede` off nothing is
+      // replaced, so a malformed one is refused for nothing: it is none (connection.instance).
+      const instanceParam: InstanceParam = instanceParamOf(request.url);
+      if ('problem' in instanceParam && resolved.supersede) {
         return reject(request, socket, head, { reason: 'bad-handshake', message: instanceParam.problem });
       }
       // Before authenticate: a page of another site costs no app call, no actor and no slot.
@@ -489,7 +490,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       }
       const data = typeof auth === 'object' ? auth.data : undefined;
       const limit = userLimits.of(ownLimit);
-      const { instance } = instanceParam;
+      const instance = 'instance' in instanceParam ? instanceParam.instance : undefined;
       await admit({ request, socket, head, userId, correlationId, data, expiresAt, limit, instance });
     } finally {
       socket.off('error', ignore);
@@ -642,6 +643,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       { request, socket, head },
       data,
       expiresAt,
+      attempt.instance?.id,
     );
     const record = supervisorOf(userId);
     // A record just created has a full bucket: this takes its first token.
@@ -668,7 +670,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         transport: connection,
         limit: limit.limit,
         evictAt: limit.evictAt,
-        instance: attempt.instance,
+        instance: resolved.supersede ? attempt.instance : undefined,
       });
       record.capacityHeld = false;
       return decided(attempt, connection, record);
@@ -713,7 +715,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       userId,
       connectionId,
       attempt.limit,
-      attempt.instance,
+      resolved.supersede ? attempt.instance : undefined,
     );
     if (reservation.outcome === 'refused') {
       return refuse(attempt, 'user-limit', attempt.limit.refusal, undefined, reservation.live);
