@@ -15,6 +15,7 @@ import type { InstanceClaim, RefusalReason } from '../machines/events.js';
 import { takeAdmissionToken } from './admission-rate.js';
 import { isOriginAllowed } from './allowed-origins.js';
 import { unknownAuthKeysProblem } from './auth-result.js';
+import { AuthenticateCall } from './authenticate-context.js';
 import type { Books, UserRecord } from './books.js';
 import { type InstanceParam, instanceParamOf } from './client-instance.js';
 import type { CountingClock } from './clock.js';
@@ -86,6 +87,8 @@ interface Authenticating {
   timer: unknown;
   /** Ends the wait without a verdict, once the request was answered (timeout, shutdown). */
   stop: () => void;
+  /** authenticate's second argument: its signal aborts when the wait ends without a verdict. */
+  context: AuthenticateCall;
 }
 
 /** What `authenticate` settled with. */
@@ -161,9 +164,11 @@ export interface UpgradePath {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
   /**
    * Answers 503 (shutting down) every request whose `authenticate` has not
-   * settled yet, and clears its timer; its verdict, if it ever comes, is then
-   * ignored. For the end of shutdown: the socket must not outlive it (and
-   * keep the HTTP server from closing) until `authenticateTimeoutMs`.
+   * settled yet, clears its timer and aborts its signal; its verdict, if it
+   * ever comes, is then ignored. At the start of shutdown (the verdict would
+   * be refused as shutting-down anyway, and the app's lookup can stop), and
+   * again at its end: the socket must not outlive it (and keep the HTTP
+   * server from closing) until `authenticateTimeoutMs`.
    */
   refuseAuthenticating(): void;
   /**
@@ -370,10 +375,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       }
       let outcome: AuthOutcome | undefined;
       try {
-        const verdict = options.authenticate(request);
-        // A synchronous verdict is awaited as ever (one microtask), and needs no timer.
+        const context = new AuthenticateCall(resolved.authenticateTimeoutMs);
+        const verdict = options.authenticate(request, context);
+        // A synchronous verdict is awaited as ever (one microtask), and needs no timer; its
+        // context is never aborted (nothing was left waiting).
         outcome = isPending(verdict)
-          ? await authenticated(verdict, request, socket, head)
+          ? await authenticated(verdict, request, socket, head, context)
           : { auth: await verdict };
       } catch (error) {
         outcome = { error };
@@ -512,19 +519,22 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     request: IncomingMessage,
     socket: Duplex,
     head: Buffer,
+    context: AuthenticateCall,
   ): Promise<AuthOutcome | undefined> {
     const { outcome, stop } = stoppable(verdict);
-    const waiting: Authenticating = { request, socket, head, timer: undefined, stop };
+    const waiting: Authenticating = { request, socket, head, timer: undefined, stop, context };
     authenticating.add(waiting);
     if (authenticating.size === 1) holdChanged();
     waiting.timer = clock.setTimeout(() => timedOut(waiting), resolved.authenticateTimeoutMs);
     // A socket that closes meanwhile (a reset) ends the wait at once. Node no longer counts it
     // against server.maxConnections, the bound on these waits (README, Admission rate limit):
     // held until the verdict, resets could pile up waits, with their requests and heads, past it.
+    // So does a FIN ('end': Node's HTTP server leaves the socket half-open, and isGone() would
+    // refuse it at the verdict anyway): the app's signal aborts then, not at the verdict.
     const closed = () => wentAway(waiting);
-    socket.once('close', closed);
+    socket.once('close', closed).once('end', closed);
     const settled = await outcome;
-    socket.off('close', closed);
+    socket.off('close', closed).off('end', closed);
     clock.clearTimeout(waiting.timer);
     // The timer may have fired after the verdict, before this continuation: it answered.
     return leave(waiting) ? settled : undefined;
@@ -547,6 +557,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       reason: 'socket-closed',
       message: 'client went away during authentication',
     });
+    waiting.context.abandon('client-gone');
   }
 
   /** authenticate did not settle in time: refused as a failed authenticate, its verdict ignored. */
@@ -559,6 +570,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     report(new AppHookError('authenticate', cause));
     const { request, socket, head } = waiting;
     reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
+    waiting.context.abandon('timeout');
   }
 
   function refuseAuthenticating(): void {
@@ -569,7 +581,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       const { request, socket, head } = waiting;
       reject(request, socket, head, { reason: 'shutting-down', message });
     }
+    // Taken out before any abort listener of the app runs (it may start another shutdown step).
+    const abandoned = [...authenticating];
     authenticating.clear();
+    if (abandoned.length > 0) holdChanged();
+    // After every answer: the app's listeners run synchronously inside abort().
+    for (const waiting of abandoned) waiting.context.abandon('shutdown');
   }
 
   /**
