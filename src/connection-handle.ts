@@ -29,6 +29,23 @@ export interface ConnectionHandle<Data = unknown> {
    */
   readonly expiresAt: number | undefined;
   /**
+   * The client instance id its client sent (the `wssup-instance` query parameter, which
+   * `ws-supervisor/client` draws once per `createClient()` and sends on every attempt, or
+   * its `instance` option): the same on the connection of each reconnect of that client, and
+   * different for another tab. Undefined when the client sent none (a bare WebSocket, or
+   * `instance: false`), or one that is not well formed with `supersede: false` (with it on,
+   * such a request is refused). Read with `supersede: false` too.
+   *
+   * The client's claim, not authenticated: any client can send any id, another user's too.
+   * Key only state that is the user's by `(userId, instance)` (a tab's draft to resume after
+   * a reconnect), never by the instance alone.
+   * @example
+   * ```ts
+   * const key = `${connection.userId}\u0000${connection.instance ?? connection.id}`;
+   * ```
+   */
+  readonly instance: string | undefined;
+  /**
    * When it was admitted (at the upgrade request, before the handshake), in ms on the
    * supervisor's clock: epoch ms (`Date.now()`) with the default clock, the injected `clock`'s
    * `now()` otherwise (`Date.now()` for one without `now()`). Under an injected clock that is

@@ -17,6 +17,8 @@ export const ErrorCodes = Object.freeze({
     'A method was called with a bad argument, e.g. a close code other than 1000, 1003, 1007, 1008 or 3000–4999, an option the method does not know, a broadcast filter that answers a Promise, or a listener given to once() (it returns a promise).',
   WSSUP_SHUTTING_DOWN:
     'The supervisor is shutting down or shut down: it accepts no new server or connection, a supervisor.once() wait still pending rejects with it just before shutdown() resolves (a later one at once), and (cluster mode) cluster-wide calls reject with it once the lease is released.',
+  WSSUP_AUTHENTICATE_ABORTED:
+    "The reason of authenticate's `signal` (its second argument) when the upgrade attempt was abandoned while authenticate ran: the client went away, authenticateTimeoutMs passed, or shutdown started (the message says which). Never thrown nor reported: the request is answered as before, and authenticate's late verdict, this rejection included, is ignored.",
   WSSUP_CLIENT_CLOSED:
     'client.once() was waiting when the client closed (its close(), or a `random` option that answered a bad value), or was called after close(): the client emits nothing more.',
   WSSUP_SOCKET_CLOSED:

@@ -100,6 +100,7 @@ export type {
 } from './events.js';
 export {
   type ActivityMode,
+  type AuthenticateContext,
   type AuthResult,
   defaultRetryAfterMs,
   type Limits,

@@ -73,6 +73,31 @@ export type AuthResult<Data = unknown> =
   | null
   | undefined;
 
+/**
+ * The second argument of `authenticate`, for an app that can cancel its work (a database
+ * query, an HTTP call to an identity provider).
+ */
+export interface AuthenticateContext {
+  /**
+   * Aborts when the upgrade attempt is abandoned while `authenticate` still runs: the client
+   * went away (its socket reset or closed, or its FIN), `authenticateTimeoutMs` passed, or
+   * `supervisor.shutdown()` started. The request has been answered then, and the verdict
+   * is ignored (a rejection with the reason is not reported). Its `reason` is a
+   * `SupervisorError` with code `WSSUP_AUTHENTICATE_ABORTED`, whose message says which. Never
+   * aborted once `authenticate` has settled. Made when first read: an `authenticate` that does
+   * not read it costs no AbortController. One read after the attempt was abandoned is aborted
+   * already.
+   * @example
+   * ```ts
+   * authenticate: async (request, { signal }) => {
+   *   const response = await fetch(`${idp}/session`, { headers: { cookie: request.headers.cookie ?? '' }, signal });
+   *   return response.ok ? ((await response.json()) as { userId: string }).userId : null;
+   * }
+   * ```
+   */
+  readonly signal: AbortSignal;
+}
+
 /** How a refusal reaches a client that sent a valid handshake. */
 export type RefuseMode = 'http' | 'close';
 
@@ -179,8 +204,9 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * slot is the newcomer's, instead of refusing the reconnect at the user's limit. Only the
    * same user's: an id of another user's connection replaces nothing. In cluster mode the
    * book replaces it on whichever process holds it (cluster-wide limit included). Not past
-   * the process-wide `maxConnections` (503, as any newcomer). With `false`, the parameter
-   * is not read.
+   * the process-wide `maxConnections` (503, as any newcomer). With `false`, nothing is
+   * replaced and a malformed value is not refused: `connection.instance` still reads a
+   * well-formed one.
    * @default true
    */
   supersede?: boolean | undefined;
@@ -231,9 +257,14 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * or thrown) to refuse with 401, 403, 429 or 503. An asynchronous one that
    * has not settled within `authenticateTimeoutMs` fails as a throw does (500), and so
    * does an `Error` returned or resolved to (Socket.IO's `next(new Error(…))`, in
-   * JavaScript): return a `Refusal` for a status the client can read.
+   * JavaScript): return a `Refusal` for a status the client can read. Its second argument's
+   * `signal` aborts when the attempt is abandoned while it runs (the client went away, the
+   * timeout, shutdown): pass it to `fetch()` or your database client ({@link AuthenticateContext}).
    */
-  authenticate: (request: IncomingMessage) => AuthResult<Data> | Promise<AuthResult<Data>>;
+  authenticate: (
+    request: IncomingMessage,
+    context: AuthenticateContext,
+  ) => AuthResult<Data> | Promise<AuthResult<Data>>;
   /**
    * The origins whose pages may open a WebSocket (against cross-site
    * WebSocket hijacking: a browser sends its user's cookies with an upgrade

@@ -799,6 +799,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       pace,
       chunkSize: shutdownChunk.connections,
     });
+    // A request whose authenticate has not settled would be refused at its verdict anyway
+    // (shutting-down): answered now, and its signal aborted, so the app's lookup stops. (Again
+    // at the end, for one an app's listener started meanwhile.)
+    refuseAuthenticating();
     if (users.size === 0) allUsersEnded();
     return shutdownPromise;
   }

@@ -15,6 +15,7 @@ import type { InstanceClaim, RefusalReason } from '../machines/events.js';
 import { takeAdmissionToken } from './admission-rate.js';
 import { isOriginAllowed } from './allowed-origins.js';
 import { unknownAuthKeysProblem } from './auth-result.js';
+import { AuthenticateCall } from './authenticate-context.js';
 import type { Books, UserRecord } from './books.js';
 import { type InstanceParam, instanceParamOf } from './client-instance.js';
 import type { CountingClock } from './clock.js';
@@ -70,7 +71,10 @@ interface Attempt {
   expiresAt: number | undefined;
   /** The limit this admission is decided against: authenticate's maxConnectionsPerUser, or the option's. */
   limit: UserLimit;
-  /** The client instance it comes from (`wssup-instance`), with the `supersede` option on; else undefined. */
+  /**
+   * The client instance it comes from (`wssup-instance`), else undefined: `connection.instance`,
+   * and, with the `supersede` option on, the claim its admission replaces a predecessor by.
+   */
   instance: InstanceClaim | undefined;
 }
 
@@ -83,10 +87,9 @@ interface Authenticating {
   timer: unknown;
   /** Ends the wait without a verdict, once the request was answered (timeout, shutdown). */
   stop: () => void;
+  /** authenticate's second argument: its signal aborts when the wait ends without a verdict. */
+  context: AuthenticateCall;
 }
-
-/** The `supersede` option off: the parameter is not read. */
-const NO_INSTANCE: InstanceParam = { instance: undefined };
 
 /** What `authenticate` settled with. */
 type AuthOutcome = { auth: AuthResult } | { error: unknown };
@@ -161,9 +164,11 @@ export interface UpgradePath {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
   /**
    * Answers 503 (shutting down) every request whose `authenticate` has not
-   * settled yet, and clears its timer; its verdict, if it ever comes, is then
-   * ignored. For the end of shutdown: the socket must not outlive it (and
-   * keep the HTTP server from closing) until `authenticateTimeoutMs`.
+   * settled yet, clears its timer and aborts its signal; its verdict, if it
+   * ever comes, is then ignored. At the start of shutdown (the verdict would
+   * be refused as shutting-down anyway, and the app's lookup can stop), and
+   * again at its end: the socket must not outlive it (and keep the HTTP
+   * server from closing) until `authenticateTimeoutMs`.
    */
   refuseAuthenticating(): void;
   /**
@@ -355,9 +360,10 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         return reject(request, socket, head, { reason: 'bad-handshake', ...badHandshake });
       }
       // Also before authenticate: a client that asks to replace its earlier connection, and
-      // could not, would hold two slots without knowing.
-      const instanceParam = resolved.supersede ? instanceParamOf(request.url) : NO_INSTANCE;
-      if ('problem' in instanceParam) {
+      // could not, would hold two slots without knowing. With `supersede` off nothing is
+      // replaced, so a malformed one is refused for nothing: it is none (connection.instance).
+      const instanceParam: InstanceParam = instanceParamOf(request.url);
+      if ('problem' in instanceParam && resolved.supersede) {
         return reject(request, socket, head, { reason: 'bad-handshake', message: instanceParam.problem });
       }
       // Before authenticate: a page of another site costs no app call, no actor and no slot.
@@ -369,10 +375,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       }
       let outcome: AuthOutcome | undefined;
       try {
-        const verdict = options.authenticate(request);
-        // A synchronous verdict is awaited as ever (one microtask), and needs no timer.
+        const context = new AuthenticateCall(resolved.authenticateTimeoutMs);
+        const verdict = options.authenticate(request, context);
+        // A synchronous verdict is awaited as ever (one microtask), and needs no timer; its
+        // context is never aborted (nothing was left waiting).
         outcome = isPending(verdict)
-          ? await authenticated(verdict, request, socket, head)
+          ? await authenticated(verdict, request, socket, head, context)
           : { auth: await verdict };
       } catch (error) {
         outcome = { error };
@@ -489,7 +497,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       }
       const data = typeof auth === 'object' ? auth.data : undefined;
       const limit = userLimits.of(ownLimit);
-      const { instance } = instanceParam;
+      const instance = 'instance' in instanceParam ? instanceParam.instance : undefined;
       await admit({ request, socket, head, userId, correlationId, data, expiresAt, limit, instance });
     } finally {
       socket.off('error', ignore);
@@ -511,19 +519,22 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     request: IncomingMessage,
     socket: Duplex,
     head: Buffer,
+    context: AuthenticateCall,
   ): Promise<AuthOutcome | undefined> {
     const { outcome, stop } = stoppable(verdict);
-    const waiting: Authenticating = { request, socket, head, timer: undefined, stop };
+    const waiting: Authenticating = { request, socket, head, timer: undefined, stop, context };
     authenticating.add(waiting);
     if (authenticating.size === 1) holdChanged();
     waiting.timer = clock.setTimeout(() => timedOut(waiting), resolved.authenticateTimeoutMs);
     // A socket that closes meanwhile (a reset) ends the wait at once. Node no longer counts it
     // against server.maxConnections, the bound on these waits (README, Admission rate limit):
     // held until the verdict, resets could pile up waits, with their requests and heads, past it.
+    // So does a FIN ('end': Node's HTTP server leaves the socket half-open, and isGone() would
+    // refuse it at the verdict anyway): the app's signal aborts then, not at the verdict.
     const closed = () => wentAway(waiting);
-    socket.once('close', closed);
+    socket.once('close', closed).once('end', closed);
     const settled = await outcome;
-    socket.off('close', closed);
+    socket.off('close', closed).off('end', closed);
     clock.clearTimeout(waiting.timer);
     // The timer may have fired after the verdict, before this continuation: it answered.
     return leave(waiting) ? settled : undefined;
@@ -546,6 +557,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       reason: 'socket-closed',
       message: 'client went away during authentication',
     });
+    waiting.context.abandon('client-gone');
   }
 
   /** authenticate did not settle in time: refused as a failed authenticate, its verdict ignored. */
@@ -558,6 +570,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     report(new AppHookError('authenticate', cause));
     const { request, socket, head } = waiting;
     reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
+    waiting.context.abandon('timeout');
   }
 
   function refuseAuthenticating(): void {
@@ -568,7 +581,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       const { request, socket, head } = waiting;
       reject(request, socket, head, { reason: 'shutting-down', message });
     }
+    // Taken out before any abort listener of the app runs (it may start another shutdown step).
+    const abandoned = [...authenticating];
     authenticating.clear();
+    if (abandoned.length > 0) holdChanged();
+    // After every answer: the app's listeners run synchronously inside abort().
+    for (const waiting of abandoned) waiting.context.abandon('shutdown');
   }
 
   /**
@@ -642,6 +660,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       { request, socket, head },
       data,
       expiresAt,
+      attempt.instance?.id,
     );
     const record = supervisorOf(userId);
     // A record just created has a full bucket: this takes its first token.
@@ -668,7 +687,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         transport: connection,
         limit: limit.limit,
         evictAt: limit.evictAt,
-        instance: attempt.instance,
+        instance: resolved.supersede ? attempt.instance : undefined,
       });
       record.capacityHeld = false;
       return decided(attempt, connection, record);
@@ -713,7 +732,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       userId,
       connectionId,
       attempt.limit,
-      attempt.instance,
+      resolved.supersede ? attempt.instance : undefined,
     );
     if (reservation.outcome === 'refused') {
       return refuse(attempt, 'user-limit', attempt.limit.refusal, undefined, reservation.live);

@@ -37,6 +37,7 @@ export const isolatedFiles = [
   'test/examples/reference-flags.test.ts',
   'test/examples/reference-http.test.ts',
   'test/examples/reference-short-token.test.ts',
+  'test/integration/authenticate-signal.test.ts',
   'test/integration/bad-input.test.ts',
   'test/integration/fake-timers.test.ts',
   'test/integration/idle-storm.test.ts',

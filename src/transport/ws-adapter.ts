@@ -211,6 +211,11 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     readonly data: unknown = undefined,
     /** When the session ends, epoch ms on the wall clock (authenticate's `expiresAt`). */
     readonly expiresAt: number | undefined = undefined,
+    /**
+     * The client instance id the request's URL named (`wssup-instance`). The string the user
+     * supervisor's `instances` book keys it by (the claim's `id`), not a copy: one field here.
+     */
+    readonly instance: string | undefined = undefined,
   ) {
     this.#env = env;
     this.#lastActivityAt = admittedAt;

@@ -5,6 +5,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import {
   type AdmittedEvent,
   AppHookError,
+  type AuthenticateContext,
   type AuthResult,
   type ClusterUserBook,
   type ConnectionHandle,
@@ -73,6 +74,17 @@ export const chat = createSupervisor({
     chat.broadcast(data);
   },
 });
+
+// authenticate's second argument: a signal to pass to fetch(), aborted when the attempt is abandoned.
+export const cancellable = createSupervisor({
+  authenticate: async (request, { signal }: AuthenticateContext) => {
+    const response = await fetch(`https://idp.example/session?${request.url ?? ''}`, { signal });
+    return response.ok ? ((await response.json()) as { userId: string }).userId : null;
+  },
+});
+
+// The client instance id a connection's client sent, if any.
+export const instanceOf = (connection: ConnectionHandle): string | undefined => connection.instance;
 
 export function socketOf(connection: ConnectionHandle): WebSocket | undefined {
   const socket = connection.socket;
@@ -202,6 +214,7 @@ function codeOf(error: SupervisorError): string {
     case 'WSSUP_INVALID_OPTION':
     case 'WSSUP_INVALID_ARGUMENT':
     case 'WSSUP_SHUTTING_DOWN':
+    case 'WSSUP_AUTHENTICATE_ABORTED':
     case 'WSSUP_CLIENT_CLOSED':
     case 'WSSUP_SOCKET_CLOSED':
     case 'WSSUP_NOT_REFUSED':
