@@ -35,6 +35,8 @@ export const ClientCloseCodes = Object.freeze({
   sessionExpired: 4002,
   /** Slow consumer: back off. */
   slowConsumer: 4008,
+  /** Sent messages faster than the server's `messageRate` allows: back off. */
+  messageRateExceeded: 4009,
   badRequest: 4400,
   unauthenticated: 4401,
   forbidden: 4403,
@@ -126,6 +128,7 @@ export type CloseKind =
   | 'evicted'
   | 'session-expired'
   | 'slow-consumer'
+  | 'message-rate-exceeded'
   | 'bad-request'
   | 'unauthenticated'
   | 'forbidden'
@@ -142,6 +145,7 @@ const KINDS: Record<number, CloseKind> = {
   [ClientCloseCodes.evicted]: 'evicted',
   [ClientCloseCodes.sessionExpired]: 'session-expired',
   [ClientCloseCodes.slowConsumer]: 'slow-consumer',
+  [ClientCloseCodes.messageRateExceeded]: 'message-rate-exceeded',
   [ClientCloseCodes.badRequest]: 'bad-request',
   [ClientCloseCodes.unauthenticated]: 'unauthenticated',
   [ClientCloseCodes.forbidden]: 'forbidden',

@@ -4,10 +4,10 @@
  * reuses (`0`, `1`, …); the connection id (UUID v7, minted once) is in its
  * context, its output and every event it causes.
  *
- *   connecting ──SOCKET_OPENED──▶ active ──EVICT/DRAIN/close frame/overflow/app error──▶ draining
- *       │                          │  (activity: live ⇄ idle,                            │
- *       │                          │   heartbeat: beating, pongMissed → disposed)        │
- *       └──────────────────────────┴──────────────▶ disposed ◀───────────────────────────┘
+ *   connecting ──SOCKET_OPENED──▶ active ──EVICT/DRAIN/close frame/overflow/flood/app error──▶ draining
+ *       │                          │  (activity: live ⇄ idle,                                  │
+ *       │                          │   heartbeat: beating, pongMissed → disposed)              │
+ *       └──────────────────────────┴──────────────▶ disposed ◀─────────────────────────────────┘
  *
  * A session that authenticate gave an `expiresAt` leaves for `draining` too
  * (4002) at the first heartbeat after that time: the heartbeat's delay checks
@@ -81,6 +81,8 @@ export const CloseCodes = Object.freeze({
   tryAgainLater: 1013,
   evicted: 4001,
   slowConsumer: 4008,
+  /** The client sent messages faster than the `messageRate` option allows: the client backs off. */
+  messageRateExceeded: 4009,
   /** The session authenticate gave an `expiresAt` ended: the client reconnects at once, with a fresh token. */
   sessionExpired: 4002,
 } as const);
@@ -295,6 +297,11 @@ export const connectionMachine = setup({
           ],
         },
         BUFFER_OVERFLOWED: closeAndDrain('slow-consumer', CloseCodes.slowConsumer, 'slow consumer'),
+        MESSAGE_RATE_EXCEEDED: closeAndDrain(
+          'message-rate-exceeded',
+          CloseCodes.messageRateExceeded,
+          'message rate exceeded',
+        ),
         APP_HOOK_FAILED: closeAndDrain('app-error', CloseCodes.internalError, 'internal error'),
         TERMINATE: {
           target: 'disposed',

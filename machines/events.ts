@@ -48,6 +48,7 @@ export type DisposeReason =
   | 'evicted' // idle at or above the eviction threshold, or (cluster mode) over the cluster-wide limit
   | 'shutdown' // the supervisor shut down
   | 'slow-consumer' // the peer did not read and the send buffer overflowed
+  | 'message-rate-exceeded' // the peer sent messages faster than the messageRate option allows
   | 'app-error' // an app hook threw or rejected
   | 'app-close' // the app closed the connection
   | 'expired'; // its session (authenticate's expiresAt) ended: closed at the next heartbeat
@@ -93,6 +94,13 @@ export type TransportEvent =
       type: 'BUFFER_OVERFLOWED';
       /** The send buffer's size when it was found over the limit. */
       bufferedBytes: number;
+    }
+  | {
+      /**
+       * A message found the connection's `messageRate` bucket empty: it was not delivered, and
+       * the connection is closed with 4009.
+       */
+      type: 'MESSAGE_RATE_EXCEEDED';
     }
   | {
       /** An app hook (named by `hook`) threw or rejected: the connection is closed with 1011. */

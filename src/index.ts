@@ -98,6 +98,7 @@ export type {
   SupervisorEventMap,
   SupervisorEventName,
 } from './events.js';
+export type { MessageRate } from './message-rate.js';
 export {
   type ActivityMode,
   type AuthenticateContext,

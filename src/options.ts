@@ -26,6 +26,7 @@ import { InvalidOptionError, type ReportedError } from './errors.js';
 import type { DisposeInfo } from './events.js';
 import { resolveHeartbeatMessage } from './heartbeat-message.js';
 import { integerIn, integerOption, MAX_DELAY_MS } from './integer-option.js';
+import type { MessageRate } from './message-rate.js';
 import { supervisorOptionAllowed } from './option-habits.js';
 import type { Refusal } from './refusal.js';
 import { describeListeningServer, isNoServerWebSocketServer } from './ws-server-shape.js';
@@ -320,6 +321,19 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    */
   admissionRate?: AdmissionRate | undefined;
   /**
+   * The per-connection inbound message rate limit (a client flooding messages): a token bucket
+   * of `burst` messages refilled at `perSecond`, on the supervisor's clock (no timer). The
+   * message that finds it empty is not delivered to onMessage, and the connection is closed
+   * with 4009 `message rate exceeded` and drained (onClose's reason `message-rate-exceeded`);
+   * `ws-supervisor/client` backs off. Counts every application message, on a live or an idle
+   * connection; pings and pongs are not messages. @default no limit
+   * @example
+   * ```ts
+   * messageRate: { perSecond: 50, burst: 200 } // 50 a second sustained, 200 at once
+   * ```
+   */
+  messageRate?: MessageRate | undefined;
+  /**
    * The retry hint (`Retry-After`, in ms, sent rounded up to seconds) of the
    * built-in 429/503 refusals: one number for all, or per reason.
    * @default { 'user-limit': 5000, 'process-limit': 5000, 'shutting-down': 1000, refused: 5000 }
@@ -392,6 +406,8 @@ export interface ResolvedOptions extends Limits {
   closeRefusalTimeoutMs: number;
   /** The `admissionRate` option; undefined without it (no rate limit). */
   admissionRate: Readonly<AdmissionRate> | undefined;
+  /** The `messageRate` option; undefined without it (no limit on inbound messages). */
+  messageRate: Readonly<MessageRate> | undefined;
   /** The retry hint of each built-in 429/503 refusal, in ms: `retryAfterMs` over the defaults. */
   retryAfterMs: Readonly<RetryAfterDefaults>;
   /** The `allowedOrigins` option, normalised; undefined without it (no check). */
@@ -505,6 +521,7 @@ const knownOptions = new Set<string>([
   'maxCloseRefusals',
   'closeRefusalTimeoutMs',
   'admissionRate',
+  'messageRate',
   'retryAfterMs',
 ]);
 
@@ -626,6 +643,7 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
     capacityHysteresis,
     ...resolveRefusalOptions(options),
     allowedOrigins: resolveAllowedOrigins(options.allowedOrigins),
+    messageRate: resolveRate('messageRate', options.messageRate),
     cluster,
   };
 }
@@ -656,31 +674,35 @@ function resolveRefusalOptions<Data>(
     refuse,
     maxCloseRefusals,
     closeRefusalTimeoutMs,
-    admissionRate: resolveAdmissionRate(options.admissionRate),
+    admissionRate: resolveRate('admissionRate', options.admissionRate),
     retryAfterMs: resolveRetryAfter(options.retryAfterMs),
   };
 }
 
-function resolveAdmissionRate(rate: unknown): Readonly<AdmissionRate> | undefined {
+/** A token bucket's option (`admissionRate`, `messageRate`): the same shape and rules for both. */
+function resolveRate(
+  name: 'admissionRate' | 'messageRate',
+  rate: unknown,
+): Readonly<AdmissionRate & MessageRate> | undefined {
   if (rate === undefined) return undefined;
   if (typeof rate !== 'object' || rate === null || Array.isArray(rate)) {
-    throw new InvalidOptionError('admissionRate', '{ perSecond, burst }, or undefined for no limit', rate);
+    throw new InvalidOptionError(name, '{ perSecond, burst }, or undefined for no limit', rate);
   }
   for (const key of Object.keys(rate)) {
     if (key !== 'perSecond' && key !== 'burst') {
-      throw new InvalidOptionError(`admissionRate.${key}`, 'only perSecond and burst', key);
+      throw new InvalidOptionError(`${name}.${key}`, 'only perSecond and burst', key);
     }
   }
   const { perSecond, burst } = rate as Partial<AdmissionRate>;
   if (!(typeof perSecond === 'number' && perSecond > 0 && perSecond <= MAX_RATE)) {
     throw new InvalidOptionError(
-      'admissionRate.perSecond',
+      `${name}.perSecond`,
       `a number greater than 0 and at most ${MAX_RATE}`,
       perSecond,
     );
   }
   if (!integerIn(1, MAX_RATE)(burst)) {
-    throw new InvalidOptionError('admissionRate.burst', `an integer from 1 to ${MAX_RATE}`, burst);
+    throw new InvalidOptionError(`${name}.burst`, `an integer from 1 to ${MAX_RATE}`, burst);
   }
   return Object.freeze({ perSecond, burst: burst as number });
 }

@@ -31,6 +31,7 @@ export const DISPOSE_REASONS = Object.keys({
   evicted: true,
   shutdown: true,
   'slow-consumer': true,
+  'message-rate-exceeded': true,
   'app-error': true,
   'app-close': true,
   expired: true,

@@ -138,6 +138,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   const env: ConnectionEnv = {
     wss,
     maxBufferedBytes: resolved.maxBufferedBytes,
+    messageRate: resolved.messageRate,
     hooks: { onOpen: options.onOpen, onMessage: options.onMessage, onClose: options.onClose },
     report,
     now: clock.now,

@@ -44,6 +44,7 @@ export interface ServerConfig {
     | 'refuse'
     | 'allowedOrigins'
     | 'admissionRate'
+    | 'messageRate'
     | 'maxPayloadBytes'
     | 'maxBufferedBytes'
     | 'activity'
@@ -75,6 +76,7 @@ const settings = {
   refuse: ['WSSUP_REFUSE', 'refuse'],
   'allowed-origins': ['WSSUP_ALLOWED_ORIGINS', 'allowedOrigins'],
   'admission-rate': ['WSSUP_ADMISSION_RATE', 'admissionRate'],
+  'message-rate': ['WSSUP_MESSAGE_RATE', 'messageRate'],
   'max-payload-bytes': ['WSSUP_MAX_PAYLOAD_BYTES', 'maxPayloadBytes'],
   'max-buffered-bytes': ['WSSUP_MAX_BUFFERED_BYTES', 'maxBufferedBytes'],
   activity: ['WSSUP_ACTIVITY', 'activity'],
@@ -183,6 +185,9 @@ Options (environment variable in brackets):
   --admission-rate <r[/burst]>  per-user admission rate: r connections a second, burst at once
                                 (default burst: r rounded up); beyond it 429 rate-limited
                                 [WSSUP_ADMISSION_RATE] (default none: no rate limit)
+  --message-rate <r[/burst]>    per-connection inbound message rate: r messages a second, burst
+                                at once (default burst: r rounded up); beyond it the client is
+                                closed with 4009 [WSSUP_MESSAGE_RATE] (default none: no limit)
   --max-payload-bytes <n>       largest message a client may send; larger closes with 1009
                                 [WSSUP_MAX_PAYLOAD_BYTES] (default from the preset)
   --max-buffered-bytes <n>      largest send buffer; a client that reads slower is closed with
@@ -366,7 +371,7 @@ export function settingFor(option: string, argv: string[], env: NodeJS.ProcessEn
   if (flag === undefined) return undefined;
   const name = settingName(flag, parseFlags(argv, flags, switchNames).values, env);
   // One flag gives both numbers of the rate: say which of them was refused.
-  const part = /^admissionRate\.(perSecond|burst)$/.exec(option)?.[1];
+  const part = /^(?:admissionRate|messageRate)\.(perSecond|burst)$/.exec(option)?.[1];
   return part === undefined ? name : `${name} (${part})`;
 }
 
@@ -400,7 +405,9 @@ function flagOf(option: string): Flag | undefined {
   const cluster = clusterFlags[option];
   if (cluster !== undefined) return cluster;
   // `allowedOrigins[1]`: the option of one origin of the list; `admissionRate.burst`: one of its numbers.
-  const name = option.replace(/\[\d+\]$/, '').replace(/^admissionRate\.(perSecond|burst)$/, 'admissionRate');
+  const name = option
+    .replace(/\[\d+\]$/, '')
+    .replace(/^(admissionRate|messageRate)\.(perSecond|burst)$/, '$1');
   return flags.find((flag) => settings[flag][1] === name);
 }
 
@@ -485,13 +492,14 @@ function redisUrlProblem(url: string, inList: boolean): string | undefined {
 }
 
 /**
- * `<perSecond>[/<burst>]` as `admissionRate`: `2/5`, or `2` for a burst of a second's worth
- * (perSecond rounded up, at least 1). Each number's range is createSupervisor's to check,
- * which names `admissionRate.perSecond` or `.burst`, and settingFor this flag.
+ * `<perSecond>[/<burst>]` as `admissionRate` or `messageRate`: `2/5`, or `2` for a burst of a
+ * second's worth (perSecond rounded up, at least 1). Each number's range is createSupervisor's
+ * to check, which names `admissionRate.perSecond` (or `.burst`, or messageRate's), and
+ * settingFor this flag.
  * @param name how a message names the setting (settingName)
  * @throws {ConfigError} unless it is one number, or two separated by a slash
  */
-function admissionRate(name: string, raw: string): AdmissionRate {
+function rateOf(name: string, raw: string): AdmissionRate {
   const parts = raw.split('/');
   // Written in decimal, as every number setting (`0x10/1e3` is refused), the burst in digits.
   const [perSecond, burst] = parts.map((part, index) => {
@@ -567,7 +575,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
       limits.activity = raw as ActivityMode; // checked by createSupervisor
     else if (option === 'heartbeatMessage')
       limits.heartbeatMessage = raw; // checked by createSupervisor
-    else if (option === 'admissionRate') limits.admissionRate = admissionRate(nameOf(flag), raw);
+    else if (option === 'admissionRate') limits.admissionRate = rateOf(nameOf(flag), raw);
+    else if (option === 'messageRate') limits.messageRate = rateOf(nameOf(flag), raw);
     else if (option === 'capacityLevels') limits.capacityLevels = capacityLevels(nameOf(flag), raw);
     else if (option === 'allowedOrigins')
       // A list in one value, as an environment variable can hold it; each origin is checked by createSupervisor.

@@ -27,6 +27,7 @@ type Options = Pick<
   | 'activity'
   | 'lingerMs'
   | 'admissionRate'
+  | 'messageRate'
   | 'refuse'
   | 'maxCloseRefusals'
   | 'closeRefusalTimeoutMs'
@@ -39,12 +40,15 @@ export function startupSummary(
   config: Pick<ServerConfig, 'dashboardToken' | 'dashboardOpen'>,
 ): string[] {
   const rate = options.admissionRate;
+  const messageRate = options.messageRate;
   const lines = [
     `preset ${options.preset}: ${options.maxConnectionsPerUser} per user, eviction at ${options.evictionThreshold}, ` +
       `idle ${options.idleTimeoutMs} ms, heartbeat ${options.heartbeatIntervalMs} ms, drain ${options.drainTimeoutMs} ms`,
     `messages up to ${options.maxPayloadBytes} bytes, send buffer up to ${options.maxBufferedBytes} bytes, ` +
       `activity ${options.activity}, linger ${options.lingerMs} ms, admission rate ` +
       (rate === undefined ? 'unlimited' : `${rate.perSecond}/s (burst ${rate.burst})`) +
+      ', message rate ' +
+      (messageRate === undefined ? 'unlimited' : `${messageRate.perSecond}/s (burst ${messageRate.burst})`) +
       (options.refuse === 'close'
         ? `, refusals as close codes (at most ${options.maxCloseRefusals} at once, ` +
           `cut off ${options.closeRefusalTimeoutMs} ms after)`

@@ -23,6 +23,7 @@ import { APP_CLOSE_CODES, isAppCloseCode } from '../close-code.js';
 import type { DeliveringHandle } from '../connection-handle.js';
 import { AppHookError, describeValue, SupervisorError } from '../errors.js';
 import type { SocketErrorInfo } from '../events.js';
+import type { MessageRate } from '../message-rate.js';
 import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../options.js';
 import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
 import { checkRoom } from '../rooms.js';
@@ -38,6 +39,8 @@ import { WebSocket, type WebSocketServer } from './ws-peer.js';
 export interface ConnectionEnv {
   readonly wss: WebSocketServer;
   readonly maxBufferedBytes: number;
+  /** The `messageRate` option; undefined: inbound messages are not limited. */
+  readonly messageRate?: Readonly<MessageRate> | undefined;
   readonly hooks: Pick<SupervisorOptions, 'onOpen' | 'onMessage' | 'onClose'>;
   readonly report: (error: SupervisorError) => void;
   /** The supervisor's clock: the activity clock reads it. */
@@ -165,6 +168,12 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   #lastHeardAt: number;
   /** A ping went out (sendPing) and no pong has come since: read by the next heartbeat. */
   #pongOutstanding = false;
+  /**
+   * The `messageRate` bucket: tokens left at #tokensAt (filled as the socket opens). -Infinity
+   * once a message found it empty: every later message is dropped too, whatever the clock says.
+   */
+  #tokens = 0;
+  #tokensAt = 0;
   /** The TCP socket under ws, watched for `finish` (see #opened). */
   #tcp: Duplex | undefined;
   /**
@@ -451,6 +460,10 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     const now = this.#env.now();
     this.#lastActivityAt = now;
     this.#lastHeardAt = now;
+    if (this.#env.messageRate !== undefined) {
+      this.#tokens = this.#env.messageRate.burst;
+      this.#tokensAt = now;
+    }
     sink({ type: 'SOCKET_OPENED' });
   }
 
@@ -474,9 +487,33 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     const now = connection.#env.now();
     connection.#lastActivityAt = now;
     connection.#lastHeardAt = now;
+    // Without `messageRate`, this one branch is all the limit costs a message.
+    const rate = connection.#env.messageRate;
+    if (rate !== undefined && !connection.#takeMessageToken(rate, now)) return;
     if (connection.#direct) connection.deliverMessage(data, isBinary);
     else connection.#sink?.({ type: 'MESSAGE_RECEIVED', data, isBinary });
   };
+  /**
+   * Takes a token of the `messageRate` bucket for a message received at `now`: refilled first
+   * by the time since the last message, up to `burst`. False when none is left: the message is
+   * dropped, and the first such one starts the connection leaving (4009, as an overflow does).
+   */
+  #takeMessageToken(rate: Readonly<MessageRate>, now: number): boolean {
+    // A clock that went back refills nothing (as takeAdmissionToken): never a negative refill.
+    const elapsed = now > this.#tokensAt ? now - this.#tokensAt : 0;
+    const tokens = Math.min(rate.burst, this.#tokens + (elapsed * rate.perSecond) / 1000);
+    this.#tokensAt = now;
+    if (tokens >= 1) {
+      this.#tokens = tokens - 1;
+      return true;
+    }
+    if (this.#tokens === Number.NEGATIVE_INFINITY) return false;
+    this.#tokens = Number.NEGATIVE_INFINITY;
+    const first = this.#startLeaving();
+    this.#sink?.({ type: 'MESSAGE_RATE_EXCEEDED' });
+    if (first) this.#env.bookLeaving(this);
+    return false;
+  }
   static readonly #finished = function (this: Duplex): void {
     // Both halves done (the peer's FIN came first): `close` follows at once, and
     // is the one step needed. Otherwise the peer's close frame came and its TCP

@@ -192,6 +192,8 @@ describe('Mermaid of the connection machine', async () => {
         'DRAIN / recordEnd, closeSocket<br/>' +
         'BUFFER_OVERFLOWED / recordEnd(reason#58; #quot;slow-consumer#quot;, closeCode#58; 4008), ' +
         'closeSocket(code#58; 4008, reason#58; #quot;slow consumer#quot;)<br/>' +
+        'MESSAGE_RATE_EXCEEDED / recordEnd(reason#58; #quot;message-rate-exceeded#quot;, closeCode#58; 4009), ' +
+        'closeSocket(code#58; 4009, reason#58; #quot;message rate exceeded#quot;)<br/>' +
         'APP_HOOK_FAILED / recordEnd(reason#58; #quot;app-error#quot;, closeCode#58; 1011), ' +
         'closeSocket(code#58; 1011, reason#58; #quot;internal error#quot;)',
     );

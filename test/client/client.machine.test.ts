@@ -93,6 +93,7 @@ describe('close codes', () => {
     [4001, 'suspend-until-active', 'evicted'],
     [4002, 'reconnect-now', 'session-expired'],
     [4008, 'backoff', 'slow-consumer'],
+    [4009, 'backoff', 'message-rate-exceeded'],
     [4400, 'suspend-until-resumed', 'bad-request'],
     [4401, 'suspend-until-resumed', 'unauthenticated'],
     [4403, 'suspend-until-resumed', 'forbidden'],

@@ -390,14 +390,13 @@ describe('listeners added or removed while an event is delivered', () => {
 });
 
 describe('refusals and closes a plain ws server sends', () => {
-  it('4008 slow consumer: backs off with full jitter', async () => {
-    const server = await startClosingServer({ code: 4008, reason: 'slow consumer' });
+  it.each([
+    [4008, 'slow consumer', 'slow-consumer'],
+    [4009, 'message rate exceeded', 'message-rate-exceeded'],
+  ])('%i %s: backs off with full jitter', async (code, reason, kind) => {
+    const server = await startClosingServer({ code, reason });
     const t = startClient({ url: server.url, backoff: { baseMs: 200, capMs: 10_000, factor: 3 } });
-    expect(await t.next('close')).toMatchObject({
-      code: 4008,
-      reason: 'slow consumer',
-      kind: 'slow-consumer',
-    });
+    expect(await t.next('close')).toMatchObject({ code, reason, kind });
     expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 100, attempt: 1 });
     const from = t.mark();
     t.simulated.increment(100);

@@ -94,6 +94,22 @@ describe('--admission-rate <perSecond>[/<burst>]', () => {
   });
 });
 
+describe('--message-rate <perSecond>[/<burst>]', () => {
+  // 0.001 a second: no token comes back within a test, so the burst is all a connection gets.
+  it('closes a connection that sends more than its burst with 4009', async () => {
+    const server = await start(['--message-rate', '0.001/2']);
+    const ws = await connect(server.url('fay'));
+    const closing = closed(ws);
+    for (const message of ['1', '2', '3']) ws.send(message);
+    expect(await closing).toEqual({ code: 4009, reason: 'message rate exceeded' });
+    expect(await settingsLine(server)).toMatch(/message rate 0\.001\/s \(burst 2\),/);
+  });
+
+  it('reads WSSUP_MESSAGE_RATE, and the flag wins over it', () => {
+    variableReadsAsFlag('--message-rate', 'WSSUP_MESSAGE_RATE', '0.001/1', '0.001/3');
+  });
+});
+
 describe('--max-payload-bytes', () => {
   it('closes a connection whose message is larger with 1009, and echoes one that fits', async () => {
     const server = await start(['--max-payload-bytes', '16']);
@@ -229,10 +245,10 @@ describe('the settings line', () => {
       start(['--preset', 'test']),
     ]);
     expect(await settingsLine(server)).toBe(
-      'messages up to 1000 bytes, send buffer up to 2000 bytes, activity both, linger 3000 ms, admission rate unlimited, refusals over HTTP',
+      'messages up to 1000 bytes, send buffer up to 2000 bytes, activity both, linger 3000 ms, admission rate unlimited, message rate unlimited, refusals over HTTP',
     );
     expect(await settingsLine(defaults)).toBe(
-      'messages up to 65536 bytes, send buffer up to 1048576 bytes, activity both, linger 0 ms, admission rate unlimited, refusals over HTTP',
+      'messages up to 65536 bytes, send buffer up to 1048576 bytes, activity both, linger 0 ms, admission rate unlimited, message rate unlimited, refusals over HTTP',
     );
   });
 });

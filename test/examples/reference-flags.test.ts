@@ -72,6 +72,7 @@ const sample: Record<string, string> = {
   '--lease-ttl-ms': '9000',
   '--store-unavailable': 'reject',
   '--admission-rate': '2/5',
+  '--message-rate': '50/200',
   '--max-payload-bytes': '4096',
   '--max-buffered-bytes': '8192',
   '--activity': 'inbound',
@@ -242,6 +243,8 @@ describe('--admission-rate and --capacity-levels', () => {
     expect(settingFor('admissionRate.perSecond', [], { WSSUP_ADMISSION_RATE: '0' })).toBe(
       'WSSUP_ADMISSION_RATE (--admission-rate) (perSecond)',
     );
+    expect(settingFor('messageRate.burst', ['--message-rate', '2/0'], {})).toBe('--message-rate (burst)');
+    expect(config(['--message-rate', '2.5']).limits.messageRate).toEqual({ perSecond: 2.5, burst: 3 });
     expect(flagFor('capacityLevels')).toBe('--capacity-levels');
     expect(inFlagTerms('at most a third of cluster.leaseTtlMs')).toBe('at most a third of --lease-ttl-ms');
   });

@@ -545,6 +545,13 @@ describe('active: ways out', () => {
       closeCode: 4008,
     },
     {
+      name: 'MESSAGE_RATE_EXCEEDED',
+      event: { type: 'MESSAGE_RATE_EXCEEDED' },
+      close: 'closeSocket 4009 message rate exceeded',
+      reason: 'message-rate-exceeded',
+      closeCode: 4009,
+    },
+    {
       name: 'APP_HOOK_FAILED',
       event: { type: 'APP_HOOK_FAILED', hook: 'onMessage' },
       close: 'closeSocket 1011 internal error',
@@ -683,6 +690,7 @@ describe('draining', () => {
     c.push({ type: 'EVICT', cause: 'idle' });
     c.push({ type: 'DRAIN', code: 1001, reason: 'x', cause: 'shutdown' });
     c.push({ type: 'BUFFER_OVERFLOWED', bufferedBytes: 1 });
+    c.push({ type: 'MESSAGE_RATE_EXCEEDED' });
     c.push({ type: 'APP_HOOK_FAILED', hook: 'onMessage' });
     expect(c.log).toEqual([]);
     expect(c.value()).toBe('draining');

@@ -43,6 +43,11 @@ const coverage = new MachineCoverage(connectionMachine, exemptions);
 
 const USER = 'walker';
 const limit = 2; // T = ceil(0.7 × 2) = 2: one more connection makes an idle one evictable
+/**
+ * The walked connection's `messageRate`: more than any path's MESSAGE_RECEIVED steps take, and
+ * a bucket never holds more than `burst`, so burst + 1 messages at once always exceed it.
+ */
+const messageRate = { perSecond: 1, burst: 5 };
 
 const modelInput: ConnectionInput = {
   connectionId: 'model',
@@ -316,6 +321,9 @@ async function perform(walk: Walk, event: EventObject & Record<string, unknown>,
     case 'APP_HOOK_FAILED':
       client.ws.send(FAILING_MESSAGE);
       return;
+    case 'MESSAGE_RATE_EXCEEDED':
+      for (let i = 0; i <= messageRate.burst; i++) client.ws.send('flood');
+      return;
     case 'EVICT': {
       // One more connection of the same user reaches T with this one idle.
       walk.helpers.push(await rig.open(USER));
@@ -354,6 +362,8 @@ function closeFrameFor({ event, after }: Step): number {
       return event.code as number;
     case 'BUFFER_OVERFLOWED':
       return 4008;
+    case 'MESSAGE_RATE_EXCEEDED':
+      return 4009;
     case 'APP_HOOK_FAILED':
       return 1011;
     case 'SOCKET_ERRORED':
@@ -442,7 +452,7 @@ describe('connection machine, path by path on real sockets', () => {
       .map((step, i) => label(step.event as never, (path.steps[i] as { state: AnyMachineSnapshot }).state))
       .join(' → ')} ⇒ ${endOf(path.state)}`;
     it(name, async () => {
-      const rig = await startRig({ limit, holdHandshakes: true, coverage: [coverage] });
+      const rig = await startRig({ limit, messageRate, holdHandshakes: true, coverage: [coverage] });
       try {
         const client = await rig.open(USER);
         const id = client.connectionId;

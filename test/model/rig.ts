@@ -95,6 +95,8 @@ export interface RigOptions {
   evictionThreshold?: number;
   maxConnections?: number;
   maxBufferedBytes?: number;
+  /** The supervisor's `messageRate`; none by default. */
+  messageRate?: SupervisorOptions['messageRate'];
   holdHandshakes?: boolean;
   /**
    * Clients that read and answer pings like ordinary ones. By default a
@@ -290,6 +292,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     ...(options.evictionThreshold === undefined ? {} : { evictionThreshold: options.evictionThreshold }),
     ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
     ...(options.lingerMs === undefined ? {} : { lingerMs: options.lingerMs }),
+    ...(options.messageRate === undefined ? {} : { messageRate: options.messageRate }),
     connectTimeoutMs: timings.connectTimeoutMs,
     idleTimeoutMs: timings.idleTimeoutMs,
     heartbeatIntervalMs: timings.heartbeatIntervalMs,

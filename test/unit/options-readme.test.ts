@@ -82,7 +82,7 @@ function statedBounds(name: string, allowed: string) {
   });
 }
 
-/** Options with `value` at `where`; a nested field gets valid siblings (admissionRate's). */
+/** Options with `value` at `where`; a nested field gets valid siblings (admissionRate's, messageRate's). */
 function optionsWith(where: string, value: number) {
   const [name, field] = where.split('.') as [string, string | undefined];
   const option = field === undefined ? value : { perSecond: 1, burst: 1, [field]: value };
@@ -93,7 +93,7 @@ describe('the README’s “Allowed” column', () => {
   const bounded = rows.flatMap(({ name, cells }) => statedBounds(name, cells.at(-1) ?? ''));
 
   it('states the bounds of every numeric option', () => {
-    // Every integer and fraction option, retryAfterMs, and admissionRate's two fields.
+    // Every integer and fraction option, retryAfterMs, and admissionRate's and messageRate's two fields.
     expect(bounded.map(({ where }) => where).sort()).toEqual(
       [
         'admissionRate.burst',
@@ -112,6 +112,8 @@ describe('the README’s “Allowed” column', () => {
         'maxConnectionsPerUser',
         'maxPayloadBytes',
         'maxRoomsPerConnection',
+        'messageRate.burst',
+        'messageRate.perSecond',
         'retryAfterMs',
       ].sort(),
     );

@@ -143,6 +143,7 @@ describe("the README's option tables", () => {
       maxCloseRefusals: true,
       closeRefusalTimeoutMs: true,
       admissionRate: true,
+      messageRate: true,
       retryAfterMs: true,
       authenticate: true,
       allowedOrigins: true,
