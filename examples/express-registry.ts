@@ -5,7 +5,8 @@
 //   curl -X DELETE http://127.0.0.1:8080/users/alice/connections
 //
 // The connection registry from REST routes (Express 5): the supervisor's own
-// books answer, so the app keeps no map of its own.
+// books answer, so the app keeps no map of its own. It logs who comes online and
+// goes offline (the `offline` event, after lingerMs).
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,6 +36,22 @@ supervisor.on('capacity', ({ userId, direction, level, live, limit }) => {
   console.log(`capacity ${direction}: ${userId} holds ${live} of ${limit} (level ${percent} %)`);
 });
 // #endregion capacity
+
+// #region presence
+// Who is online on this process. 'offline' waits out lingerMs (5 s by default) after the
+// user's last connection: a token rotation (4002) or a network switch that reconnects within
+// it is no departure, and neither is a shutdown (a deploy). Push "while you were away" here.
+const online = new Set();
+supervisor.on('admitted', ({ userId }) => {
+  if (online.has(userId)) return;
+  online.add(userId);
+  console.log(`online: ${userId}`);
+});
+supervisor.on('offline', ({ userId, leftAt, offlineAt }) => {
+  online.delete(userId);
+  console.log(`offline: ${userId}, no connection for ${offlineAt - leftAt} ms`);
+});
+// #endregion presence
 
 const messageOf = (request: Request): string | undefined => {
   const message: unknown = request.body?.message;

@@ -57,6 +57,8 @@ export class UserRecord implements TokenBucket {
   tokensAt = 0;
   /** Out of the books: from the step that ends the supervisor, before its actor completes. */
   ended = false;
+  /** When its last connection was disposed, on the supervisor's clock: the `offline` event's `leftAt`. */
+  leftAt = 0;
   /**
    * True while an upgrade's ADMIT step runs: that step's `capacity` events are kept in
    * `heldCapacity` to follow its `rejected` (emitted after the step), as they follow an

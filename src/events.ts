@@ -362,6 +362,38 @@ export interface IncarnationEvent {
   cause: 'lease-lost' | 'failover';
 }
 
+/**
+ * A user has had no connection on this process for `lingerMs` (the grace period): their
+ * last connection was disposed and no new one was admitted before the user supervisor's
+ * linger ran out. Told once per departure. Not told for a reconnect inside the grace (a
+ * 4002 token rotation, a network switch), nor while another of the user's connections is
+ * open or draining, nor once `shutdown()` has begun (a deploy is not the user leaving: its
+ * clients reconnect to the next process, which tells them `admitted`). With `lingerMs: 0`
+ * it is told right after the last connection's `disposed` event. Per process: in cluster
+ * mode the user may be connected to another node, which `userStats(userId, { cluster: true })`
+ * says.
+ *
+ * @example
+ * ```ts
+ * supervisor.on('offline', async ({ userId }) => {
+ *   // Cluster mode only: is the user connected to another process?
+ *   const book = await supervisor.userStats(userId, { cluster: true });
+ *   if ((book?.live ?? 0) === 0) await sendPush(userId, 'You have new messages');
+ * });
+ * ```
+ */
+export interface OfflineEvent {
+  /** The user who left. */
+  userId: string;
+  /** When the user's last connection on this process was disposed (the supervisor's clock, ms). */
+  leftAt: number;
+  /**
+   * When the grace ended and this event was told: `leftAt + lingerMs` (later when the
+   * process was too busy to run the timer on time); `leftAt` with `lingerMs: 0`.
+   */
+  offlineAt: number;
+}
+
 /** Each event of `supervisor.on(name, listener)`, by name, with the payload its listener gets. */
 export interface SupervisorEventMap {
   /** A connection was admitted: its slot is reserved, before the handshake. */
@@ -378,6 +410,8 @@ export interface SupervisorEventMap {
   capacity: CapacityEvent;
   /** Cluster mode: this process took a new incarnation (its lease was lost, or a Redis failover). */
   incarnation: IncarnationEvent;
+  /** A user has had no connection on this process for `lingerMs` (not told once shutdown() has begun). */
+  offline: OfflineEvent;
 }
 
 /** The name of an event `supervisor.on()` takes. */
@@ -422,6 +456,7 @@ export class SupervisorEvents {
     store: [],
     capacity: [],
     incarnation: [],
+    offline: [],
   };
 
   constructor(private readonly report: (error: SupervisorError) => void) {}
@@ -474,6 +509,11 @@ export class SupervisorEvents {
     const { connectionId } = event as { connectionId?: unknown };
     const id = typeof connectionId === 'string' ? connectionId : undefined;
     this.report(new AppHookError(`on('${name}')`, error, id));
+  }
+
+  /** Whether `name` has a listener: an event nobody hears is not even built. */
+  heard(name: SupervisorEventName): boolean {
+    return this.#listeners[name].length > 0;
   }
 
   listenerCount(): number {

@@ -90,6 +90,7 @@ export type {
   DisposeInfo,
   EvictedEvent,
   IncarnationEvent,
+  OfflineEvent,
   RejectedEvent,
   RejectedEventFields,
   RejectReason,

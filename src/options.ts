@@ -164,7 +164,8 @@ export interface Limits {
   /**
    * How long a user's supervisor stays after the user's last connection, so
    * that a reconnect finds it warm; 0 ends it at once. Bounded, counted in
-   * `stats().resources.lingeringSupervisors`, and ended by shutdown.
+   * `stats().resources.lingeringSupervisors`, and ended by shutdown. It is also the
+   * grace period of the `offline` event, told when a linger runs out (not when shutdown ends it).
    */
   lingerMs: number;
 }

@@ -231,7 +231,11 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       // `context.live` is the list the machine has just assigned (published with the counts it gives).
       publishBook: ({ context }, book) => {
         const record = users.get(context.userId);
-        if (record !== undefined) books.publish(record, book, context.live, context.idle);
+        if (record === undefined) return;
+        books.publish(record, book, context.live, context.idle);
+        // The last connection is gone (it lingers from now, or ends in this step): the grace
+        // of the `offline` event starts here. Once per departure, not per connection.
+        if (book.live === 0 && book.draining === 0) record.leftAt = clock.now();
       },
       // Issue 10's rule: the `disposed` listener of the user's last connection (lingerMs 0, or a
       // shutdown) must not count a supervisor that this very step ends.
@@ -338,7 +342,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         if (hasEndedChild(snapshot)) return;
         announceCapacity(record);
       },
-      complete: () => supervisorEnded(record),
+      complete: () => {
+        supervisorEnded(record);
+        userLeft(record);
+      },
       error: (error) => supervisorFailed(record, error),
     });
     actor.start();
@@ -430,6 +437,17 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     supervisorLeaves(record);
     announceCapacity(record);
     if (shuttingDown && users.size === 0) allUsersEnded();
+  }
+
+  /**
+   * The user's supervisor ended on its own: its linger ran out with no new connection (or,
+   * with `lingerMs: 0`, its last connection was just disposed). Not a shutdown's end: the
+   * clients of a deploy come back to the next process, and a push for each would be false.
+   * Not a failed supervisor's (`error`, a bug reported as WSSUP_INTERNAL).
+   */
+  function userLeft(record: UserRecord): void {
+    if (shuttingDown || !events.heard('offline')) return;
+    events.emit('offline', { userId: record.userId, leftAt: record.leftAt, offlineAt: clock.now() });
   }
 
   /**

@@ -9,7 +9,8 @@ import { runInNewContext } from 'node:vm';
 import { expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { runProgram } from '../helpers/process.js';
-import { closed, nextMessage } from '../helpers/server.js';
+import { startRulesServer } from '../helpers/rules.js';
+import { allDisposed, closed, nextMessage } from '../helpers/server.js';
 
 async function open(url: string): Promise<WebSocket> {
   const ws = new WebSocket(url);
@@ -92,7 +93,39 @@ it('notifies one user, broadcasts, and kicks a user from REST routes, then drain
   program.child.kill('SIGTERM');
   expect((await closing).code).toBe(1001);
   expect(await program.exited).toBe(0);
+  // The presence log: each user online once. Carol, gone just before the SIGTERM, was within
+  // her grace (lingerMs, 5 s) when the shutdown ended it: a deploy tells nobody offline.
+  expect(program.output().match(/^online: .*$/gm)).toEqual(['online: alice', 'online: bob', 'online: carol']);
+  expect(program.output()).not.toMatch(/^offline: (carol|bob)/m);
 }, 30_000);
+
+/**
+ * The presence snippet (README, from examples/express-registry.ts#presence), run as written
+ * with a real supervisor on simulated time: a reconnect inside lingerMs is no departure, and
+ * `offline` comes once the grace has run out.
+ */
+it('the presence snippet logs a user offline once lingerMs has passed with no connection, not at a reconnect', async () => {
+  const source = readFileSync(new URL('../../examples/express-registry.ts', import.meta.url), 'utf8');
+  const region = source.match(/\/\/ #region presence\n([\s\S]*?)\/\/ #endregion presence/)?.[1] ?? '';
+  const t = await startRulesServer({ lingerMs: 5_000 });
+  const lines: string[] = [];
+  runInNewContext(region, { supervisor: t.supervisor, console: { log: (line: string) => lines.push(line) } });
+  const phone = await t.open('alice');
+  const laptop = await t.open('alice');
+  phone.ws.close();
+  laptop.ws.close();
+  await allDisposed(t.supervisor);
+  t.clock.increment(4_000);
+  const back = await t.open('alice'); // a token rotation, a network switch: within the grace
+  back.ws.close();
+  await allDisposed(t.supervisor);
+  t.clock.increment(4_999);
+  expect(lines).toEqual(['online: alice']);
+  t.clock.increment(1);
+  expect(lines).toEqual(['online: alice', 'offline: alice, no connection for 5000 ms']);
+  await t.open('alice');
+  expect(lines.at(-1)).toBe('online: alice');
+});
 
 /**
  * The capacity snippet (README, from examples/express-registry.ts#capacity), run as written

@@ -188,7 +188,7 @@ describe('README, "Registry": where per-connection and per-user state lives', ()
       { userStats: { live: 0, draining: 1 }, connectionsOf: 0 },
       { userStats: undefined, connectionsOf: 0 },
     ]);
-    // Presence: in the `disposed` listener of the user's last connection, userStats() is undefined.
+    // The same in the `disposed` listener: undefined at the last connection only (not presence: the `offline` event is).
     expect(atDisposed[0]).toMatchObject({ live: 0, draining: 1 });
     expect(atDisposed[1]).toBeUndefined();
   });

@@ -21,6 +21,7 @@ import {
   defaultRetryAfterMs,
   type EvictedEvent,
   type IncarnationEvent,
+  type OfflineEvent,
   type RejectedEvent,
   type StoreEvent,
   type SupervisorEventMap,
@@ -276,6 +277,10 @@ describe("the README's table of events", () => {
         previous: true,
         cause: true,
       } satisfies Record<keyof IncarnationEvent, true>),
+      offline: Object.keys({ userId: true, leftAt: true, offlineAt: true } satisfies Record<
+        keyof OfflineEvent,
+        true
+      >),
     } satisfies Record<keyof SupervisorEventMap, string[]>;
     const documented = Object.fromEntries(
       tableAfter('| Event | Fields |').map((row) => [
