@@ -121,8 +121,7 @@ export interface Client {
   /**
    * The instance id this client sends in every attempt's URL (`wssup-instance=<id>.<ms>`,
    * with the attempt's time): the `instance` option's, or the one drawn for it; the same for
-   * its whole life. Undefined when it sends none (`instance: false`, or a platform without
-   * `crypto.getRandomValues`). Give it to the next `createClient()` as `instance`, after this
+   * its whole life. Undefined when it sends none (`instance: false`). Give it to the next `createClient()` as `instance`, after this
    * one's `close()`, to start over as the same instance (the platform said the network changed).
    * @example
    * ```ts
