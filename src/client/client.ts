@@ -163,6 +163,21 @@ export interface Client {
    */
   resume(): void;
   /**
+   * Connects again at once, the same client (its listeners and instance id kept): after the app
+   * refreshed a token early, or the platform said the network changed (React Native's NetInfo).
+   * Open, the socket is closed with 1000 (the server sees the peer's normal close; under `ws` the
+   * socket is then destroyed, nothing waits for the answer); connecting, the attempt under way is
+   * abandoned. Either way `reconnecting` follows with a delay of 0 ms, then a fresh attempt
+   * (whose `url` function is called again): no `close` event (the app asked), no failure counted,
+   * the attempt count kept. Waiting or suspended, it does what {@link Client.resume} does:
+   * connects now. After `close()` it does nothing: the client has ended for good.
+   * @example
+   * ```ts
+   * NetInfo.addEventListener(() => client.reconnect()); // React Native: another network
+   * ```
+   */
+  reconnect(): void;
+  /**
    * Stops for good: closes the socket (1000; under `ws`, one already in a close handshake is
    * destroyed at once), cancels every delay, removes every listener. An open socket waits for
    * the server's answer for at most `closeTimeoutMs`, then is given up (destroyed under `ws`):
@@ -598,6 +613,11 @@ export function createClient(options: ClientOptions): Client {
     },
     resume() {
       if ((state === 'suspended' || state === 'waiting') && !closing) actor.send({ type: 'RESUME' });
+    },
+    reconnect() {
+      if (closing || state === 'closed') return;
+      // Waiting or suspended, nothing to leave: resume()'s arrow says the rest.
+      actor.send({ type: state === 'connecting' || state === 'open' ? 'RECONNECT' : 'RESUME' });
     },
     close() {
       if (closing || state === 'closed') return;
