@@ -1,7 +1,9 @@
 /**
  * ws-supervisor/client with a token that expires: the `url` function refreshes the cached token
- * after a 4002 (the session ran out), retried until a refresh succeeds, and a `close` listener
- * refreshes it and calls `resume()` once after a 4401 (an expired token refused), never in a loop.
+ * when its own expiry is near or past (a page reloaded the next day, a phone back from a long
+ * backgrounding whose close was a 1006) or after a 4002 (the session ran out), retried until a
+ * refresh succeeds, and a `close` listener refreshes it and calls `resume()` once after a 4401 (a
+ * token refused all the same: revoked, or a device clock behind the server's), never in a loop.
  * The README's "Client" quotes the region below (test/examples/readme-snippets.test.ts); vitest
  * runs it against a real server whose `authenticate` refuses expired tokens (by HTTP 401, and by
  * a 4401 close with `refuse: 'close'` as for browsers), the server and the client on one
@@ -72,6 +74,7 @@ it.each(refusals)('refreshes a token after a 4002, and once after a 4401 (refuse
   });
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   const loadToken = () => `ann.${now() - 1}`; // the cached token, expired while the page was closed
+  const expiresAtOf = (jwt: string) => Number(jwt.split('.')[1]); // a JWT's exp × 1000 in an app
   let signIns = 0;
   const showSignIn = () => {
     signIns += 1;
@@ -82,10 +85,13 @@ it.each(refusals)('refreshes a token after a 4002, and once after a 4401 (refuse
   let stale = false; // a 4002 said the token ran out: refresh it before the next attempt
   const client = createClient({
     // Called before every attempt, the first time inside createClient() (so `stale` is declared
-    // above it). `stale` stays set until a refresh succeeds: an attempt that failed in between
-    // (offline, the token service down) replaced lastClose, but must not send the expired token.
+    // above it). The token's own expiry, 30 s early (expiresAtOf: a JWT's exp × 1000; now():
+    // Date.now() in an app), catches what no 4002 says: after a long sleep or backgrounding the
+    // close is a 1006. `stale` catches a server whose clock is ahead of the device's, and stays
+    // set until a refresh succeeds: an attempt that failed in between (offline, the token
+    // service down) must not send the expired token.
     url: async () => {
-      if (stale) {
+      if (stale || expiresAtOf(token) - now() < 30_000) {
         token = await refreshToken();
         stale = false;
       }
@@ -94,7 +100,7 @@ it.each(refusals)('refreshes a token after a 4002, and once after a 4401 (refuse
     WebSocket, // ws's (Node 20 has no global one): it reads an HTTP 401 as 4401
     clock, // a test's SimulatedClock (leave it out in an app)
   });
-  // A 4401 (the token refused: expired) waits for resume(). Refresh and resume once; refused
+  // A 4401 (the token refused all the same) waits for resume(). Refresh and resume once; refused
   // again before any other close, a fresh token did not help (signed out): no loop, sign in.
   let refreshed = false;
   client.on('close', ({ kind }) => {
@@ -122,11 +128,11 @@ it.each(refusals)('refreshes a token after a 4002, and once after a 4401 (refuse
   const closes: number[] = [];
   client.on('close', ({ code }) => closes.push(code));
 
-  // The cached token had expired: 4401, a refresh, resume(), and the fresh token is admitted.
-  expect(await client.once('close', { signal })).toMatchObject({ code: 4401, kind: 'unauthenticated' });
+  // The cached token had expired: refreshed before the first attempt, never sent (no 4401).
   const { url: first } = await client.once('open', { signal });
   expect(first).toContain(`token=${encodeURIComponent(minted[0] ?? '')}`);
   expect(supervisor.userStats('ann')).toMatchObject({ live: 1 });
+  expect(closes).toEqual([]);
 
   // The session runs out (4002): the client reconnects at once, the url function refreshing.
   const again = admitted('ann');
@@ -140,7 +146,7 @@ it.each(refusals)('refreshes a token after a 4002, and once after a 4401 (refuse
   await again;
   expect(minted).toHaveLength(2);
   expect(second).toContain(`token=${encodeURIComponent(minted[1] ?? '')}`);
-  expect(closes).toEqual([4401, 4002]); // no 4401 after the 4002: the expired token was not sent
+  expect(closes).toEqual([4002]); // no 4401 after the 4002: the expired token was not sent
 
   // The token service fails the next refresh: that attempt fails (1006, backed off), and the
   // token stays stale, so the next attempt refreshes it again instead of sending the expired
@@ -158,20 +164,36 @@ it.each(refusals)('refreshes a token after a 4002, and once after a 4401 (refuse
   await refreshedAgain;
   expect(minted).toHaveLength(3);
   expect(third).toContain(`token=${encodeURIComponent(minted[2] ?? '')}`);
-  expect(closes).toEqual([4401, 4002, 4002, 1006]); // and no 4401
+  expect(closes).toEqual([4002, 4002, 1006]); // and no 4401
+
+  // A phone backgrounded past the token's life: its socket dies without a close frame (1006, no
+  // 4002), and the client's next attempt comes after the token expired. The url function sees
+  // the token's own expiry and refreshes: the expired token is not sent (no 4401).
+  clock.increment(5_000); // stable: the drop below counts from the first backoff step
+  const dropped = client.once('reconnecting', { signal });
+  const backAfterSleep = admitted('ann');
+  for (const connection of supervisor.connectionsOf('ann')) connection.socket?.terminate();
+  await dropped;
+  expect(client.lastClose).toMatchObject({ code: 1006 });
+  clock.increment(tokenMs); // the app wakes a token's life later; the backoff's wait is long over
+  const { url: fourth } = await client.once('open', { signal });
+  await backAfterSleep;
+  expect(minted).toHaveLength(4);
+  expect(fourth).toContain(`token=${encodeURIComponent(minted[3] ?? '')}`);
+  expect(closes).toEqual([4002, 4002, 1006, 1006]); // and no 4401
 
   // Signed out elsewhere: every token is refused. The next 4002's refresh gets 4401; the
   // listener refreshes and resumes once; the second 4401 asks for a sign-in, and nothing loops.
   revoked = true;
   // (or a loop: a token minted past the two refreshes, failed at once below, not at the timeout)
-  const signedOut = client.once('state', { signal, matches: () => signIns === 1 || minted.length > 5 });
+  const signedOut = client.once('state', { signal, matches: () => signIns === 1 || minted.length > 6 });
   clock.increment(tokenMs);
   await client.once('reconnecting', { signal });
   clock.increment(0);
   await signedOut;
   expect(client.state).toBe('suspended');
-  expect(minted).toHaveLength(5); // 4002's refresh, then the 4401's one
-  expect(closes).toEqual([4401, 4002, 4002, 1006, 4002, 4401, 4401]);
+  expect(minted).toHaveLength(6); // 4002's refresh, then the 4401's one
+  expect(closes).toEqual([4002, 4002, 1006, 1006, 4002, 4401, 4401]);
   clock.increment(24 * 3_600_000); // nothing is scheduled: suspended until the user signs in
-  expect([client.state, signIns, minted.length]).toEqual(['suspended', 1, 5]);
+  expect([client.state, signIns, minted.length]).toEqual(['suspended', 1, 6]);
 });

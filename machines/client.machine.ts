@@ -17,6 +17,8 @@
  *     (either, once: until the connection is stable, the device is seen offline or the app resumes, further `online`s are ignored)
  *   waiting ──NETWORK_OFFLINE──▶ waiting: the device seen offline, the next `online` is news again
  *   waiting ──RESUME (the app's resume())──▶ waiting again, with no delay left
+ *   connection ──RECONNECT (the app's reconnect()), connecting or open──▶ waiting, with no delay:
+ *     the socket closed (1000 if open), a fresh attempt at once; no close announced, no failure counted
  *   open ──CLOSE──▶ closing ──SOCKET_CLOSED (the server answered)──▶ closed, as below
  *                   closing ──closeTimeout (no answer)──▶ the same: the socket is given up
  *   CLOSE, from anywhere else ──▶ closed (final)
@@ -269,6 +271,14 @@ export type ClientEvent =
        * a waiting one connects now, its wait cut short.
        */
       type: 'RESUME';
+    }
+  | {
+      /**
+       * Command: the app's `reconnect()` while connecting or open: the socket closed (a 1000 if
+       * open), a fresh attempt at once (a token refreshed, the network changed). No failure counted.
+       * (Waiting or suspended, the runtime sends RESUME: the same thing there.)
+       */
+      type: 'RECONNECT';
     }
   | {
       /** Command: the app's `close()`: close the socket and end, with no reconnect. */
@@ -524,6 +534,8 @@ export const clientMachine = setup({
      * an event left over (or sent by hand) must not end an open socket or a close handshake.
      */
     isConnecting: stateIn('#client.connection.connecting'),
+    /** Not in the app's close handshake (`closing`): the app already said it was done. */
+    isNotClosing: not(stateIn('#client.connection.closing')),
     /** An `online` was acted on already, and nothing since said the network went away again. */
     onlineHandled: ({ context }) => context.onlineHandled,
     /** An `online` restarts the attempt: one still connecting, the first `online` since the network was lost. */
@@ -624,6 +636,11 @@ export const clientMachine = setup({
           target: 'waiting',
           actions: 'planOnline',
         },
+        // The app's reconnect() (a token refreshed, the network changed): the attempt under way,
+        // or the open socket, is left (the socket actor stopped: a 1000 for an open socket, then
+        // destroyed under ws) for a wait of 0 ms, the way back every wait takes. The app's word:
+        // no failure counted, no close announced, the next `online` news again (planNow).
+        RECONNECT: { guard: 'isNotClosing', target: 'waiting', actions: 'planNow' },
       },
       states: {
         connecting: {

@@ -121,8 +121,7 @@ export interface Client {
   /**
    * The instance id this client sends in every attempt's URL (`wssup-instance=<id>.<ms>`,
    * with the attempt's time): the `instance` option's, or the one drawn for it; the same for
-   * its whole life. Undefined when it sends none (`instance: false`, or a platform without
-   * `crypto.getRandomValues`). Give it to the next `createClient()` as `instance`, after this
+   * its whole life. Undefined when it sends none (`instance: false`). Give it to the next `createClient()` as `instance`, after this
    * one's `close()`, to start over as the same instance (the platform said the network changed).
    * @example
    * ```ts
@@ -163,6 +162,21 @@ export interface Client {
    * delay of 0 ms, then the attempt, the attempt count kept. Does nothing in other states.
    */
   resume(): void;
+  /**
+   * Connects again at once, the same client (its listeners and instance id kept): after the app
+   * refreshed a token early, or the platform said the network changed (React Native's NetInfo).
+   * Open, the socket is closed with 1000 (the server sees the peer's normal close; under `ws` the
+   * socket is then destroyed, nothing waits for the answer); connecting, the attempt under way is
+   * abandoned. Either way `reconnecting` follows with a delay of 0 ms, then a fresh attempt
+   * (whose `url` function is called again): no `close` event (the app asked), no failure counted,
+   * the attempt count kept. Waiting or suspended, it does what {@link Client.resume} does:
+   * connects now. After `close()` it does nothing: the client has ended for good.
+   * @example
+   * ```ts
+   * NetInfo.addEventListener(() => client.reconnect()); // React Native: another network
+   * ```
+   */
+  reconnect(): void;
   /**
    * Stops for good: closes the socket (1000; under `ws`, one already in a close handshake is
    * destroyed at once), cancels every delay, removes every listener. An open socket waits for
@@ -599,6 +613,11 @@ export function createClient(options: ClientOptions): Client {
     },
     resume() {
       if ((state === 'suspended' || state === 'waiting') && !closing) actor.send({ type: 'RESUME' });
+    },
+    reconnect() {
+      if (closing || state === 'closed') return;
+      // Waiting or suspended, nothing to leave: resume()'s arrow says the rest.
+      actor.send({ type: state === 'connecting' || state === 'open' ? 'RECONNECT' : 'RESUME' });
     },
     close() {
       if (closing || state === 'closed') return;

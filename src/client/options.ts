@@ -89,7 +89,8 @@ export interface ClientOptions {
    * is refused by createClient() (`InvalidOptionError`, option `url`), and a `url` function's
    * answer that names it fails the attempt as a bad answer does.
    * @default a fresh random id per createClient() (128 bits from `crypto.getRandomValues`, 22
-   * base64url characters); none where the platform has no `crypto.getRandomValues`
+   * base64url characters); where the platform has no `crypto.getRandomValues` (React Native
+   * without a polyfill), from `Math.random`: the id is a claim, not a secret
    */
   instance?: string | false | undefined;
   /** Subprotocols, passed to the WebSocket constructor. */
@@ -455,14 +456,22 @@ const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 /**
  * 16 random bytes as base64url without padding (22 characters). `getRandomValues`, not
  * `randomUUID`: a browser has it over plain http too (randomUUID needs a secure context).
- * Without it (an old or stripped-down runtime) there is no id worth sending: none is.
+ * Without it (React Native without the get-random-values polyfill, an old runtime), the bytes
+ * come from Math.random: the id is no secret (the server takes it as the client's claim, and
+ * only among the connections of the one authenticated user), it only has to differ from the
+ * user's other instances, and sending none would cost a network switch at the limit a refusal
+ * until the heartbeat finds the old connection dead. Math.random itself, not the `random`
+ * option (the backoff's jitter, which a test may pin to one value for every client).
  */
-function freshInstanceId(): string | undefined {
-  const crypto = (globalThis as { crypto?: { getRandomValues?: unknown } }).crypto;
-  if (typeof crypto?.getRandomValues !== 'function') return undefined;
+function freshInstanceId(): string {
   const bytes = new Uint8Array(16);
-  // Called on crypto itself: a browser's throws "Illegal invocation" when detached.
-  (crypto as { getRandomValues(array: Uint8Array): Uint8Array }).getRandomValues(bytes);
+  const crypto = (globalThis as { crypto?: { getRandomValues?: unknown } }).crypto;
+  if (typeof crypto?.getRandomValues === 'function') {
+    // Called on crypto itself: a browser's throws "Illegal invocation" when detached.
+    (crypto as { getRandomValues(array: Uint8Array): Uint8Array }).getRandomValues(bytes);
+  } else {
+    for (let index = 0; index < bytes.length; index += 1) bytes[index] = Math.floor(Math.random() * 256);
+  }
   let id = '';
   for (let index = 0; index < bytes.length; index += 3) {
     const taken = Math.min(3, bytes.length - index); // 8 bits each: 2, 3 or 4 characters of 6

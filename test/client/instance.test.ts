@@ -123,21 +123,32 @@ describe('the client instance id', () => {
     expect(server.requests).toEqual(['/?a=1', '/?a=1']);
   });
 
-  it('without globalThis.crypto.getRandomValues, no id is drawn and none is sent', async () => {
+  it('without globalThis.crypto.getRandomValues (React Native without a polyfill), an id is drawn from Math.random and sent', async () => {
     const server = await recordingServer();
-    // Only while the client is made (it draws its id there): nothing else in the worker sees it.
+    // Only while the clients are made (each draws its id there): nothing else in the worker sees it.
     const before = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
     Object.defineProperty(globalThis, 'crypto', { configurable: true, value: {} });
     let t: TestClient;
+    let other: TestClient;
     try {
       t = startClient({ url: `${server.origin}/` });
+      other = startClient({ url: `${server.origin}/` });
     } finally {
       if (before === undefined) delete (globalThis as { crypto?: unknown }).crypto;
       else Object.defineProperty(globalThis, 'crypto', before);
     }
-    expect(t.client.instance).toBeUndefined();
-    await t.next('open', 0);
-    expect(server.requests).toEqual(['/']);
+    const id = t.client.instance;
+    expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    // Two clients, two instances: neither would replace the other's connection.
+    expect(other.client.instance).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(other.client.instance).not.toBe(id);
+    other.client.close();
+    expect(unstamped((await t.next('open', 0)).url)).toBe(`${server.origin}/?wssup-instance=${id}`);
+    await reconnect(t);
+    expect(instanceIn(server.requests.at(-1))).toEqual([id]);
+    t.client.close();
+    await expectReleased(t);
+    await expectReleased(other);
   });
 
   describe("a URL with a query of the app's own keeps it, and gets the id after it", () => {

@@ -95,6 +95,8 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
       return is(snapshot, 'suspended');
     case 'RESUME': // the runtime sends it only while suspended or waiting
       return is(snapshot, 'suspended') || is(snapshot, 'waiting');
+    case 'RECONNECT': // the runtime sends it only while connecting or open (else RESUME, or nothing)
+      return is(snapshot, { connection: 'connecting' }) || is(snapshot, { connection: 'open' });
     case 'NETWORK_ONLINE': // only `waiting` and `connecting` listen for the network's return
       return is(snapshot, 'waiting') || is(snapshot, { connection: 'connecting' });
     case 'NETWORK_OFFLINE': // `connection` listens for its loss, and `waiting` (to act on the next `online`)
@@ -203,7 +205,11 @@ const model = createTestModel(modelMachine, {
       (snapshot.context as { retryDelayMs: number }).retryDelayMs > 0
         ? ' ignored'
         : '';
-    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${stable}${first}${handled}${ignored}${heard}`;
+    // reconnect() on an open socket, a state of its own: otherwise the walk leaves only an attempt
+    // still connecting (the shorter way to `waiting` by RECONNECT). Stable, so from `open`.
+    const left =
+      event?.type === 'RECONNECT' && (snapshot.context as { stable: boolean }).stable ? ' from open' : '';
+    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${stable}${first}${handled}${ignored}${heard}${left}`;
   },
 });
 const paths = model.getShortestPaths();
@@ -438,6 +444,21 @@ async function perform(
       return t.client.activity();
     case 'RESUME':
       return t.client.resume();
+    case 'RECONNECT': {
+      // The app's reconnect(): the socket under way (a handshake the server holds, or an open
+      // socket) left at once for a wait of 0 ms, nothing but that `reconnecting` announced.
+      if (is(before, { connection: 'connecting' }))
+        await until(() => server.held.length > 0, 'the handshake');
+      const left = lastSocket(t);
+      t.client.reconnect();
+      expect(t.client.state, 'left at once').toBe('waiting');
+      expect(t.events.slice(from).filter(([type]) => type !== 'state')).toEqual([
+        ['reconnecting', { delayMs: 0, attempt: (before.context as { attempt: number }).attempt }],
+      ]);
+      if (is(before, { connection: 'connecting' })) server.held.shift()?.(false);
+      await until(() => left.readyState === left.CLOSED, 'the socket left to close');
+      return;
+    }
     case 'CLOSE':
       // On an open socket, to a server that reads nothing more until the path says it answers.
       if (is(before, { connection: 'open' })) server.mute();

@@ -208,6 +208,8 @@ it('every mutant of the machines named (a transition removed, or a rule broken) 
           // The silence check's second look, a turn later: given up, or kept (heard meanwhile).
           t.source === 'client.connection.open.confirming' ||
           (t.event === 'RESUME' && t.source === 'client.waiting') ||
+          // The app's reconnect() while connecting or open: the socket left for a fresh attempt.
+          t.event === 'RECONNECT' ||
           // maxAttempts: the failure that gives up instead of backing off.
           t.guard === 'isLastAttempt' ||
           // The app's close() on an open socket: its bounded close handshake.
