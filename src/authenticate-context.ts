@@ -17,10 +17,29 @@ import type { AuthenticateContext } from './options.js';
 /** Why an attempt was abandoned while its authenticate ran. */
 export type AbandonCause = 'client-gone' | 'timeout' | 'shutdown';
 
+/**
+ * What the upgrade path does to a call, out of the app's reach: the app gets the call itself
+ * as its context, so its methods would be the app's to call (`context.abandon('timeout')`).
+ * Set by the class's static block, which alone can reach its private fields: no second
+ * object per call.
+ */
+let settleCall: (call: AuthenticateCall) => void;
+let isSettledCall: (call: AuthenticateCall) => boolean;
+let abandonCall: (call: AuthenticateCall, cause: AbandonCause) => void;
+
 export class AuthenticateCall implements AuthenticateContext {
   #controller: AbortController | undefined;
   #abandoned: AbandonCause | undefined;
+  #settled = false;
   readonly #timeoutMs: number;
+
+  static {
+    settleCall = (call) => {
+      call.#settled = true;
+    };
+    isSettledCall = (call) => call.#settled;
+    abandonCall = (call, cause) => call.#abandon(cause);
+  }
 
   constructor(timeoutMs: number) {
     this.#timeoutMs = timeoutMs;
@@ -35,9 +54,9 @@ export class AuthenticateCall implements AuthenticateContext {
     return this.#controller.signal;
   }
 
-  /** The attempt was answered without authenticate's verdict: aborts the signal (once), if read. */
-  abandon(cause: AbandonCause): void {
-    if (this.#abandoned !== undefined) return;
+  /** Aborts the signal (once), if read; never once the verdict came (settled). */
+  #abandon(cause: AbandonCause): void {
+    if (this.#abandoned !== undefined || this.#settled) return;
     this.#abandoned = cause;
     this.#controller?.abort(this.#reason(cause));
   }
@@ -55,3 +74,12 @@ export class AuthenticateCall implements AuthenticateContext {
     );
   }
 }
+
+/** authenticate's verdict came (its promise settled, read by the upgrade path): never aborted from then on. */
+export const settle = (call: AuthenticateCall): void => settleCall(call);
+
+/** Whether authenticate's verdict came (settle()). */
+export const isSettled = (call: AuthenticateCall): boolean => isSettledCall(call);
+
+/** The attempt was answered without authenticate's verdict: aborts the signal (once), if read, unless settled. */
+export const abandon = (call: AuthenticateCall, cause: AbandonCause): void => abandonCall(call, cause);

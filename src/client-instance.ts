@@ -55,7 +55,11 @@ export function instanceParamOf(url: string | undefined): InstanceParam {
   if (match === null || !Number.isSafeInteger(attemptAt)) {
     return { problem: `the ${INSTANCE_PARAM} query parameter must be ${VALUE_ALLOWED}` };
   }
-  return { instance: { id: match[1] as string, attemptAt } };
+  // A copy, not the match: V8 cuts a match out of a longer string as a view onto it, and the
+  // id outlives the request (connection.instance, the user supervisor's book), so the whole URL
+  // (a token in the query, kilobytes) would stay with it. encodeURIComponent changes nothing in
+  // the id's alphabet and builds a new string (test/unit/instance-id-retention.test.ts).
+  return { instance: { id: encodeURIComponent(match[1] as string), attemptAt } };
 }
 
 /** `url` with the instance claim in its query (before a fragment, kept as the app wrote it). */

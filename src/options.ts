@@ -82,16 +82,22 @@ export interface AuthenticateContext {
   /**
    * Aborts when the upgrade attempt is abandoned while `authenticate` still runs: the client
    * went away (its socket reset or closed, or its FIN), `authenticateTimeoutMs` passed, or
-   * `supervisor.shutdown()` started. The request has been answered then, and the verdict
-   * is ignored (a rejection with the reason is not reported). Its `reason` is a
-   * `SupervisorError` with code `WSSUP_AUTHENTICATE_ABORTED`, whose message says which. Never
-   * aborted once `authenticate` has settled. Made when first read: an `authenticate` that does
-   * not read it costs no AbortController. One read after the attempt was abandoned is aborted
-   * already.
+   * `supervisor.shutdown()` started. The request has been answered then (a client gone is
+   * written nothing: its socket is destroyed), and the verdict is ignored (a rejection with the
+   * reason is not reported). Its `reason` is a `SupervisorError` with code
+   * `WSSUP_AUTHENTICATE_ABORTED`, whose message says which. Never aborted once `authenticate`
+   * has settled (the verdict is read a microtask after; only a timeout or a shutdown in that
+   * same synchronous run of code comes first): a verdict that came in time is used although
+   * the timeout passed before the upgrade went on, and shutdown refuses it (503) unaborted.
+   * Made when first read, and destructuring (`(request, { signal })`) reads it on every call:
+   * read `context.signal` where it is passed on, and an `authenticate` that answers without it
+   * costs no AbortController. One read after the attempt was abandoned is aborted already.
    * @example
    * ```ts
-   * authenticate: async (request, { signal }) => {
-   *   const response = await fetch(`${idp}/session`, { headers: { cookie: request.headers.cookie ?? '' }, signal });
+   * authenticate: async (request, context) => {
+   *   const cookie = request.headers.cookie;
+   *   if (cookie === undefined) return null; // no signal read: no AbortController made
+   *   const response = await fetch(`${idp}/session`, { headers: { cookie }, signal: context.signal });
    *   return response.ok ? ((await response.json()) as { userId: string }).userId : null;
    * }
    * ```

@@ -819,8 +819,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       chunkSize: shutdownChunk.connections,
     });
     // A request whose authenticate has not settled would be refused at its verdict anyway
-    // (shutting-down): answered now, and its signal aborted, so the app's lookup stops. (Again
-    // at the end, for one an app's listener started meanwhile.)
+    // (shutting-down): answered now, and its signal aborted, so the app's lookup stops. An
+    // upgrade that comes later is refused before authenticate runs (isShuttingDown): the call
+    // at the end is for one whose own authenticate called shutdown(), its wait not begun yet.
     refuseAuthenticating();
     if (users.size === 0) allUsersEnded();
     return shutdownPromise;

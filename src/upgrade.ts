@@ -15,7 +15,7 @@ import type { InstanceClaim, RefusalReason } from '../machines/events.js';
 import { takeAdmissionToken } from './admission-rate.js';
 import { isOriginAllowed } from './allowed-origins.js';
 import { unknownAuthKeysProblem } from './auth-result.js';
-import { AuthenticateCall } from './authenticate-context.js';
+import { AuthenticateCall, abandon, isSettled, settle as settleCall } from './authenticate-context.js';
 import type { Books, UserRecord } from './books.js';
 import { type InstanceParam, instanceParamOf } from './client-instance.js';
 import type { CountingClock } from './clock.js';
@@ -135,9 +135,15 @@ function returnedError(returned: Error): AppHookError {
  * What `verdict` settles with, or undefined as soon as `stop()` is called:
  * the upgrade path stops waiting for an app's promise that may never settle.
  * Kept apart from the request on purpose: such a promise holds these few
- * closures, not the request, its socket or the upgrade's frame.
+ * closures and the call (no request in it), not the request, its socket or
+ * the upgrade's frame. Marks the call settled as the verdict comes, before
+ * the waiting upgrade's continuation runs: a timeout or a shutdown between
+ * the two must not abort a signal whose authenticate has settled.
  */
-function stoppable(verdict: PromiseLike<AuthResult>): {
+function stoppable(
+  verdict: PromiseLike<AuthResult>,
+  call: AuthenticateCall,
+): {
   outcome: Promise<AuthOutcome | undefined>;
   stop: () => void;
 } {
@@ -146,10 +152,17 @@ function stoppable(verdict: PromiseLike<AuthResult>): {
     stop = () => settle(undefined);
     try {
       verdict.then(
-        (auth) => settle({ auth }),
-        (error: unknown) => settle({ error }),
+        (auth) => {
+          settleCall(call);
+          settle({ auth });
+        },
+        (error: unknown) => {
+          settleCall(call);
+          settle({ error });
+        },
       );
     } catch (error) {
+      settleCall(call);
       // A thenable whose `then` throws fails as `await` would fail it. Settled, not
       // rejected: the wait must still end in authenticated(), or its timer and
       // entry would outlive the answer and refuse the request again at the timeout.
@@ -521,7 +534,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     head: Buffer,
     context: AuthenticateCall,
   ): Promise<AuthOutcome | undefined> {
-    const { outcome, stop } = stoppable(verdict);
+    const { outcome, stop } = stoppable(verdict, context);
     const waiting: Authenticating = { request, socket, head, timer: undefined, stop, context };
     authenticating.add(waiting);
     if (authenticating.size === 1) holdChanged();
@@ -557,11 +570,14 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       reason: 'socket-closed',
       message: 'client went away during authentication',
     });
-    waiting.context.abandon('client-gone');
+    abandon(waiting.context, 'client-gone');
   }
 
   /** authenticate did not settle in time: refused as a failed authenticate, its verdict ignored. */
   function timedOut(waiting: Authenticating): void {
+    // It did settle in time, and its verdict waits for the continuation in authenticated(),
+    // which the timer beat: that verdict is used (an admission, if it admits), not refused.
+    if (isSettled(waiting.context)) return;
     if (!leave(waiting)) return;
     waiting.stop();
     const ms = resolved.authenticateTimeoutMs;
@@ -570,7 +586,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     report(new AppHookError('authenticate', cause));
     const { request, socket, head } = waiting;
     reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
-    waiting.context.abandon('timeout');
+    abandon(waiting.context, 'timeout');
   }
 
   function refuseAuthenticating(): void {
@@ -585,8 +601,10 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     const abandoned = [...authenticating];
     authenticating.clear();
     if (abandoned.length > 0) holdChanged();
-    // After every answer: the app's listeners run synchronously inside abort().
-    for (const waiting of abandoned) waiting.context.abandon('shutdown');
+    // After every answer: the app's listeners run synchronously inside abort(). One whose
+    // verdict came already (its continuation not yet run) is refused all the same, 503 as
+    // documented, but not aborted: its authenticate has settled.
+    for (const waiting of abandoned) abandon(waiting.context, 'shutdown');
   }
 
   /**

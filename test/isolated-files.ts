@@ -50,6 +50,7 @@ export const isolatedFiles = [
   'test/machines/user-supervisor.machine.test.ts',
   'test/model-based/lease.model.test.ts',
   'test/testing/serve-for-test-isolated.test.ts',
+  'test/unit/instance-id-retention.test.ts',
   'test/unit/cluster-book-idle-orders.test.ts',
   'test/unit/cluster-node-id-default.test.ts',
   'test/unit/options.test.ts',

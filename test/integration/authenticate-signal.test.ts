@@ -7,6 +7,7 @@
  * that never reads `signal` gets no AbortController. Real sockets on port 0, simulated time.
  */
 import { getEventListeners, once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
@@ -27,6 +28,7 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** One call of the test's `authenticate`: its context, and the verdict the test gives it. */
 interface Call {
   user: string | null;
+  request: IncomingMessage;
   context: AuthenticateContext;
   signal: AbortSignal;
   resolve: (verdict: AuthResult) => void;
@@ -39,14 +41,21 @@ interface Call {
  */
 async function startWaitingServer(options: Partial<SupervisorOptions> = {}) {
   const calls: Call[] = [];
+  const syncRequests: IncomingMessage[] = [];
   const t = await startRulesServer({
     authenticateTimeoutMs,
-    authenticate: (request, context) =>
-      new Promise<AuthResult>((resolve, reject) => {
+    authenticate: (request, context) => {
+      // User `sync`: a verdict at once, no wait.
+      if (userFromQuery(request) === 'sync') {
+        syncRequests.push(request);
+        return 'sync';
+      }
+      return new Promise<AuthResult>((resolve, reject) => {
         const { signal } = context;
         signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-        calls.push({ user: userFromQuery(request), context, signal, resolve, reject });
-      }),
+        calls.push({ user: userFromQuery(request), request, context, signal, resolve, reject });
+      });
+    },
     ...options,
   });
   const ask = async (user: string): Promise<Socket> => {
@@ -56,7 +65,7 @@ async function startWaitingServer(options: Partial<SupervisorOptions> = {}) {
     await vi.waitFor(() => expect(calls).toHaveLength(asked));
     return socket;
   };
-  return { t, calls, ask };
+  return { t, calls, syncRequests, ask };
 }
 
 function expectAborted(signal: AbortSignal | undefined, message: RegExp): void {
@@ -129,7 +138,10 @@ describe("authenticate's signal", () => {
   });
 
   it('never aborts for a normal admission, and nothing is left on it', async () => {
-    const { t, calls } = await startWaitingServer();
+    const { t, calls, syncRequests } = await startWaitingServer();
+    // A synchronous verdict's connection, whose upgrade added no socket listener: the baseline.
+    const sync = await connect(t.url('sync'));
+    const syncSocket = syncRequests[0]?.socket;
     const opened = connect(t.url('ann'));
     await vi.waitFor(() => expect(calls).toHaveLength(1));
     const call = calls[0] as Call;
@@ -139,6 +151,16 @@ describe("authenticate's signal", () => {
     expect(call.signal.aborted).toBe(false);
     // The test's own listener is its only one: the library added none to the signal.
     expect(getEventListeners(call.signal, 'abort')).toHaveLength(1);
+    // The wait's 'end' and 'close' listeners are gone from the admitted socket (they would keep
+    // the request, its head and the call alive for the connection's life): as many as on the
+    // synchronous one's, ws's own.
+    const socket = call.request.socket;
+    for (const event of ['end', 'close']) {
+      expect(socket.listenerCount(event)).toBe(syncSocket?.listenerCount(event));
+    }
+    // The context is the app's to read, not to abort: no method of the library's on it.
+    expect('abandon' in call.context).toBe(false);
+    sync.close();
     expect(t.supervisor.stats().resources.authenticating).toBe(0);
     // Past the old deadline, and past the client's going away: the settled call is not aborted.
     t.clock.increment(authenticateTimeoutMs);
@@ -147,6 +169,57 @@ describe("authenticate's signal", () => {
     await t.supervisor.shutdown();
     expect(call.signal.aborted).toBe(false);
     expect(call.context.signal).toBe(call.signal);
+    expect(t.errors).toEqual([]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a verdict that came before the timeout fired is used, and its signal never aborts; one after it is refused', async () => {
+    const { t, calls, ask } = await startWaitingServer();
+    // The verdict's reaction runs (one microtask), then the timer fires before the upgrade's
+    // continuation: authenticate settled in time.
+    const opened = connect(t.url('ann'));
+    await vi.waitFor(() => expect(calls).toHaveLength(1));
+    calls[0]?.resolve('ann');
+    await Promise.resolve();
+    t.clock.increment(authenticateTimeoutMs);
+    const ws = await opened;
+    expect(calls[0]?.signal.aborted).toBe(false);
+    expect(t.events.admitted).toMatchObject([{ userId: 'ann' }]);
+    expect(t.events.rejected).toEqual([]);
+    // The other order: the timeout first, the verdict after it, refused (500) and aborted.
+    const socket = await ask('bob');
+    const answer = readResponseHead(socket);
+    t.clock.increment(authenticateTimeoutMs);
+    calls[1]?.resolve('bob');
+    expect(await answer).toMatch(/^HTTP\/1\.1 500 /);
+    expectAborted(calls[1]?.signal, /authenticateTimeoutMs/);
+    expect(t.errors).toHaveLength(1); // the timeout's report
+    t.errors.length = 0;
+    ws.close();
+    await vi.waitFor(() => expect(t.supervisor.stats().connections).toBe(0));
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a verdict that came before shutdown started is refused 503, its signal not aborted; one after it, aborted', async () => {
+    const { t, calls, ask } = await startWaitingServer();
+    const first = await ask('ann');
+    const second = await ask('bob');
+    const answers = [readResponseHead(first), readResponseHead(second)];
+    calls[0]?.resolve('ann');
+    await Promise.resolve();
+    const shutdown = t.supervisor.shutdown();
+    calls[1]?.resolve('bob');
+    expect(calls[0]?.signal.aborted).toBe(false);
+    expectAborted(calls[1]?.signal, /shutting down/);
+    for (const answer of answers) expect(await answer).toMatch(/^HTTP\/1\.1 503 /);
+    expect(t.events.rejected).toMatchObject([
+      { reason: 'shutting-down', status: 503 },
+      { reason: 'shutting-down', status: 503 },
+    ]);
+    expect(t.events.admitted).toEqual([]);
+    await shutdown;
+    await turn();
+    expect(calls[0]?.signal.aborted).toBe(false);
     expect(t.errors).toEqual([]);
     expectNoLeaks(t.supervisor);
   });

@@ -76,9 +76,11 @@ export const chat = createSupervisor({
 });
 
 // authenticate's second argument: a signal to pass to fetch(), aborted when the attempt is abandoned.
+// Read where it is used (destructuring it would make its AbortController on every call).
 export const cancellable = createSupervisor({
-  authenticate: async (request, { signal }: AuthenticateContext) => {
-    const response = await fetch(`https://idp.example/session?${request.url ?? ''}`, { signal });
+  authenticate: async (request, context: AuthenticateContext) => {
+    if (request.url === undefined) return null;
+    const response = await fetch(`https://idp.example/session?${request.url}`, { signal: context.signal });
     return response.ok ? ((await response.json()) as { userId: string }).userId : null;
   },
 });
