@@ -1,7 +1,9 @@
 /**
  * Volatile sends (Socket.IO's `socket.volatile.emit`): `{ volatile: true }` drops a
- * message, instead of queueing it, for a connection whose socket already has data
- * buffered in the process (`bufferedAmount > 0`). A game's 20–30 Hz room broadcast then
+ * message, instead of queueing it, for a connection whose socket cannot take more (Node's
+ * `writableNeedDrain` on the socket under ws: a peer not reading, its kernel buffer full), or
+ * that it would take past maxBufferedBytes. Not while a message merely waits in ws's deflate
+ * queue or a TLS write completes: a reader keeping up gets every one. A game's 20–30 Hz room broadcast then
  * skips frames for a player who stopped reading, whose buffer never grows toward
  * maxBufferedBytes (no 4008), while a player who reads gets every frame. The return
  * values count only the connections it was sent to.
@@ -11,7 +13,7 @@
  */
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import type { ConnectionHandle, Supervisor } from '../../src/index.js';
 import { type RulesServer, resumeReading, startRulesServer, stopReading, touch } from '../helpers/rules.js';
 import { allDisposed, expectNoLeaks } from '../helpers/server.js';
@@ -35,6 +37,10 @@ type SendFrame = (
 const ways: [string, SendFrame][] = [
   ['sendToRoom', (s, _p, frame, options) => s.sendToRoom('game', frame, options)],
   ['broadcast', (s, _p, frame, options) => s.broadcast(frame, options)],
+  [
+    'broadcast with a filter',
+    (s, _p, frame, options) => s.broadcast(frame, { ...options, filter: (c) => c.userId === 'sam' }),
+  ],
   ['sendToUser', (s, _p, frame, options) => s.sendToUser('sam', frame, options)],
   [
     'connection.send',
@@ -47,7 +53,7 @@ function counter(ws: WebSocket) {
   const counted = { messages: 0, last: '' };
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     counted.messages += 1;
-    counted.last = isBinary ? 'binary' : data.toString();
+    counted.last = isBinary ? `binary:${data.length}` : data.toString();
   });
   return counted;
 }
@@ -98,6 +104,13 @@ describe.each(ways)('{ volatile: true } through %s', (_name, send) => {
     // One handle's own volatile send says so too.
     expect(slow.send(frame, { volatile: true })).toBe(false);
     expect(fast.send(frame, { volatile: true })).toBe(true);
+    while (fastGot.messages < counts.length + 1) await once(fastWs, 'message');
+    // A dropped message is no activity: later, the slow one's drop leaves it idle as it was.
+    t.clock.increment(300);
+    expect(send(t.supervisor, { slow, fast }, frame, { volatile: true })).toBe(1);
+    expect(slow.idleForMs).toBe(300);
+    expect(fast.idleForMs).toBe(0);
+    while (fastGot.messages < counts.length + 2) await once(fastWs, 'message');
 
     // Not a slow consumer: still open, still in the room, nothing disposed.
     expect(slow.socket?.readyState).toBe(WebSocket.OPEN);
@@ -112,10 +125,11 @@ describe.each(ways)('{ volatile: true } through %s', (_name, send) => {
     resumeReading(slowWs);
     await new Promise<void>((resolve) => {
       slowWs.on('message', () => {
-        if (slowGot.last === 'binary' && slowGot.messages === firstDrop + 1) resolve();
+        if (slowGot.messages === firstDrop + 1) resolve();
       });
     });
     expect(slowGot.messages).toBe(firstDrop + 1);
+    expect(slowGot.last).toBe('binary:4'); // 'last', sent as a Buffer: the non-volatile one came last
     expect(t.events.disposed).toEqual([]);
 
     slowWs.terminate();
@@ -180,10 +194,73 @@ describe('the volatile option', () => {
         code: 'WSSUP_INVALID_ARGUMENT',
         message: expect.stringContaining('volatile cannot be combined with cluster: true'),
       });
-    expect(got.messages).toBe(0);
+    // Nothing went: a message sent now is the first the player gets.
+    expect(t.supervisor.sendToRoom('game', 'after')).toBe(2);
+    await once(fastWs, 'message');
+    expect(got).toEqual({ messages: 1, last: 'after' });
     slowWs.terminate();
     fastWs.terminate();
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('{ volatile: true } to readers keeping up', () => {
+  it('with perMessageDeflate, every member of a room gets every message of a burst (a message waiting for zlib is not a full buffer)', async () => {
+    // ws compresses through one process-wide queue: a message waiting there counts in
+    // bufferedAmount, so a rule on bufferedAmount dropped the second message of a turn.
+    const webSocketServer = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: true,
+      maxPayload: 65_536,
+    });
+    const t = await startRulesServer({ maxBufferedBytes, webSocketServer });
+    const members = 20;
+    const players = [];
+    for (let i = 0; i < members; i += 1) {
+      const player = await t.open(`p${i}`);
+      expect(player.handle.join('game')).toBe(true);
+      players.push({ ws: player.ws, got: counter(player.ws) });
+    }
+    const frame = JSON.stringify({ pos: Array.from({ length: 300 }, (_, i) => i * 1.5) });
+    const ticks = 5;
+    const perTick = 3;
+    for (let tick = 1; tick <= ticks; tick += 1) {
+      for (let k = 0; k < perTick; k += 1)
+        expect(t.supervisor.sendToRoom('game', frame, { volatile: true })).toBe(members);
+      for (const { ws, got } of players) while (got.messages < tick * perTick) await once(ws, 'message');
+    }
+    for (const { got } of players) expect(got).toEqual({ messages: ticks * perTick, last: frame });
+
+    for (const { ws } of players) ws.terminate();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
+
+  it('with perMessageDeflate, a burst in one turn past maxBufferedBytes is dropped, never a 4008 close', async () => {
+    // Messages waiting for zlib are not in the socket's buffer: the socket alone would take them all.
+    const webSocketServer = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: true,
+      maxPayload: 65_536,
+    });
+    const t = await startRulesServer({ maxBufferedBytes, webSocketServer });
+    const { ws, handle } = await t.open('sam');
+    const got = counter(ws);
+    const frame = Buffer.alloc(16 * 1024, 7);
+    let sent = 0;
+    for (let i = 0; i < 40; i += 1) if (handle.send(frame, { volatile: true })) sent += 1;
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(40);
+    expect(handle.socket?.bufferedAmount ?? 0).toBeLessThanOrEqual(maxBufferedBytes);
+    while (got.messages < sent) await once(ws, 'message');
+    expect(handle.socket?.readyState).toBe(WebSocket.OPEN);
+    expect(t.events.disposed).toEqual([]);
+
+    ws.terminate();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
   });
 });
