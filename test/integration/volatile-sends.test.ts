@@ -12,11 +12,22 @@
  * process's event loop, so a synchronous burst would leave both unread.
  */
 import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import type { ConnectionHandle, Supervisor } from '../../src/index.js';
+import { type ConnectionHandle, createSupervisor, type Supervisor } from '../../src/index.js';
 import { type RulesServer, resumeReading, startRulesServer, stopReading, touch } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+import {
+  allDisposed,
+  closeServer,
+  expectNoLeaks,
+  listenOnLoopback,
+  userFromQuery,
+} from '../helpers/server.js';
+
+// A self-signed certificate for localhost and 127.0.0.1, as attach-http2.test.ts uses.
+const fixture = (name: string) => readFileSync(new URL(`../helpers/fixtures/${name}`, import.meta.url));
 
 const maxBufferedBytes = 64 * 1024;
 /** A frame header is at most 14 bytes. */
@@ -146,6 +157,8 @@ describe('the volatile option', () => {
     const got = counter(fastWs);
     for (const volatile of ['yes', 1, null]) {
       const options = { volatile } as unknown as { volatile: boolean };
+      // `volatile: boolean` with `cluster: true` does not compile (only false may go with it).
+      const clustered = { volatile } as unknown as { volatile: false };
       const message = `options.volatile must be a boolean, got`;
       for (const call of [
         () => t.supervisor.sendToRoom('game', 'x', options),
@@ -160,9 +173,9 @@ describe('the volatile option', () => {
           }),
         );
       for (const call of [
-        () => t.supervisor.sendToRoom('game', 'x', { ...options, cluster: true }),
-        () => t.supervisor.broadcast('x', { ...options, cluster: true }),
-        () => t.supervisor.sendToUser('sam', 'x', { ...options, cluster: true }),
+        () => t.supervisor.sendToRoom('game', 'x', { ...clustered, cluster: true }),
+        () => t.supervisor.broadcast('x', { ...clustered, cluster: true }),
+        () => t.supervisor.sendToUser('sam', 'x', { ...clustered, cluster: true }),
       ])
         await expect(call()).rejects.toMatchObject({
           code: 'WSSUP_INVALID_ARGUMENT',
@@ -185,9 +198,13 @@ describe('the volatile option', () => {
     const { t, slowWs, fastWs } = await game();
     const got = counter(fastWs);
     const both = { cluster: true, volatile: true } as const;
+    // Refused by the types too; these calls check what plain JavaScript gets.
     for (const call of [
+      // @ts-expect-error volatile cannot go with cluster: true
       () => t.supervisor.sendToRoom('game', 'x', both),
+      // @ts-expect-error volatile cannot go with cluster: true
       () => t.supervisor.broadcast('x', both),
+      // @ts-expect-error volatile cannot go with cluster: true
       () => t.supervisor.sendToUser('sam', 'x', both),
     ])
       await expect(call()).rejects.toMatchObject({
@@ -262,5 +279,39 @@ describe('{ volatile: true } to readers keeping up', () => {
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
     expect(t.errors).toEqual([]);
+  });
+
+  it('under TLS (attach(httpsServer)), a reader gets every volatile message sent in one turn, and one right after another send', async () => {
+    // Node's TLS completes each write asynchronously: a rule on bufferedAmount dropped the second.
+    const tls = { key: fixture('localhost-key.pem'), cert: fixture('localhost-cert.pem') };
+    const server = createHttpsServer(tls);
+    const port = await listenOnLoopback(server as never);
+    onTestFinished(() => closeServer(server as never));
+    const handles: ConnectionHandle[] = [];
+    const supervisor = createSupervisor({
+      preset: 'test',
+      authenticate: userFromQuery,
+      onOpen: (connection) => void handles.push(connection),
+    });
+    onTestFinished(() => supervisor.shutdown({ deadlineMs: 200 }));
+    supervisor.attach(server);
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/?user=ada`, { ca: tls.cert });
+    onTestFinished(() => ws.terminate());
+    const got = counter(ws);
+    await once(ws, 'open');
+    while (handles.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    const [handle] = handles;
+    if (handle === undefined) throw new Error('no handle');
+    const tick = JSON.stringify({ pos: Array.from({ length: 300 }, (_, i) => i * 1.5) });
+    expect(handle.send(tick, { volatile: true })).toBe(true);
+    expect(handle.send(tick, { volatile: true })).toBe(true);
+    expect(handle.send('chat')).toBe(true);
+    expect(handle.send('last', { volatile: true })).toBe(true);
+    while (got.messages < 4) await once(ws, 'message');
+    expect(got).toEqual({ messages: 4, last: 'last' });
+
+    ws.close();
+    await allDisposed(supervisor);
+    expectNoLeaks(supervisor);
   });
 });
