@@ -103,9 +103,12 @@ export interface ConnectionHandle<Data = unknown> {
    * `compress`) are refused as any other key is, since a connection's framing is the
    * transport's, not a message's.
    * `volatile: true` (Socket.IO's `socket.volatile.emit`) drops the message, returning false,
-   * when the socket already has data buffered in this process (`socket.bufferedAmount > 0`,
-   * a peer not keeping up): a slow reader skips such messages (a game's position updates)
-   * instead of its buffer growing toward maxBufferedBytes. A dropped message is no activity.
+   * when the socket cannot take more (Node's `writableNeedDrain` on the TCP or TLS socket
+   * under ws, a peer not keeping up), or the message would take the buffered bytes past
+   * maxBufferedBytes: a slow reader skips such messages (a game's position updates) instead
+   * of its buffer growing toward maxBufferedBytes. Not `bufferedAmount > 0`, which a message
+   * waiting for ws's deflate queue or a TLS write in flight makes true for a peer keeping up.
+   * A dropped message is no activity.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, sending nothing, for data that is not a
    *   string, Buffer, ArrayBuffer or typed array view (or is a detached one: its memory was
    *   transferred), or options that are not an object, or a `binary` or `volatile` that is not a
@@ -172,7 +175,7 @@ export interface ConnectionHandle<Data = unknown> {
 export interface DeliveringHandle extends ConnectionHandle {
   /**
    * send() without its checks; `binary` undefined: as the data's type says. `volatile`
-   * true: false, sending nothing, while the socket has data buffered.
+   * true: false, sending nothing, while the socket cannot take more (send()'s rule).
    */
   sendChecked(data: SendData, binary: boolean | undefined, volatile?: boolean): boolean;
   /**

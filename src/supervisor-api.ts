@@ -160,8 +160,8 @@ export interface Supervisor<Data = unknown> {
   /**
    * Sends `data` to every open connection of the user. Returns how many got
    * it: a connection still connecting, draining, or refusing sends (slow
-   * consumer) is not counted, nor, with `volatile: true`, one whose socket already had
-   * data buffered (the message is dropped for it, not queued). `data` is queued by
+   * consumer) is not counted, nor, with `volatile: true`, one whose socket could not
+   * take more (the message is dropped for it, not queued). `data` is queued by
    * reference, as for `connection.send()`: do not rewrite a Buffer after sending it.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, data or options
    *   (`binary` and `volatile` must be booleans).
@@ -188,18 +188,20 @@ export interface Supervisor<Data = unknown> {
   sendToUser(
     userId: string,
     data: SendData,
-    options: SendOptions & { cluster: true },
+    options: SendOptions & { cluster: true; volatile?: false | undefined },
   ): Promise<ClusterSendResult>;
   /** A `cluster` flag known only at run time: a number without it, a Promise with it. */
   sendToUser(
     userId: string,
     data: SendData,
-    options?: SendOptions & ClusterFlag,
+    options?:
+      | (SendOptions & { cluster?: false | undefined })
+      | (SendOptions & ClusterFlag & { volatile?: false | undefined }),
   ): number | Promise<ClusterSendResult>;
   /**
    * Sends `data` to every open connection (those `options.filter` accepts).
-   * Returns how many got it (with `volatile: true`, not those whose socket already had
-   * data buffered: dropped for them, as sendToUser() does). O(connections). `data` is queued by reference, as
+   * Returns how many got it (with `volatile: true`, not those whose socket could not
+   * take more: dropped for them, as sendToUser() does). O(connections). `data` is queued by reference, as
    * for `connection.send()`: do not rewrite a Buffer after sending it. The filter gets each handle
    * typed by `Data`, so app data needs no cast. For a room, sendToRoom()
    * walks its members only. The filter runs on every connection before any
@@ -226,7 +228,7 @@ export interface Supervisor<Data = unknown> {
    */
   broadcast(
     data: SendData,
-    options: SendOptions & { cluster: true; filter?: undefined },
+    options: SendOptions & { cluster: true; filter?: undefined; volatile?: false | undefined },
   ): Promise<ClusterSendResult>;
   /**
    * A `cluster` flag known only at run time: a number without it, a Promise with it.
@@ -236,7 +238,7 @@ export interface Supervisor<Data = unknown> {
     data: SendData,
     options?:
       | (BroadcastOptions<Data> & { cluster?: false | undefined })
-      | (SendOptions & ClusterFlag & { filter?: undefined }),
+      | (SendOptions & ClusterFlag & { filter?: undefined; volatile?: false | undefined }),
   ): number | Promise<ClusterSendResult>;
   /**
    * Sends `data` to every open member of the room (`connection.join(room)`) but
@@ -244,7 +246,7 @@ export interface Supervisor<Data = unknown> {
    * Returns how many got it: a member whose send buffer overflows on this send is
    * counted, and leaves the room as it starts draining (a draining connection is a
    * member no more); a member whose socket is no longer open is not counted, nor, with
-   * `volatile: true` (Socket.IO's `volatile`), one whose socket already had data buffered:
+   * `volatile: true` (Socket.IO's `volatile`), one whose socket could not take more:
    * dropped for it, so a game's 20–30 Hz broadcast skips ticks for a player who stopped
    * reading instead of filling its buffer to maxBufferedBytes (4008). O(members of the room), whatever
    * the number of connections; 0 for a room nobody is in. `data` is queued by
@@ -275,13 +277,15 @@ export interface Supervisor<Data = unknown> {
   sendToRoom(
     room: string,
     data: SendData,
-    options: RoomSendOptions & { cluster: true },
+    options: RoomSendOptions & { cluster: true; volatile?: false | undefined },
   ): Promise<ClusterSendResult>;
   /** A `cluster` flag known only at run time: a number without it, a Promise with it. */
   sendToRoom(
     room: string,
     data: SendData,
-    options?: RoomSendOptions & ClusterFlag,
+    options?:
+      | (RoomSendOptions & { cluster?: false | undefined })
+      | (RoomSendOptions & ClusterFlag & { volatile?: false | undefined }),
   ): number | Promise<ClusterSendResult>;
   /**
    * The handles of the room's members on this process, in join order: a new

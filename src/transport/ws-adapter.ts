@@ -741,11 +741,17 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     const sink = this.#sink;
     if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#leaving)
       return false;
-    // Volatile (Socket.IO's "not writable"): dropped, not queued, while anything is still
-    // buffered in the process, so a peer that stopped reading skips messages instead of
-    // growing its buffer toward maxBufferedBytes. Read only when asked: bufferedAmount is a
-    // getter over the socket's state, not a field.
-    if (volatile === true && ws.bufferedAmount > 0) return false;
+    // Volatile (Socket.IO's "not writable"): dropped, not queued, while the socket under ws
+    // says it cannot take more (`writableNeedDrain`: a write returned false, its buffer is at
+    // highWaterMark, 16 KiB by default), so a peer that stopped reading skips messages instead
+    // of growing its buffer toward maxBufferedBytes. Not `ws.bufferedAmount > 0`: that is also
+    // true for a peer keeping up, while a message waits in ws's deflate queue (one per process,
+    // zlibConcurrency) or a TLS write completes (asynchronously): 8,122 of 12,000 reached fast
+    // readers of a 200-member deflate room at 30 Hz, and a second send in one turn was dropped.
+    // Nor is it ever what passes maxBufferedBytes (4008): messages in ws's deflate queue are
+    // not in the socket's buffer yet, and a stalled peer's kernel buffer can grow for a while.
+    if (volatile === true && (this.#tcp?.writableNeedDrain === true || this.#wouldOverflow(ws, data)))
+      return false;
     // No options object per message: ws frames by the data's type by default (binary but for
     // a string), and copies the options it is given into its own.
     if (binary === undefined) ws.send(data);
@@ -759,6 +765,12 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     }
     if (ws.bufferedAmount > this.#env.maxBufferedBytes) this.#overflowed(ws);
     return true;
+  }
+
+  /** Whether `data`, framed (at most 14 bytes more), would take the send buffer past maxBufferedBytes. */
+  #wouldOverflow(ws: WebSocket, data: string | Buffer | ArrayBuffer | ArrayBufferView): boolean {
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    return ws.bufferedAmount + size + 14 > this.#env.maxBufferedBytes;
   }
 
   /**
