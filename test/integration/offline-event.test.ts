@@ -7,7 +7,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { AppHookError, type OfflineEvent, type Supervisor } from '../../src/index.js';
-import { drainTimeoutMs, startRulesServer, stopReading, waitForUser } from '../helpers/rules.js';
+import { drainTimeoutMs, refusal, startRulesServer, stopReading, waitForUser } from '../helpers/rules.js';
 import { allDisposed, connect, expectNoLeaks, ioWait, userFromQuery } from '../helpers/server.js';
 
 const lingerMs = 30_000;
@@ -113,6 +113,34 @@ describe("on('offline')", () => {
     (await reconnect).close();
     await allDisposed(t.supervisor);
     expect(order).toEqual(['admitted alice', 'offline alice', 'admitted alice']);
+  });
+
+  it('a reconnect refused inside the grace (the admission rate, 429) does not extend it: offline, then admitted', async () => {
+    // One token per 100 s: the reconnect 1 s after the leave finds the bucket empty.
+    const t = await startRulesServer({ lingerMs, admissionRate: { perSecond: 0.01, burst: 1 } });
+    const order: string[] = [];
+    t.supervisor.on('admitted', ({ userId }) => order.push(`admitted ${userId}`));
+    t.supervisor.on('rejected', ({ userId, reason }) => order.push(`rejected ${userId} ${reason}`));
+    const offline = recordOffline(t.supervisor);
+    t.supervisor.on('offline', ({ userId }) => order.push(`offline ${userId}`));
+    const first = await t.open('alice');
+    t.clock.increment(1_000);
+    const leftAt = t.clock.now();
+    first.ws.close();
+    await allDisposed(t.supervisor);
+    t.clock.increment(1_000);
+    expect((await refusal(t.url('alice'))).status).toBe(429);
+
+    t.clock.increment(lingerMs - 1_000); // the client backs off past the grace
+    expect(offline).toEqual([{ userId: 'alice', leftAt, offlineAt: leftAt + lingerMs }]);
+    (await connect(t.url('alice'))).close(); // the bucket went with the supervisor: let in
+    await allDisposed(t.supervisor);
+    expect(order).toEqual([
+      'admitted alice',
+      'rejected alice rate-limited',
+      'offline alice',
+      'admitted alice',
+    ]);
   });
 
   it('does not fire while another of the user’s connections is open, nor for another user', async () => {
