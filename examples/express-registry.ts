@@ -39,8 +39,9 @@ supervisor.on('capacity', ({ userId, direction, level, live, limit }) => {
 
 // #region presence
 // Who is online on this process. 'offline' waits out lingerMs (5 s by default) after the
-// user's last connection: a token rotation (4002) or a network switch that reconnects within
-// it is no departure, and neither is a shutdown (a deploy). Push "while you were away" here.
+// user's last connection: a token rotation (4002) or a network switch admitted again within
+// it is no departure, and neither is a shutdown (a deploy). Push "while you were away" here;
+// an 'admitted' after 'offline' (a reconnect admitted past the grace) marks the user back.
 const online = new Set();
 supervisor.on('admitted', ({ userId }) => {
   if (online.has(userId)) return;

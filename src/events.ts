@@ -365,13 +365,16 @@ export interface IncarnationEvent {
 /**
  * A user has had no connection on this process for `lingerMs` (the grace period): their
  * last connection was disposed and no new one was admitted before the user supervisor's
- * linger ran out. Told once per departure. Not told for a reconnect inside the grace (a
- * 4002 token rotation, a network switch), nor while another of the user's connections is
- * open or draining, nor once `shutdown()` has begun (a deploy is not the user leaving: its
- * clients reconnect to the next process, which tells them `admitted`). With `lingerMs: 0`
- * it is told right after the last connection's `disposed` event. Per process: in cluster
- * mode the user may be connected to another node, which `userStats(userId, { cluster: true })`
- * says.
+ * linger ran out. Told once per departure. Not told for a reconnect admitted inside the
+ * grace (a 4002 token rotation, a network switch), nor while another of the user's
+ * connections is open or draining, nor for a user supervisor that failed (`WSSUP_INTERNAL`),
+ * nor once `shutdown()` has begun (a deploy is not the user leaving: its clients reconnect
+ * to the next process, which tells them `admitted`). The grace counts to the admission:
+ * a reconnect still authenticating when it runs out, or refused inside it (429, 503) and
+ * backing off past it, gives `offline` and then `admitted`, which means the user is back.
+ * With `lingerMs: 0` it is told right after the last connection's `disposed` event. Per
+ * process: in cluster mode the user may be connected to another node, which
+ * `userStats(userId, { cluster: true })` says.
  *
  * @example
  * ```ts
@@ -389,7 +392,10 @@ export interface OfflineEvent {
   leftAt: number;
   /**
    * When the grace ended and this event was told: `leftAt + lingerMs` (later when the
-   * process was too busy to run the timer on time); `leftAt` with `lingerMs: 0`.
+   * process was too busy to run the timer on time); `leftAt` with `lingerMs: 0`. The
+   * default clock reads both from `Date.now()` while the linger's timer is monotonic: a
+   * step of the system clock inside the grace changes `offlineAt - leftAt` by as much
+   * (a step back can make it negative), not the grace itself.
    */
   offlineAt: number;
 }

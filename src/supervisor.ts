@@ -234,7 +234,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         if (record === undefined) return;
         books.publish(record, book, context.live, context.idle);
         // The last connection is gone (it lingers from now, or ends in this step): the grace
-        // of the `offline` event starts here. Once per departure, not per connection.
+        // of the `offline` event starts here, again at each departure (a connection admitted
+        // and gone inside the grace restarts it). Writing leftAt at every publish would be as
+        // right: a lingering supervisor publishes nothing, so the last before it ends is its
+        // empty book's. The condition only saves a clock read per publish.
         if (book.live === 0 && book.draining === 0) record.leftAt = clock.now();
       },
       // Issue 10's rule: the `disposed` listener of the user's last connection (lingerMs 0, or a

@@ -5,10 +5,10 @@
  * another of the user's connections is open, not when shutdown() ends the linger (a
  * deploy). Real sockets on port 0; the linger runs on a SimulatedClock.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AppHookError, type OfflineEvent, type Supervisor } from '../../src/index.js';
-import { drainTimeoutMs, startRulesServer, stopReading, waitForUser } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+import { drainTimeoutMs, refusal, startRulesServer, stopReading, waitForUser } from '../helpers/rules.js';
+import { allDisposed, connect, expectNoLeaks, ioWait, userFromQuery } from '../helpers/server.js';
 
 const lingerMs = 30_000;
 
@@ -57,6 +57,90 @@ describe("on('offline')", () => {
     t.clock.increment(lingerMs);
     expect(offline).toEqual([{ userId: 'alice', leftAt, offlineAt: leftAt + lingerMs }]);
     expectNoLeaks(t.supervisor);
+  });
+
+  it('a connection admitted and disposed inside the grace starts it again, from that later disposal', async () => {
+    const t = await startRulesServer({ lingerMs });
+    const offline = recordOffline(t.supervisor);
+    t.clock.increment(1_000);
+    const first = await t.open('alice');
+    first.ws.close();
+    await allDisposed(t.supervisor);
+    const firstLeftAt = t.clock.now();
+    t.clock.increment(lingerMs / 2);
+    const second = await t.open('alice'); // a reconnect that does not last: a flaky network
+    t.clock.increment(lingerMs / 4);
+    const leftAt = t.clock.now();
+    second.ws.close();
+    await allDisposed(t.supervisor);
+
+    t.clock.increment(lingerMs - 1); // well past firstLeftAt + lingerMs
+    expect(t.clock.now()).toBeGreaterThan(firstLeftAt + lingerMs);
+    expect(offline).toEqual([]);
+    t.clock.increment(1);
+    expect(offline).toEqual([{ userId: 'alice', leftAt, offlineAt: leftAt + lingerMs }]);
+    t.clock.increment(10 * lingerMs);
+    expect(offline).toHaveLength(1);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('counts the grace to the admission, not to the request: an authenticate that ends after it gives offline, then admitted', async () => {
+    let letIn: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      letIn = resolve;
+    });
+    let holding = false;
+    const t = await startRulesServer({
+      lingerMs,
+      authenticate: async (request) => {
+        if (holding) await held;
+        return userFromQuery(request);
+      },
+    });
+    const order: string[] = [];
+    t.supervisor.on('admitted', ({ userId }) => order.push(`admitted ${userId}`));
+    t.supervisor.on('offline', ({ userId }) => order.push(`offline ${userId}`));
+    const first = await t.open('alice');
+    first.ws.close();
+    await allDisposed(t.supervisor);
+    t.clock.increment(lingerMs - 1);
+    holding = true;
+    const reconnect = connect(t.url('alice')); // its request arrives inside the grace
+    await vi.waitFor(() => expect(t.supervisor.stats().resources.authenticating).toBe(1), ioWait);
+    t.clock.increment(1);
+    expect(order).toEqual(['admitted alice', 'offline alice']);
+    letIn();
+    (await reconnect).close();
+    await allDisposed(t.supervisor);
+    expect(order).toEqual(['admitted alice', 'offline alice', 'admitted alice']);
+  });
+
+  it('a reconnect refused inside the grace (the admission rate, 429) does not extend it: offline, then admitted', async () => {
+    // One token per 100 s: the reconnect 1 s after the leave finds the bucket empty.
+    const t = await startRulesServer({ lingerMs, admissionRate: { perSecond: 0.01, burst: 1 } });
+    const order: string[] = [];
+    t.supervisor.on('admitted', ({ userId }) => order.push(`admitted ${userId}`));
+    t.supervisor.on('rejected', ({ userId, reason }) => order.push(`rejected ${userId} ${reason}`));
+    const offline = recordOffline(t.supervisor);
+    t.supervisor.on('offline', ({ userId }) => order.push(`offline ${userId}`));
+    const first = await t.open('alice');
+    t.clock.increment(1_000);
+    const leftAt = t.clock.now();
+    first.ws.close();
+    await allDisposed(t.supervisor);
+    t.clock.increment(1_000);
+    expect((await refusal(t.url('alice'))).status).toBe(429);
+
+    t.clock.increment(lingerMs - 1_000); // the client backs off past the grace
+    expect(offline).toEqual([{ userId: 'alice', leftAt, offlineAt: leftAt + lingerMs }]);
+    (await connect(t.url('alice'))).close(); // the bucket went with the supervisor: let in
+    await allDisposed(t.supervisor);
+    expect(order).toEqual([
+      'admitted alice',
+      'rejected alice rate-limited',
+      'offline alice',
+      'admitted alice',
+    ]);
   });
 
   it('does not fire while another of the user’s connections is open, nor for another user', async () => {

@@ -78,6 +78,26 @@ describe('a user supervisor that fails', () => {
     expect(warn.mock.calls.map((args) => String(args[0]).split('\n')[0])).toEqual([]);
   });
 
+  it("tells no `offline` for its user (a bug, not a departure); the user's next departure does", async () => {
+    const t = await startServer(); // the test preset's lingerMs 0: offline right after the last disposed
+    const offline: string[] = [];
+    t.supervisor.on('offline', ({ userId }) => offline.push(userId));
+    const first = await connect(t.url('crash-dee'));
+    const firstClosed = closed(first);
+    expect((await httpRefusal(t.url('crash-dee'))).status).toBe(500);
+    expect((await firstClosed).code).toBe(1006);
+    await vi.waitFor(() => expect(t.supervisor.stats().users).toBe(0), ioWait);
+    expect(t.disposed).toMatchObject([{ userId: 'crash-dee', reason: 'error' }]);
+    t.errors.splice(0);
+    expect(offline).toEqual([]);
+
+    const again = await connect(t.url('crash-dee'));
+    again.close();
+    await allDisposed(t.supervisor);
+    expect(offline).toEqual(['crash-dee']);
+    expectNoLeaks(t.supervisor);
+  });
+
   it('failing inside an upgrade’s ADMIT step: the capacity events that step held come out after its rejected, none lost', async () => {
     // The real release of the hold (admission-failure.test.ts stubs it): the supervisor's
     // end inside the held step announces nothing at once; the answer's release does.
