@@ -108,6 +108,22 @@ describe('messageRate', () => {
     await finish(t);
   });
 
+  it('refills nothing, but takes nothing either, when the clock steps back', async () => {
+    const { t, delivered } = await startRecording({ perSecond: 10, burst: 2 });
+    const { ws } = await t.open('fay');
+    t.clock.increment(10_000);
+    await sendEchoed(ws, ['1']); // one token left, read at 10,000
+    // The wall clock stepped back a second (NTP): SimulatedClock.set() refuses to go back.
+    (t.clock as unknown as { _now: number })._now = 9_000;
+    const closed = closeOf(ws);
+    await sendEchoed(ws, ['2']); // the token left, not one less a second's refill
+    expect(delivered).toEqual(['1', '2']);
+    expect(t.supervisor.userStats('fay')).toMatchObject({ live: 1, draining: 0 });
+    ws.close();
+    expect(await closed).toMatchObject({ code: 1005 });
+    await finish(t);
+  });
+
   it('limits an idle connection too: its first message wakes it, the excess closes it', async () => {
     const { t, delivered } = await startRecording({ perSecond: 1, burst: 2 });
     const { ws } = await t.open('eve');
