@@ -333,7 +333,12 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * message that finds it empty is not delivered to onMessage, and the connection is closed
    * with 4009 `message rate exceeded` and drained (onClose's reason `message-rate-exceeded`);
    * `ws-supervisor/client` backs off. Counts every application message, on a live or an idle
-   * connection; pings and pongs are not messages. @default no limit
+   * connection; pings and pongs are not messages. The clock is the wall clock unless `clock`
+   * is given: a step back refills nothing until it passes its last reading (a client near
+   * `perSecond` may trip then); it reads whole milliseconds, the same one for the messages of a
+   * TCP read as a rule, so at most `1000 * burst` a second get through: keep `burst` at least
+   * what a client sends at once.
+   * @default no limit
    * @example
    * ```ts
    * messageRate: { perSecond: 50, burst: 200 } // 50 a second sustained, 200 at once

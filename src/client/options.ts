@@ -106,7 +106,7 @@ export interface ClientOptions {
    */
   binaryType?: 'blob' | 'arraybuffer' | undefined;
   /**
-   * Exponential backoff with full jitter for 1006, 4008, 4429, 4503, a failed
+   * Exponential backoff with full jitter for 1006, 4008, 4009, 4429, 4503, a failed
    * or timed-out connect, and every code without a rule of its own. `capMs`
    * is at least `baseMs`: without one, a `baseMs` above 30000 is the cap too.
    * After a server's retry hint the wait is the hint plus a jitter up to the
@@ -126,7 +126,7 @@ export interface ClientOptions {
    * after a 4401 (neither `activity()` nor the `online` event brings it back). The count is the
    * backoff's (`reconnecting`'s `attempt`): every failure that is backed off (a connect that
    * fails, as on ECONNREFUSED or an HTTP 500, or times out, offline ones included; a connection
-   * lost before it lasted `stableAfterMs`; 1006, 4008, 4429 and 4503, with or without a retry
+   * lost before it lasted `stableAfterMs`; 1006, 4008, 4009, 4429 and 4503, with or without a retry
    * hint), since the connection last lasted `stableAfterMs`, which resets it. A shutdown's 1001
    * or 1012 (its spread) and a stable session's 4002 are no failures: they neither count nor
    * reset the count; `resume()` while `waiting` keeps it. The failure that gives up is reported

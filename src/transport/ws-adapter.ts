@@ -169,8 +169,8 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   /** A ping went out (sendPing) and no pong has come since: read by the next heartbeat. */
   #pongOutstanding = false;
   /**
-   * The `messageRate` bucket: tokens left at #tokensAt (filled as the socket opens). -Infinity
-   * once a message found it empty: every later message is dropped too, whatever the clock says.
+   * The `messageRate` bucket: tokens left at #tokensAt (filled as the socket opens). Two
+   * numbers on every connection, with the option or without (16 bytes).
    */
   #tokens = 0;
   #tokensAt = 0;
@@ -507,11 +507,13 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
       this.#tokens = tokens - 1;
       return true;
     }
-    if (this.#tokens === Number.NEGATIVE_INFINITY) return false;
-    this.#tokens = Number.NEGATIVE_INFINITY;
-    const first = this.#startLeaving();
-    this.#sink?.({ type: 'MESSAGE_RATE_EXCEEDED' });
-    if (first) this.#env.bookLeaving(this);
+    this.#tokens = tokens;
+    // Only the first tells the machine: a flood after it costs each message this much, not an
+    // ignored step. Unlike close() or an overflow (an app can call those in a step), a socket
+    // event never comes while this actor or its supervisor is in one: the actor enters
+    // `draining` at once, tells its supervisor, and stops delivering, so whatever the client
+    // sends later (a token refilled or not) is dropped there, and no bookLeaving is needed.
+    if (this.#startLeaving()) this.#sink?.({ type: 'MESSAGE_RATE_EXCEEDED' });
     return false;
   }
   static readonly #finished = function (this: Duplex): void {

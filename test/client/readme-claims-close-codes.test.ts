@@ -312,6 +312,14 @@ describe("disconnectUser's code decides whether the client comes back (README: R
     ['4000 lets it back after backoff', 4000, 'reset by support', 'other', 'reconnect', 250],
     ['4008 lets it back after backoff', 4008, 'slow consumer', 'slow-consumer', 'reconnect', 250],
     [
+      '4009 lets it back after backoff',
+      4009,
+      'message rate exceeded',
+      'message-rate-exceeded',
+      'reconnect',
+      250,
+    ],
+    [
       '4503 with retry-after=60 keeps it away 60 s, then backoff',
       4503,
       'maintenance retry-after=60',

@@ -10,6 +10,17 @@ import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { createSupervisor, type DisposeInfo, type SupervisorOptions } from '../../src/index.js';
 import {
+  clientFrame,
+  closePayload,
+  expectLeakFree,
+  ioDeadlineMs,
+  Opcode,
+  serverFrames,
+  startTarget,
+  within,
+} from '../helpers/adversary.js';
+import { rawWebSocket } from '../helpers/cleanup.js';
+import {
   closeOf,
   idleTimeoutMs,
   nextEvent,
@@ -106,6 +117,47 @@ describe('messageRate', () => {
     expect(await closed).toEqual({ code: 4009, reason: 'message rate exceeded' });
     expect(delivered).toEqual(['1', '2']);
     await finish(t);
+  });
+
+  it('refills nothing, but takes nothing either, when the clock steps back', async () => {
+    const { t, delivered } = await startRecording({ perSecond: 10, burst: 2 });
+    const { ws } = await t.open('fay');
+    t.clock.increment(10_000);
+    await sendEchoed(ws, ['1']); // one token left, read at 10,000
+    // The wall clock stepped back a second (NTP): SimulatedClock.set() refuses to go back.
+    (t.clock as unknown as { _now: number })._now = 9_000;
+    const closed = closeOf(ws);
+    await sendEchoed(ws, ['2']); // the token left, not one less a second's refill
+    expect(delivered).toEqual(['1', '2']);
+    expect(t.supervisor.userStats('fay')).toMatchObject({ live: 1, draining: 0 });
+    ws.close();
+    expect(await closed).toMatchObject({ code: 1005 });
+    await finish(t);
+  });
+
+  it('delivers nothing the client sends after its 4009, though its bucket has refilled', async () => {
+    const delivered: string[] = [];
+    const t = await startTarget({
+      supervisor: {
+        messageRate: { perSecond: 10, burst: 1 },
+        onMessage: (_connection, data) => {
+          delivered.push(data.toString());
+        },
+      },
+    });
+    // A raw client, which goes on sending after the server's close frame.
+    const socket = await rawWebSocket(t.port, 'gus');
+    const frames = serverFrames(socket);
+    socket.write(Buffer.concat([clientFrame(Opcode.text, '1'), clientFrame(Opcode.text, '2')]));
+    expect(await within(frames.closeCode(), ioDeadlineMs, 'a close frame from the server')).toBe(4009);
+    t.clock.increment(200); // two tokens' worth, within drainTimeoutMs (500)
+    socket.write(
+      Buffer.concat([clientFrame(Opcode.text, '3'), clientFrame(Opcode.close, closePayload(1000))]),
+    );
+    await expectLeakFree(t.supervisor);
+    expect(delivered).toEqual(['1']);
+    expect(t.events.disposed).toMatchObject([{ userId: 'gus', reason: 'message-rate-exceeded' }]);
+    expect(t.errors).toEqual([]);
   });
 
   it('limits an idle connection too: its first message wakes it, the excess closes it', async () => {
