@@ -216,7 +216,7 @@ describe('shutdown', () => {
     expectNoLeaks(t.supervisor);
   });
 
-  it('refuses with 503 an upgrade whose authentication was still pending when shutdown started', async () => {
+  it('refuses with 503, as it starts, an upgrade whose authentication was still pending; the verdict after it admits nobody', async () => {
     let authenticated: (userId: string) => void = () => {};
     const t = await startOwnServer({
       drainTimeoutMs: 60_000,
@@ -232,16 +232,20 @@ describe('shutdown', () => {
     const refused = refusal(t.url('ola'));
     await asked;
     const done = t.supervisor.shutdown({ deadlineMs: 1_000 });
+    const state = track(done);
     authenticated('ola');
     expect(await refused).toEqual({ status: 503, body: 'server is shutting down\n' });
-    expect(t.events.rejected).toMatchObject([{ reason: 'shutting-down', status: 503, userId: 'ola' }]);
+    // Answered as shutdown started, while the deaf peer still holds it open: before the
+    // verdict was read, so the event names no user.
+    expect(state.resolved).toBe(false);
+    expect(t.events.rejected).toMatchObject([{ reason: 'shutting-down', status: 503, userId: undefined }]);
     t.clock.increment(1_000);
     await done;
     expect(t.events.admitted.map((event) => event.userId)).toEqual(['kim']);
     expectNoLeaks(t.supervisor);
   });
 
-  it('answers 503, once it has finished, an upgrade whose authenticate has not settled; a late verdict changes nothing', async () => {
+  it('answers 503, as it starts, an upgrade whose authenticate has not settled; a late verdict changes nothing', async () => {
     // An identity provider that hangs: the socket must not outlive the shutdown.
     let authenticated: (userId: string) => void = () => {};
     const t = await startOwnServer({
