@@ -121,8 +121,12 @@ export interface Client {
   /**
    * The instance id this client sends in every attempt's URL (`wssup-instance=<id>.<ms>`,
    * with the attempt's time): the `instance` option's, or the one drawn for it; the same for
-   * its whole life. Undefined when it sends none (`instance: false`). Give it to the next `createClient()` as `instance`, after this
-   * one's `close()`, to start over as the same instance (the platform said the network changed).
+   * its whole life. Undefined when it sends none (`instance: false`). Give it to the next
+   * `createClient()` as `instance` (stored across an app's relaunches). When the network changed,
+   * call {@link Client.reconnect} instead: the same client connects again as the same instance.
+   * Drawn from `Math.random` without `crypto.getRandomValues`: under Jest a mocked
+   * `Math.random` gives every client the same id (they supersede each other, 4001), so pass
+   * `instance` explicitly in tests.
    * @example
    * ```ts
    * const client = createClient({ url });
@@ -160,20 +164,43 @@ export interface Client {
    * from 0). From `waiting`, ends the
    * wait (a "Retry now" button; a server's retry hint too): `reconnecting` with a
    * delay of 0 ms, then the attempt, the attempt count kept. Does nothing in other states.
+   * Never call it unconditionally from a `reconnecting` listener: while `waiting` it starts a new
+   * wait that announces `reconnecting` again, synchronously, for ever (the event loop hangs).
    */
   resume(): void;
   /**
    * Connects again at once, the same client (its listeners and instance id kept): after the app
    * refreshed a token early, or the platform said the network changed (React Native's NetInfo).
-   * Open, the socket is closed with 1000 (the server sees the peer's normal close; under `ws` the
-   * socket is then destroyed, nothing waits for the answer); connecting, the attempt under way is
+   * Open, the socket is closed with 1000 (a normal close, when the server still hears it: under
+   * `ws` the socket is then destroyed at once, so a close frame still queued behind compression
+   * or a full send buffer is lost and the server sees 1006); connecting, the attempt under way is
    * abandoned. Either way `reconnecting` follows with a delay of 0 ms, then a fresh attempt
    * (whose `url` function is called again): no `close` event (the app asked), no failure counted,
-   * the attempt count kept. Waiting or suspended, it does what {@link Client.resume} does:
-   * connects now. After `close()` it does nothing: the client has ended for good.
+   * the attempt count kept. Called twice in a row, two `reconnecting` events. Waiting or
+   * suspended, it does what {@link Client.resume} does: connects now. After `close()` it does
+   * nothing: the client has ended for good.
+   *
+   * It overrides the backoff and the server's retry hints: call it for a reason the client cannot
+   * see (a fresh token, a network change), never unconditionally from an `open`, `close` or
+   * `reconnecting` listener. From `open` it reconnects for ever (dozens a second, the attempt
+   * count 0, `maxAttempts` never reached); from `close` it retries a refusal (4401) at once, and
+   * with `refuse: 'close'` it drops the socket before the refusal's close arrives (its code and
+   * retry hint never seen); from `reconnecting` while `waiting` it starts a new wait that
+   * announces `reconnecting` again, synchronously, for ever: the event loop hangs. The same holds
+   * for {@link Client.resume} from a `reconnecting` listener.
    * @example
    * ```ts
-   * NetInfo.addEventListener(() => client.reconnect()); // React Native: another network
+   * // React Native: NetInfo calls its listener at once with the current state, then on every
+   * // change (going offline too): skip the first call, act on another network only.
+   * let last: NetInfoState | undefined;
+   * NetInfo.addEventListener((state) => {
+   *   const before = last;
+   *   last = state;
+   *   if (before === undefined || !state.isConnected) return;
+   *   const changed =
+   *     state.type !== before.type || JSON.stringify(state.details) !== JSON.stringify(before.details);
+   *   if (changed) client.reconnect();
+   * });
    * ```
    */
   reconnect(): void;

@@ -516,6 +516,18 @@ describe("the app's CLOSE on an open socket: the close handshake, bounded by clo
     expect(c.handshakes.started).toBe(1);
     expect(c.clock.pending).toBe(1);
   });
+
+  it("the app's RECONNECT (isNotClosing) changes nothing: no wait, no new attempt, the socket kept", () => {
+    const c = closingClient();
+    c.actor.send({ type: 'RECONNECT' });
+    expect(c.value()).toEqual({ connection: 'closing' });
+    expect(c.sockets.map((s) => s.live)).toEqual([true]);
+    expect(c.emitted.slice(c.announced)).toEqual([]);
+    expect(c.clock.pending).toBe(1);
+    c.closeWith(1000);
+    expect(c.actor.getSnapshot().status).toBe('done');
+    expect(c.sockets).toHaveLength(1);
+  });
 });
 
 /** Open, watched for silence, its delay armed (no check pending). */

@@ -118,6 +118,62 @@ describe('client.reconnect()', () => {
     await expectReleased(t);
   });
 
+  it('connecting after a backoff: the fresh attempt comes at once, not after the old delay', async () => {
+    // The first connection is dropped (1006): a backoff step; its attempt under way is then
+    // left by reconnect(), whose wait must be 0 ms, not the backoff's delay again.
+    const server = await greetingServer((ws, index) => {
+      if (index === 1) ws.terminate();
+    });
+    const t = startClient({ url: server.url });
+    const first = await t.next('reconnecting', 0);
+    expect(first.delayMs).toBeGreaterThan(0);
+    t.simulated.increment(first.delayMs);
+    expect(t.client.state).toBe('connecting');
+    const from = t.mark();
+    t.client.reconnect();
+    expect(await t.next('reconnecting', from)).toEqual({ delayMs: 0, attempt: first.attempt });
+    t.simulated.increment(0);
+    await t.next('open', from);
+    expect(t.sockets).toHaveLength(3);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('suspended after a 4001 idle eviction: connects again without activity()', async () => {
+    const server = await greetingServer((ws, index) => {
+      if (index === 1) ws.close(4001, 'evicted: idle');
+    });
+    const t = startClient({ url: server.url });
+    expect((await t.next('close', 0)).code).toBe(4001);
+    expect(t.client.state).toBe('suspended');
+    const from = t.mark();
+    t.client.reconnect();
+    t.simulated.increment(0);
+    await t.next('open', from);
+    expect(server.connections()).toBe(2);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('from a message listener: the old connection is heard no more', async () => {
+    // Each connection sends two messages at once: the first one's listener reconnects, so the
+    // second of connection 1 must not reach the app.
+    const server = await greetingServer((ws, index) => ws.send(`more ${index}`));
+    const t = startClient({ url: server.url });
+    const heard: unknown[] = [];
+    t.client.on('message', (event) => {
+      heard.push(event.data);
+      if (event.data === 'hello 1') t.client.reconnect();
+    });
+    await t.next('reconnecting', 0);
+    t.simulated.increment(0);
+    await until(() => heard.length >= 3, 'the messages of the new connection');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(heard).toEqual(['hello 1', 'hello 2', 'more 2']);
+    t.client.close();
+    await expectReleased(t);
+  });
+
   it('after close(): does nothing', async () => {
     const server = await greetingServer();
     const t = startClient({ url: server.url });
