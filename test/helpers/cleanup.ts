@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events';
 import { type Socket, connect as tcpConnect } from 'node:net';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished, vi } from 'vitest';
 import type {
   ConnectionHandle,
   DisposedEvent,
@@ -52,6 +52,22 @@ export async function rawConnect(port: number, { allowHalfOpen = false } = {}): 
   });
   socket.on('error', () => {}); // a reset from the server is an outcome here, not a failure
   await once(socket, 'connect');
+  return socket;
+}
+
+/**
+ * Sends an upgrade request for `user` over a raw socket and resolves once the test's
+ * asynchronous `authenticate` has it (`calls` is the list that authenticate pushes to).
+ */
+export async function askAuthenticate(
+  port: number,
+  calls: readonly unknown[],
+  user: string,
+): Promise<Socket> {
+  const socket = await rawConnect(port);
+  const asked = calls.length + 1;
+  socket.write(upgradeRequest(user));
+  await vi.waitFor(() => expect(calls).toHaveLength(asked));
   return socket;
 }
 

@@ -16,7 +16,7 @@ import {
   SupervisorError,
   type SupervisorOptions,
 } from '../../src/index.js';
-import { rawConnect, readResponseHead, upgradeRequest } from '../helpers/cleanup.js';
+import { askAuthenticate, rawConnect, readResponseHead, upgradeRequest } from '../helpers/cleanup.js';
 import { startRulesServer } from '../helpers/rules.js';
 import { connect, expectNoLeaks, userFromQuery } from '../helpers/server.js';
 
@@ -58,13 +58,7 @@ async function startWaitingServer(options: Partial<SupervisorOptions> = {}) {
     },
     ...options,
   });
-  const ask = async (user: string): Promise<Socket> => {
-    const socket = await rawConnect(t.port);
-    const asked = calls.length + 1;
-    socket.write(upgradeRequest(user));
-    await vi.waitFor(() => expect(calls).toHaveLength(asked));
-    return socket;
-  };
+  const ask = (user: string): Promise<Socket> => askAuthenticate(t.port, calls, user);
   return { t, calls, syncRequests, ask };
 }
 

@@ -15,7 +15,13 @@ import type { Duplex } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { AppHookError, type AuthResult, Refusal, type SupervisorOptions } from '../../src/index.js';
-import { connectionCount, rawConnect, readResponseHead, upgradeRequest } from '../helpers/cleanup.js';
+import {
+  askAuthenticate,
+  connectionCount,
+  rawConnect,
+  readResponseHead,
+  upgradeRequest,
+} from '../helpers/cleanup.js';
 import { closeRefusal, httpRefusal } from '../helpers/refusals.js';
 import { startRulesServer } from '../helpers/rules.js';
 import { allDisposed, connect, expectNoLeaks, userFromQuery } from '../helpers/server.js';
@@ -49,14 +55,7 @@ async function startHungServer(options: Partial<SupervisorOptions> = {}) {
       }),
     ...options,
   });
-  /** Sends an upgrade request for `user` over a raw socket; resolves once authenticate has it. */
-  const ask = async (user: string): Promise<Socket> => {
-    const socket = await rawConnect(t.port);
-    const asked = calls.length + 1;
-    socket.write(upgradeRequest(user));
-    await vi.waitFor(() => expect(calls).toHaveLength(asked));
-    return socket;
-  };
+  const ask = (user: string): Promise<Socket> => askAuthenticate(t.port, calls, user);
   return { t, calls, ask };
 }
 

@@ -15,7 +15,13 @@ import { Registry } from 'prom-client';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { AuthResult, Supervisor, SupervisorOptions } from '../../src/index.js';
 import { registerMetrics } from '../../src/metrics/index.js';
-import { connectionCount, rawConnect, readResponseHead, upgradeRequest } from '../helpers/cleanup.js';
+import {
+  askAuthenticate,
+  connectionCount,
+  rawConnect,
+  readResponseHead,
+  upgradeRequest,
+} from '../helpers/cleanup.js';
 import { parseExposition } from '../helpers/prometheus.js';
 import { startRulesServer } from '../helpers/rules.js';
 import { allDisposed, expectNoLeaks, userFromQuery } from '../helpers/server.js';
@@ -43,14 +49,7 @@ async function startWaitingServer(options: Partial<SupervisorOptions> = {}) {
   });
   const registry = new Registry();
   onTestFinished(registerMetrics(t.supervisor, { registry }));
-  /** Sends an upgrade request for `user` over a raw socket; resolves once authenticate has it. */
-  const ask = async (user: string): Promise<Socket> => {
-    const socket = await rawConnect(t.port);
-    const asked = calls.length + 1;
-    socket.write(upgradeRequest(user));
-    await vi.waitFor(() => expect(calls).toHaveLength(asked));
-    return socket;
-  };
+  const ask = (user: string): Promise<Socket> => askAuthenticate(t.port, calls, user);
   /** The count as stats() and a scrape of /metrics both say it (they must agree). */
   const waiting = async (): Promise<number> => {
     const counted = t.supervisor.stats().resources.authenticating;
