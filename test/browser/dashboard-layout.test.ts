@@ -55,6 +55,8 @@ async function dashboardPage(
   const page = await browser.newPage({ viewport, deviceScaleFactor: 1 });
   onTestFinished(() => page.close());
   page.on('pageerror', (error) => logged.push(`page error: ${error.message}`));
+  // Under the tests' 30 s: a wait that stalls fails naming its selector, not as a bare timeout.
+  page.setDefaultTimeout(20_000);
   await page.goto(`http://127.0.0.1:${server.port}/dashboard`);
   await page.waitForSelector('#status.live');
   await page.waitForSelector('#chart svg g.state[data-state="active"]');
