@@ -422,7 +422,15 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         const message = isAnsweredElsewhere(socket)
           ? `${answeredElsewhere} during authentication`
           : 'client went away during authentication';
-        return refuseGone(request, socket, head, { reason: 'socket-closed', message });
+        // A reset destroys the socket at once, but its 'close' (which aborts the signal) comes
+        // a turn later, once the handle closed: a verdict in between was returned with the
+        // signal not aborted, so the app may have reserved something by its correlationId (a
+        // per-address slot, README "A second limit"). The refusal carries it, to release by.
+        const correlationId =
+          typeof auth === 'object' && auth !== null && !(auth instanceof Error || types.isNativeError(auth))
+            ? correlationIdOf(auth.correlationId).correlationId
+            : undefined;
+        return refuseGone(request, socket, head, { reason: 'socket-closed', message, correlationId });
       }
       if (auth === null || auth === undefined)
         return reject(request, socket, head, { reason: 'unauthenticated', message: 'unauthenticated' });

@@ -182,6 +182,13 @@ describe('every example (issue 13, item 7)', () => {
         expect(await nextMessage(ws)).toBe('hi');
       },
     },
+    // Its visitors need a signed cookie (test/examples/per-ip-limit.test.ts runs those): an agent here.
+    'per-ip-limit.ts': {
+      script: 'dist/examples/per-ip-limit.js',
+      path: '/chat?token=agent-ann',
+      greets: true,
+      exchange: echo,
+    },
     'existing-http-server.ts': {
       script: 'dist/examples/existing-http-server.js',
       path: '/chat?token=ex',

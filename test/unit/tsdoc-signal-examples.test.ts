@@ -110,6 +110,7 @@ const EXAMPLES_WITH_SIGNAL_HANDLERS = [
   'examples/express-registry.ts',
   'examples/logging.ts',
   'examples/observing.ts',
+  'examples/per-ip-limit.ts',
   'examples/plans.ts',
   'examples/rooms.ts',
 ];

@@ -1,0 +1,186 @@
+/**
+ * A second limit beside the per-user one: an anonymous support-chat widget. Visitors are
+ * named by a signed cookie (3 connections each), agents by a token (10 each), and every
+ * network address holds at most 20 visitor connections, read behind a trusted proxy from
+ * X-Forwarded-For. The library keeps one limit per user; the per-address count is the
+ * app's, reserved at authenticate's verdict and released by the verdict's correlationId.
+ * The README ("A second limit: per network address") quotes the regions below
+ * (test/examples/readme-snippets.test.ts); test/examples/per-ip-limit.test.ts runs it.
+ *
+ *   npm run example:per-ip-limit -- --port 8080
+ *   then GET http://127.0.0.1:8080/ (sets the visitor cookie), and connect with that cookie
+ *   to ws://127.0.0.1:8080/chat; an agent connects to ws://127.0.0.1:8080/chat?token=agent-ann
+ */
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { type Clock, createSupervisor, Refusal, type Supervisor } from 'ws-supervisor';
+// Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
+import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
+
+export interface PerIpOptions {
+  /** Signs the visitor cookie. */
+  secret: string;
+  /** Your proxies' own addresses: only their X-Forwarded-For is believed. */
+  trustedProxies: readonly string[];
+  /** Visitor connections per network address. @default 20 */
+  perAddress?: number;
+  /** Your session store, asked with the visitor id: false refuses. Here, every visitor is welcome. */
+  lookupVisitor?: (visitorId: string, signal: AbortSignal) => Promise<boolean>;
+  /** The supervisor's clock (a test's SimulatedClock). */
+  clock?: Clock & { now?: () => number };
+  /** @default 10_000 */
+  authenticateTimeoutMs?: number;
+}
+
+export interface PerIpApp {
+  server: Server;
+  supervisor: Supervisor<{ address?: string }>;
+  /** Visitor connections per network address, reserved or admitted. */
+  perAddress: ReadonlyMap<string, number>;
+  /** A signed visitor cookie (`vid=...`), as GET / sets it. */
+  visitorCookie(visitorId: string): string;
+}
+
+/** The app: an HTTP server with the supervisor attached at /chat. */
+export function createPerIpApp(options: PerIpOptions): PerIpApp {
+  const { secret, lookupVisitor = async () => true } = options;
+  const limitPerAddress = options.perAddress ?? 20;
+  const trustedProxies = new Set(options.trustedProxies);
+  const agents: Record<string, string> = { 'agent-ann': 'ann', 'agent-bob': 'bob' }; // demo tokens
+
+  const sign = (value: string) => createHmac('sha256', secret).update(value).digest('base64url');
+  const visitorCookie = (visitorId: string) => `vid=${visitorId}.${sign(visitorId)}`;
+  /** The visitor id of a cookie header whose `vid` is signed by us, else undefined. */
+  function visitorOf(cookie: string | undefined): string | undefined {
+    const value = /(?:^|;\s*)vid=([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]+)/.exec(cookie ?? '');
+    if (value === null) return undefined;
+    const [, id = '', mac = ''] = value;
+    const given = Buffer.from(mac);
+    const expected = Buffer.from(sign(id));
+    return given.length === expected.length && timingSafeEqual(given, expected) ? id : undefined;
+  }
+
+  // #region client-address
+  /**
+   * The client's address. A peer that is not one of your proxies is the client: its
+   * X-Forwarded-For is whatever it wrote, ignored. From your proxy, the rightmost entry is
+   * the address that proxy saw (with several proxies in a row, skip those that are yours).
+   */
+  function clientAddress(request: IncomingMessage): string {
+    const peer = request.socket.remoteAddress ?? 'unknown';
+    if (!trustedProxies.has(peer)) return peer;
+    const forwarded = String(request.headers['x-forwarded-for'] ?? '').split(',');
+    return forwarded.at(-1)?.trim() || peer;
+  }
+  // #endregion client-address
+
+  // #region per-address
+  const perAddress = new Map<string, number>(); // address → visitor connections, reserved or admitted
+  const reserved = new Map<string, string>(); // correlationId → address, until admitted or rejected
+  const admitted = new Map<string, string>(); // connectionId → address, until disposed
+
+  const release = (address: string) => {
+    const left = (perAddress.get(address) ?? 1) - 1;
+    if (left > 0) perAddress.set(address, left);
+    else perAddress.delete(address);
+  };
+
+  const supervisor = createSupervisor<{ address?: string }>({
+    refuse: 'close', // a browser reads 4429 and the reason, not a bare failed handshake
+    authenticateTimeoutMs: options.authenticateTimeoutMs ?? 10_000,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    authenticate: async (request, { signal }) => {
+      const query = new URLSearchParams(request.url?.split('?')[1]);
+      const token = query.get('token');
+      if (token !== null) {
+        const agent = agents[token];
+        if (agent === undefined) return null; // 401
+        return { userId: `agent:${agent}`, maxConnectionsPerUser: 10 }; // not counted per address
+      }
+      const visitorId = visitorOf(request.headers.cookie);
+      if (visitorId === undefined) return new Refusal(401, 'no visitor cookie: load the page first');
+      if (!(await lookupVisitor(visitorId, signal))) return new Refusal(403, 'visitor blocked');
+      // After the last await: an abandoned attempt (timeout, client gone, shutdown) has its
+      // verdict ignored, and no event would ever carry its correlationId: reserve nothing.
+      if (signal.aborted) return null;
+      const userId = `visitor:${visitorId}`;
+      const address = clientAddress(request);
+      // A reconnect naming the client instance of one of this visitor's live connections
+      // replaces it (README, Reconnects replace their earlier connection): let it in at the
+      // cap, its predecessor's slot comes back at that one's `disposed`.
+      const instance = query.get('wssup-instance')?.split('.')[0];
+      const replaces =
+        instance !== undefined && supervisor.connectionsOf(userId).some((c) => c.instance === instance);
+      if (!replaces && (perAddress.get(address) ?? 0) >= limitPerAddress) {
+        return new Refusal(429, 'too many connections from your network', { retryAfterMs: 30_000 });
+      }
+      // Synchronously, between the check above and the return: nothing runs in between.
+      const correlationId = randomUUID();
+      reserved.set(correlationId, address);
+      perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+      return { userId, maxConnectionsPerUser: 3, correlationId, data: { address } };
+    },
+    onOpen: (connection) => connection.send(`welcome, ${connection.userId}`),
+    onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
+  });
+
+  // A verdict returned with the signal not aborted ends in exactly one of these two,
+  // carrying its correlationId; an admitted connection then ends in `disposed`.
+  supervisor.on('admitted', ({ correlationId, connectionId }) => {
+    const address = correlationId === undefined ? undefined : reserved.get(correlationId);
+    if (correlationId === undefined || address === undefined) return;
+    reserved.delete(correlationId);
+    admitted.set(connectionId, address);
+  });
+  supervisor.on('rejected', ({ correlationId }) => {
+    const address = correlationId === undefined ? undefined : reserved.get(correlationId);
+    if (correlationId === undefined || address === undefined) return;
+    reserved.delete(correlationId);
+    release(address);
+  });
+  supervisor.on('disposed', ({ connectionId }) => {
+    const address = admitted.get(connectionId);
+    if (address === undefined) return;
+    admitted.delete(connectionId);
+    release(address);
+  });
+  // #endregion per-address
+
+  // The page sets the visitor cookie; the widget's socket then carries it.
+  const server = createServer((request, response) => {
+    if (visitorOf(request.headers.cookie) === undefined) {
+      const cookie = visitorCookie(randomBytes(16).toString('base64url'));
+      response.setHeader('set-cookie', `${cookie}; HttpOnly; Secure; SameSite=Lax; Path=/`);
+    }
+    response.end('<script src="widget.js"></script>\n');
+  });
+  supervisor.attach(server, { path: '/chat' });
+  return { server, supervisor, perAddress, visitorCookie };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { port } = readExampleFlags({
+    script: 'example:per-ip-limit',
+    about:
+      'A support-chat widget: GET / sets a visitor cookie; connect with it to ws://127.0.0.1:<port>/chat\n' +
+      '(3 per visitor, 20 per network address), or as an agent to /chat?token=agent-ann (10).\n' +
+      'SECRET signs the cookie; TRUSTED_PROXIES (comma-separated addresses) may set X-Forwarded-For.',
+  });
+  const { server, supervisor } = createPerIpApp({
+    secret: process.env.SECRET || randomBytes(32).toString('hex'),
+    trustedProxies: (process.env.TRUSTED_PROXIES ?? '').split(',').filter(Boolean),
+  });
+  exitIfCannotListen(server);
+  server.listen(port, '127.0.0.1', () => {
+    console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}/chat`);
+  });
+  // `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
+  const stop = () =>
+    void supervisor
+      .shutdown() // 1001 to every client
+      .catch((error: unknown) => console.error('shutdown failed', error))
+      .finally(() => server.close());
+  process.on('SIGINT', stop).on('SIGTERM', stop);
+}
