@@ -110,8 +110,7 @@ const stop = () =>
     .shutdown({ deadlineMs: 30_000, pace: { windowMs: 20_000, batches: 10 } })
     .catch((error: unknown) => console.error('shutdown failed', error))
     .finally(() => {
-      detach();
-      server.close();
+      server.close(() => detach()); // /ws let go once the server has closed, never before
       server.closeAllConnections();
     });
 process.on('SIGINT', stop).on('SIGTERM', stop);

@@ -34,12 +34,11 @@ const detach = supervisor.attach(app.server, { path: '/ws' }); // before or afte
 // preClose, not onClose: Fastify runs onClose after its server has closed, and the server
 // cannot close while the supervisor's clients are connected: app.close() would never end.
 app.addHook('preClose', async () => {
-  try {
-    await supervisor.shutdown(); // 1001 to every client
-  } finally {
-    detach(); // even when shutdown() rejects (cluster mode's stop): the path is let go
-  }
+  await supervisor.shutdown(); // 1001 to every client; /ws answers 503 from now on
 });
+// Let go of /ws only once the server has closed. Undone in preClose, an upgrade arriving
+// before the close would reach Fastify's routes as a plain GET.
+app.addHook('onClose', async () => detach());
 // #endregion shutdown
 
 await app.listen({ port, host: '127.0.0.1' }).catch(cannotListen); // a port in use: one line, exit 2

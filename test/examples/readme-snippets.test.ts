@@ -75,6 +75,20 @@ describe("the README's code is the examples' code", () => {
     expect(unquoted.map((block) => `README.md:${block.line}`)).toEqual([]);
   });
 
+  // A framework this repository does not depend on cannot have an example here: its block is
+  // fenced `typescript`, not `ts`, and says so. Only the ones named here, so that the other
+  // fence is no way around the check above.
+  it('a TypeScript block that quotes no example is fenced `typescript`: only the NestJS recipe', () => {
+    const headingOf = (line: number) =>
+      readme
+        .split('\n')
+        .slice(0, line)
+        .findLast((text) => text.startsWith('#'));
+    const unchecked = blocks.filter((block) => block.lang === 'typescript');
+    expect(unchecked.map((block) => headingOf(block.line))).toEqual(['### NestJS']);
+    expect(unchecked.every((block) => block.source === undefined)).toBe(true);
+  });
+
   it.each(quoted.map((block) => [block.source, block]))('%s', (source, block) => {
     expect(block.source?.startsWith('examples/')).toBe(true);
     expect(block.code, `README.md:${block.line} differs from ${source}`).toBe(snippetSource(source ?? ''));
