@@ -31,6 +31,7 @@
 import type { Clock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import { BookedUsers, type UnindexedUsers } from './booked-users.js';
+import { appClientClosed, clientClosedError } from './client-closed.js';
 import { type ClusterDelivery, publishAcross } from './cluster-sends.js';
 import {
   borrowRedis,
@@ -301,11 +302,14 @@ class Store implements RedisSlotStore {
       await this.renew();
       await this.#orders.subscribe(this.#connection);
     } catch (error) {
+      // Read before the release: what failed is told as the app's client closed for good.
+      const closed = appClientClosed(this.redis);
       await this.#release();
       // The runtime tries again (the lease actor's retry, e.g. Redis was down
       // when the process started): a failed start leaves the store as new
       // (and a stop() waiting for it then stops it for good).
       this.#state = 'new';
+      if (closed && !this.#stopRequested) throw clientClosedError(error);
       throw error instanceof SupervisorError
         ? error
         : new SlotStoreUnavailableError(`could not start the slot store: ${String(error)}`, { cause: error });
@@ -655,7 +659,12 @@ class Store implements RedisSlotStore {
   }
 
   renew(): Promise<'renewed' | 'lost'> {
-    const renewal = this.#renew();
+    // A renewal that failed on the app's own client closed for good says so (client-closed.ts):
+    // the runtime refuses admissions and reads as unready until one answers again. Only here
+    // (and at start): every renewal period asks, whatever else the node does meanwhile.
+    const renewal = this.#renew().catch((error: unknown) => {
+      throw appClientClosed(this.redis) && !this.#hasStopped() ? clientClosedError(error) : error;
+    });
     this.#renewal = renewal;
     return renewal;
   }
