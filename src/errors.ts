@@ -12,7 +12,7 @@ import type { SupervisorEventName } from './events.js';
  */
 export const ErrorCodes = Object.freeze({
   WSSUP_INVALID_OPTION:
-    "An option passed to createSupervisor() is unknown, of the wrong type, or out of range. Also reported to onError, once, when your own cluster.store answers shardOf() or shards() with something of the wrong type: that store is then taken as one failure domain. And the client's `error` event when a `url` function answers no URL it can connect to.",
+    "An option passed to createSupervisor() is unknown, of the wrong type, or out of range. Also reported to onError, once, when your own cluster.store answers shardOf() or shards() with something of the wrong type: that store is then taken as one failure domain; and once when your own node-redis client given as cluster.redis has a socket.socketTimeout and no socket.reconnectStrategy (see WSSUP_STORE_CLIENT_CLOSED). And the client's `error` event when a `url` function answers no URL it can connect to.",
   WSSUP_INVALID_ARGUMENT:
     'A method was called with a bad argument, e.g. a close code other than 1000, 1003, 1007, 1008 or 3000–4999, an option the method does not know, a broadcast filter that answers a Promise, or a listener given to once() (it returns a promise).',
   WSSUP_SHUTTING_DOWN:

@@ -9,8 +9,8 @@
  * per-user limit across the cluster for good, with nothing in Redis to reconcile) and reads
  * as unready, until the app connects the client again and a renewal answers.
  */
-import { SupervisorError } from '../errors.js';
-import { isClusterNodes, isSentinelNodes, type RedisTarget } from './redis-shapes.js';
+import { InvalidOptionError, SupervisorError } from '../errors.js';
+import { isClusterNodes, isSentinelNodes, isSingleClient, type RedisTarget } from './redis-shapes.js';
 
 /** Whether `redis` is a client of the app's (not a URL nor nodes) that says it is closed. */
 export function appClientClosed(redis: RedisTarget): boolean {
@@ -37,3 +37,29 @@ export function clientClosedError(cause: unknown): SupervisorError {
 /** Whether a store call failed because the app's client is closed (clientClosedError). */
 export const isClientClosedError = (error: unknown): boolean =>
   error instanceof SupervisorError && error.code === 'WSSUP_STORE_CLIENT_CLOSED';
+
+/**
+ * The warning for an app's single client created with a `socket.socketTimeout` and no
+ * `socket.reconnectStrategy` (read from node-redis's `client.options`, which keeps the socket
+ * options as given): node-redis's default strategy closes it for good at its first socket
+ * timeout. Undefined for anything else (a URL, nodes, a cluster or sentinel client, whose
+ * options are not read, or a client without `options`).
+ */
+export function reconnectsMissing(redis: RedisTarget | undefined): InvalidOptionError | undefined {
+  if (redis === undefined || !isSingleClient(redis)) return undefined;
+  const socket = (
+    redis as { options?: { socket?: { socketTimeout?: unknown; reconnectStrategy?: unknown } } }
+  ).options?.socket;
+  const timeout = socket?.socketTimeout;
+  if (typeof timeout !== 'number' || !(timeout > 0) || socket?.reconnectStrategy !== undefined)
+    return undefined;
+  return new InvalidOptionError(
+    'cluster.redis',
+    "a client that reconnects after a socket timeout: node-redis's default reconnectStrategy does not, so one " +
+      `stall of Redis longer than its socket.socketTimeout (${timeout} ms) closes it for good ` +
+      '(WSSUP_STORE_CLIENT_CLOSED, every admission refused until it is connected again); give it ' +
+      'socket.reconnectStrategy, e.g. (retries) => Math.min(50 * 2 ** retries, 1_000) (docs/cluster-store.md, "Your own client")',
+    redis,
+    'a client with socket.socketTimeout and no socket.reconnectStrategy',
+  );
+}

@@ -29,7 +29,7 @@ import { type LeaseEvent, leaseMachine } from '../../machines/lease.machine.js';
 import type { CountingClock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import { BookLedger } from './book-ledger.js';
-import { isClientClosedError } from './client-closed.js';
+import { isClientClosedError, reconnectsMissing } from './client-closed.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 import { isMisconfiguration } from './connect-failure.js';
@@ -315,6 +315,10 @@ export class ClusterBook {
     this.#firstStart = new Promise((resolve) => {
       this.#firstStartSettled = resolve;
     });
+    // Told once, reported and never thrown (the client works until Redis stalls), after the
+    // first start settled: not from inside createSupervisor(), whose result onError may read.
+    const unsafeClient = reconnectsMissing(options.redis);
+    if (unsafeClient !== undefined) void this.#firstStart.then(() => this.#host.report(unsafeClient));
     this.#contract = new StoreContract((operation, error) => this.#reportStore(operation, error));
     this.#domains = new StoreDomains(
       store,

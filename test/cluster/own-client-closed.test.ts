@@ -13,6 +13,7 @@
  */
 import { createClient } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import type { InvalidOptionError } from '../../src/index.js';
 import { connect, connectRefused, ioWait, startServer } from '../helpers/server.js';
 import { bookOf } from './cluster-nodes.js';
 import { hasRedis, usePrivateRedis } from './store-fixture.js';
@@ -82,5 +83,51 @@ describe.runIf(hasRedis)("the app's own client, closed for good by node-redis", 
       ioWait,
     );
     expect(closedReports()).toHaveLength(1);
+  });
+});
+
+describe.runIf(hasRedis)("the app's own client, with a socketTimeout and no reconnectStrategy", () => {
+  const redis = usePrivateRedis();
+
+  const ownClient = async (socket: Record<string, unknown>) => {
+    const client = createClient({
+      url: redis.current.url,
+      disableOfflineQueue: true,
+      pingInterval: 1_000,
+      socket,
+    });
+    client.on('error', () => {});
+    await client.connect();
+    onTestFinished(() => {
+      if (client.isOpen) client.destroy();
+    });
+    return client;
+  };
+  const warnings = (errors: readonly { code: string }[]) =>
+    errors.filter((error) => error.code === 'WSSUP_INVALID_OPTION') as InvalidOptionError[];
+
+  it('is reported once at the first lease, naming cluster.redis and the fix; never thrown', async () => {
+    const client = await ownClient({ socketTimeout: 2_000 });
+    const t = await startServer({ cluster: { redis: client, nodeId: 'own-warned', leaseTtlMs: 1_500 } });
+    await t.supervisor.ready({ signal: AbortSignal.timeout(ioWait.timeout) });
+    await vi.waitFor(() => expect(warnings(t.errors)).toHaveLength(1), ioWait);
+    const [warning] = warnings(t.errors);
+    expect(warning?.option).toBe('cluster.redis');
+    expect(warning?.message).toMatch(/reconnectStrategy/);
+    expect(warning?.message).toMatch(/socket timeout/);
+    expect(t.supervisor.stats().admission).toEqual({ admitting: true, reason: null });
+  });
+
+  it('is not reported for the recipe’s client (a reconnectStrategy), nor without a socketTimeout', async () => {
+    for (const socket of [
+      { socketTimeout: 2_000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1_000) },
+      {},
+    ]) {
+      const client = await ownClient(socket);
+      const t = await startServer({ cluster: { redis: client, nodeId: 'own-quiet', leaseTtlMs: 1_500 } });
+      await t.supervisor.ready({ signal: AbortSignal.timeout(ioWait.timeout) });
+      await t.supervisor.shutdown();
+      expect(warnings(t.errors)).toEqual([]);
+    }
   });
 });
