@@ -22,14 +22,14 @@ export type AdmissionState =
   | {
       /** Whether this process admits at all now (a user or the process at its limit still counts as admitting). */
       admitting: false;
-      /** Why it does not admit: `'shutting-down'` after shutdown(), `'store-unavailable'` under `onStoreUnavailable: 'reject'`, or while the store holds another format (`WSSUP_STORE_FORMAT`). */
+      /** Why it does not admit: `'shutting-down'` after shutdown(), `'store-unavailable'` under `onStoreUnavailable: 'reject'`, or whatever the policy while the store holds another format (`WSSUP_STORE_FORMAT`) or the app's own Redis client is closed for good (`WSSUP_STORE_CLIENT_CLOSED`). */
       reason: ProcessRefusal;
     };
 
 export interface AdmissionSources {
   /** The same flag the upgrade path reads: set synchronously by shutdown(). */
   shuttingDown(): boolean;
-  /** Cluster mode only: every reservation is refused (the breaker under `onStoreUnavailable: 'reject'`, or another store format). */
+  /** Cluster mode only: every reservation is refused (the breaker under `onStoreUnavailable: 'reject'`, another store format, or the app's client closed for good). */
   cluster: { refusesAdmissions(): boolean } | undefined;
 }
 

@@ -29,6 +29,7 @@ import { type LeaseEvent, leaseMachine } from '../../machines/lease.machine.js';
 import type { CountingClock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import { BookLedger } from './book-ledger.js';
+import { isClientClosedError, reconnectsMissing } from './client-closed.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 import { isMisconfiguration } from './connect-failure.js';
@@ -234,6 +235,18 @@ export class ClusterBook {
    */
   #foreignFormat = false;
   /**
+   * The last start or renewal failed because the app's own client (`cluster.redis`) is closed
+   * for good (WSSUP_STORE_CLIENT_CLOSED, client-closed.ts). As #foreignFormat, and for the same
+   * reason: the store never reopens that client, so admitting on the local limit ('local')
+   * would break the per-user limit across the cluster for as long as the process lives, with
+   * nothing in Redis to reconcile, behind a readiness probe that said ready (new-user trial).
+   * Told to onError once, when it turns true; cleared when a start or renewal answers (the app
+   * connected its client again).
+   */
+  #clientClosed = false;
+  /** The repeated WSSUP_STORE_CLIENT_CLOSED failures, told once already: not reported again. */
+  readonly #toldAlready = new WeakSet<object>();
+  /**
    * Until when (host clock, ms) the lease is known to be held: the TTL from
    * when the last successful renewal was sent. Past it, other nodes count
    * this one dead, whatever this node still believes.
@@ -302,6 +315,10 @@ export class ClusterBook {
     this.#firstStart = new Promise((resolve) => {
       this.#firstStartSettled = resolve;
     });
+    // Told once, reported and never thrown (the client works until Redis stalls), after the
+    // first start settled: not from inside createSupervisor(), whose result onError may read.
+    const unsafeClient = reconnectsMissing(options.redis);
+    if (unsafeClient !== undefined) void this.#firstStart.then(() => this.#host.report(unsafeClient));
     this.#contract = new StoreContract((operation, error) => this.#reportStore(operation, error));
     this.#domains = new StoreDomains(
       store,
@@ -386,15 +403,17 @@ export class ClusterBook {
             this.#needsFullReadmit = true;
           },
           storeFailed: (_, { operation, error }) => {
+            if (typeof error === 'object' && error !== null && this.#toldAlready.has(error)) return;
             if (operation !== 'start') return this.#reportStore(operation, error);
             this.#firstStartSettled();
             const failure = storeError(operation, error);
             if (failure === undefined) return; // the open breaker refused it: nothing new
             this.#host.report(failure);
             this.#host.startFailed?.(failure);
-            // Another version's store, or a wrong password or database number: waiting for the
-            // lease is waiting for an operator.
-            if (isFormatError(failure) || isMisconfiguration(failure)) this.#host.startRefused?.(failure);
+            // Another version's store, a wrong password or database number, or the app's client
+            // closed for good: waiting for the lease is waiting for an operator.
+            if (isFormatError(failure) || isMisconfiguration(failure) || isClientClosedError(failure))
+              this.#host.startRefused?.(failure);
           },
         },
         guards: {
@@ -471,7 +490,7 @@ export class ClusterBook {
         this.#reportStore('admit', error);
         if (!this.#stopping) this.#ledger.releaseOwed(userId, connectionId);
       }
-      if (this.#foreignFormat || this.#options.onStoreUnavailable === 'reject') {
+      if (this.#foreignFormat || this.#clientClosed || this.#options.onStoreUnavailable === 'reject') {
         return { outcome: 'unavailable', retryAfterSeconds: Math.ceil(HALF_OPEN_AFTER_MS / 1000) };
       }
       return { outcome: 'unsynced' };
@@ -701,7 +720,7 @@ export class ClusterBook {
    * upgrade refused) until traffic happened to open the last master's breaker.
    */
   refusesAdmissions(): boolean {
-    if (this.#foreignFormat) return true;
+    if (this.#foreignFormat || this.#clientClosed) return true;
     if (this.#options.onStoreUnavailable !== 'reject') return false;
     if (!this.#started) return true;
     const storeAway = this.#breakers.storeState !== 'closed';
@@ -1476,15 +1495,21 @@ export class ClusterBook {
     );
   }
 
-  /** Runs the store's start or a renewal, keeping #foreignFormat to what it found. */
+  /** Runs the store's start or a renewal, keeping #foreignFormat and #clientClosed to what it found. */
   async #formatChecked<T>(call: () => Promise<T>): Promise<T> {
     try {
       const result = await call();
       this.#foreignFormat = false;
+      this.#clientClosed = false;
       return result;
     } catch (error) {
       // A breaker that refused the call read nothing: what the last one found stands.
       if (isFormatError(error)) this.#foreignFormat = true;
+      if (isClientClosedError(error)) {
+        // Every renewal fails so until the app connects its client: told once (storeFailed).
+        if (this.#clientClosed && typeof error === 'object' && error !== null) this.#toldAlready.add(error);
+        this.#clientClosed = true;
+      }
       throw error;
     }
   }

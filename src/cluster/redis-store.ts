@@ -31,6 +31,7 @@
 import type { Clock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import { BookedUsers, type UnindexedUsers } from './booked-users.js';
+import { appClientClosed, clientClosedError } from './client-closed.js';
 import { type ClusterDelivery, publishAcross } from './cluster-sends.js';
 import {
   borrowRedis,
@@ -177,6 +178,11 @@ class Store implements RedisSlotStore {
    * admission there is what the renewal's check avoids.
    */
   #foreign: SupervisorError | undefined;
+  /**
+   * Whether the app's client (`redis`, when it is one) was open when a start began: only then
+   * is a client found closed reported as closed for good (client-closed.ts).
+   */
+  #clientWasOpen = false;
   /** The start() in flight, which stop() waits for; and whether stop() asked it to give up. */
   #starting: Promise<void> | undefined;
   #stopRequested = false;
@@ -284,6 +290,9 @@ class Store implements RedisSlotStore {
 
   async #start(): Promise<void> {
     const options = { commandTimeoutMs: this.commandTimeoutMs, clock: this.clock };
+    // An app's client not open yet (never connected: createRedisSlotStore() takes one, which
+    // createSupervisor() refuses) fails as an outage; only one that was open is closed for good.
+    if (!appClientClosed(this.redis)) this.#clientWasOpen = true;
     try {
       this.#connection =
         typeof this.redis === 'string'
@@ -301,11 +310,14 @@ class Store implements RedisSlotStore {
       await this.renew();
       await this.#orders.subscribe(this.#connection);
     } catch (error) {
+      // Read before the release: what failed is told as the app's client closed for good.
+      const closed = this.#clientWasOpen && appClientClosed(this.redis);
       await this.#release();
       // The runtime tries again (the lease actor's retry, e.g. Redis was down
       // when the process started): a failed start leaves the store as new
       // (and a stop() waiting for it then stops it for good).
       this.#state = 'new';
+      if (closed && !this.#stopRequested) throw clientClosedError(error);
       throw error instanceof SupervisorError
         ? error
         : new SlotStoreUnavailableError(`could not start the slot store: ${String(error)}`, { cause: error });
@@ -655,7 +667,13 @@ class Store implements RedisSlotStore {
   }
 
   renew(): Promise<'renewed' | 'lost'> {
-    const renewal = this.#renew();
+    // A renewal that failed on the app's own client closed for good says so (client-closed.ts):
+    // the runtime refuses admissions and reads as unready until one answers again. Only here
+    // (and at start): every renewal period asks, whatever else the node does meanwhile.
+    const renewal = this.#renew().catch((error: unknown) => {
+      const closed = this.#clientWasOpen && appClientClosed(this.redis);
+      throw closed && !this.#hasStopped() ? clientClosedError(error) : error;
+    });
     this.#renewal = renewal;
     return renewal;
   }

@@ -29,7 +29,10 @@ describe.runIf(hasRedis)("docs: the app's own node-redis client", () => {
       url: redis.current.url,
       disableOfflineQueue: true, // while disconnected, fail at once: no queue
       pingInterval: 1_000, // a PING every second keeps a quiet connection checked...
-      socket: { socketTimeout: 2_000 }, // ...and one silent for 2 s is dropped and reconnected
+      socket: {
+        socketTimeout: 2_000, // ...and one silent for 2 s is dropped...
+        reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1_000), // ...and reconnected, whatever the cause
+      },
     });
     client.on('error', () => {});
     await client.connect();

@@ -229,6 +229,7 @@ function codeOf(error: SupervisorError): string {
     case 'WSSUP_DUPLICATE_NODE_ID':
     case 'WSSUP_STORE_EVICTION_POLICY':
     case 'WSSUP_STORE_FORMAT':
+    case 'WSSUP_STORE_CLIENT_CLOSED':
     case 'WSSUP_INTERNAL':
       return error.code;
     default:
