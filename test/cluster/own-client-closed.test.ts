@@ -11,6 +11,7 @@
  * and all of it undone once the app connects its client again. A private redis-server,
  * SIGSTOPped until the client's socket timed out; real sockets.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { InvalidOptionError } from '../../src/index.js';
@@ -56,8 +57,11 @@ describe.runIf(hasRedis)("the app's own client, closed for good by node-redis", 
     // Refused, not admitted on this process's own limit with nothing in Redis.
     expect(await connectRefused(t.url('bob'))).toBe(503);
     expect(t.supervisor.stats().cluster?.unsynced).toBe(0);
-    // Told once: the renewals that fail after it (until the breaker opens) add no second report.
+    // Told once: the renewals that fail after it, and the calls the open breaker lets through
+    // each half-open period (1 s of real time: the breaker's own, not the test's clock), add no
+    // second report. Waited past two such periods: just after the breaker opens, none has come.
     await vi.waitFor(() => expect(t.supervisor.stats().cluster?.breaker).toBe('open'), ioWait);
+    await sleep(2_500);
     expect(closedReports()).toHaveLength(1);
     expect(t.supervisor.stats().admission).toEqual({ admitting: false, reason: 'store-unavailable' });
 
