@@ -4,8 +4,11 @@
  * The 21st visitor connection of one address is refused with the app's 429 (close 4429);
  * the count comes back to 0 after an authenticate that timed out or whose client left while
  * it ran (the signal check after the last await: without it, each leaked a slot, a new-user
- * trial's repro 11); a reconnect naming a live connection's client instance is admitted at
- * the cap (it replaces that connection); X-Forwarded-For counts only from a trusted proxy.
+ * trial's repro 11) and after a refusal at the user limit (rejected); a reconnect naming a
+ * live connection's client instance with a later attempt time is admitted at the cap (it
+ * replaces that connection), an equal or earlier one is not (the library admits it beside);
+ * X-Forwarded-For counts only from a trusted proxy, walked from the right past the trusted
+ * ones, its entries normalised (a port, IPv4-mapped, IPv6 by its /64, a non-address).
  *
  * It imports the example, which imports `ws-supervisor` by name: build first (npm test does).
  */
