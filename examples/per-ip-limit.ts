@@ -13,7 +13,7 @@
  */
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { type Clock, createSupervisor, Refusal, type Supervisor } from 'ws-supervisor';
 // Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
@@ -43,11 +43,79 @@ export interface PerIpApp {
   visitorCookie(visitorId: string): string;
 }
 
+/**
+ * An address as one spelling, or undefined for no address. Accepts what proxies write:
+ * `1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]:443`. An IPv4-mapped IPv6 address
+ * (`::ffff:1.2.3.4`, a dual-stack listener's IPv4 peer) is its IPv4 address; IPv6 is
+ * lowercase and compressed, as the URL parser writes it.
+ */
+export function canonicalAddress(text: string): string | undefined {
+  let value = text.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(value);
+  if (bracketed !== null) value = bracketed[1] ?? '';
+  else if (/^[\d.]+:\d{1,5}$/.test(value)) value = value.slice(0, value.lastIndexOf(':'));
+  const family = isIP(value);
+  if (family === 4) return value;
+  if (family !== 6) return undefined;
+  const groups = hextets(value);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    const [high = 0, low = 0] = groups.slice(6);
+    return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+  }
+  return new URL(`http://[${value}]`).hostname.slice(1, -1);
+}
+
+/**
+ * The key a client address is counted under: IPv4 as is, IPv6 by its /64 (`2001:db8::/64`),
+ * since one subscriber is given a whole /64 and picks any address in it.
+ */
+export function addressKey(address: string): string {
+  if (isIP(address) !== 6) return address;
+  const prefix = hextets(address)
+    .slice(0, 4)
+    .map((g) => g.toString(16));
+  return `${canonicalAddress([...prefix, '0', '0', '0', '0'].join(':'))}/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (a trailing dotted IPv4 part counts as two). */
+function hextets(address: string): number[] {
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(address);
+  const text = dotted === null ? address : `${address.slice(0, dotted.index)}0:0`;
+  const [head = '', tail] = text.split('::');
+  const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => Number.parseInt(g, 16)));
+  const left = parse(head);
+  const right = tail === undefined ? [] : parse(tail);
+  const groups = [...left, ...Array(8 - left.length - right.length).fill(0), ...right];
+  if (dotted !== null) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    groups[6] = (a << 8) | b;
+    groups[7] = (c << 8) | d;
+  }
+  return groups;
+}
+
+/** A client instance's claim, `<id>.<attempt ms>` (the library's rule), else none. */
+interface Claim {
+  id: string;
+  attemptAt: number;
+}
+const claimOf = (value: string | null): Claim | undefined => {
+  const match = /^([A-Za-z0-9_-]{16,64})\.(\d{1,16})$/.exec(value ?? '');
+  const attemptAt = Number(match?.[2]);
+  return match === null || !Number.isSafeInteger(attemptAt) ? undefined : { id: match[1] ?? '', attemptAt };
+};
+
+/** A visitor connection the app counts: its address, user, and instance claim. */
+interface Visit {
+  address: string;
+  userId: string;
+  claim: Claim | undefined;
+}
+
 /** The app: an HTTP server with the supervisor attached at /chat. */
 export function createPerIpApp(options: PerIpOptions): PerIpApp {
   const { secret, lookupVisitor = async () => true } = options;
   const limitPerAddress = options.perAddress ?? 20;
-  const trustedProxies = new Set(options.trustedProxies);
   const agents: Record<string, string> = { 'agent-ann': 'ann', 'agent-bob': 'bob' }; // demo tokens
 
   const sign = (value: string) => createHmac('sha256', secret).update(value).digest('base64url');
@@ -65,21 +133,42 @@ export function createPerIpApp(options: PerIpOptions): PerIpApp {
   // #region client-address
   /**
    * The client's address. A peer that is not one of your proxies is the client: its
-   * X-Forwarded-For is whatever it wrote, ignored. From your proxy, the rightmost entry is
-   * the address that proxy saw (with several proxies in a row, skip those that are yours).
+   * X-Forwarded-For is whatever it wrote, ignored. From your proxy, walk the entries from the
+   * right, skipping those that are your proxies: the first other one is the client (every
+   * X-Forwarded-For header counts: Node joins them with commas). An entry that is no address
+   * counts as none: the peer is the client.
    */
+  const trustedProxies = new Set(options.trustedProxies.map((entry) => canonicalAddress(entry) ?? entry));
   function clientAddress(request: IncomingMessage): string {
-    const peer = request.socket.remoteAddress ?? 'unknown';
-    if (!trustedProxies.has(peer)) return peer;
+    const peer = canonicalAddress(request.socket.remoteAddress ?? '') ?? 'unknown';
+    if (!trustedProxies.has(peer)) return addressKey(peer);
     const forwarded = String(request.headers['x-forwarded-for'] ?? '').split(',');
-    return forwarded.at(-1)?.trim() || peer;
+    for (let i = forwarded.length - 1; i >= 0; i--) {
+      const entry = canonicalAddress(forwarded[i] ?? '');
+      if (entry === undefined) break; // no address: the peer is the client
+      if (!trustedProxies.has(entry) || i === 0) return addressKey(entry);
+    }
+    return addressKey(peer);
   }
+  // #endregion client-address
   // #endregion client-address
 
   // #region per-address
   const perAddress = new Map<string, number>(); // address → visitor connections, reserved or admitted
-  const reserved = new Map<string, string>(); // correlationId → address, until admitted or rejected
-  const admitted = new Map<string, string>(); // connectionId → address, until disposed
+  const reserved = new Map<string, Visit>(); // correlationId → its visit, until admitted or rejected
+  const admitted = new Map<string, Visit>(); // connectionId → its visit, until disposed
+
+  /** Whether `claim` is later than every attempt of its instance, and one of them is live. */
+  function isLatest(userId: string, claim: Claim): boolean {
+    const live = supervisor.connectionsOf(userId).filter((c) => c.instance === claim.id);
+    const attempts = [
+      ...live.map((c) => admitted.get(c.id)?.claim?.attemptAt ?? Number.POSITIVE_INFINITY),
+      ...[...reserved.values()]
+        .filter((v) => v.userId === userId && v.claim?.id === claim.id)
+        .map((v) => v.claim?.attemptAt ?? 0),
+    ];
+    return live.length > 0 && attempts.every((attemptAt) => attemptAt < claim.attemptAt);
+  }
 
   const release = (address: string) => {
     const left = (perAddress.get(address) ?? 1) - 1;
@@ -101,24 +190,25 @@ export function createPerIpApp(options: PerIpOptions): PerIpApp {
       }
       const visitorId = visitorOf(request.headers.cookie);
       if (visitorId === undefined) return new Refusal(401, 'no visitor cookie: load the page first');
+      // Before the await: a socket that closes meanwhile no longer knows its remoteAddress.
+      const address = clientAddress(request);
       if (!(await lookupVisitor(visitorId, signal))) return new Refusal(403, 'visitor blocked');
       // After the last await: an abandoned attempt (timeout, client gone, shutdown) has its
       // verdict ignored, and no event would ever carry its correlationId: reserve nothing.
       if (signal.aborted) return null;
       const userId = `visitor:${visitorId}`;
-      const address = clientAddress(request);
-      // A reconnect naming the client instance of one of this visitor's live connections
-      // replaces it (README, Reconnects replace their earlier connection): let it in at the
-      // cap, its predecessor's slot comes back at that one's `disposed`.
-      const instance = query.get('wssup-instance')?.split('.')[0];
-      const replaces =
-        instance !== undefined && supervisor.connectionsOf(userId).some((c) => c.instance === instance);
+      // A reconnect with a later attempt time than every connection of its client instance
+      // replaces the newest (README, Reconnects replace their earlier connection): let it in
+      // at the cap, its predecessor's slot comes back at that one's `disposed`. An equal or
+      // earlier attempt replaces nothing: the library admits it beside, so it counts.
+      const claim = claimOf(query.get('wssup-instance'));
+      const replaces = claim !== undefined && isLatest(userId, claim);
       if (!replaces && (perAddress.get(address) ?? 0) >= limitPerAddress) {
         return new Refusal(429, 'too many connections from your network', { retryAfterMs: 30_000 });
       }
       // Synchronously, between the check above and the return: nothing runs in between.
       const correlationId = randomUUID();
-      reserved.set(correlationId, address);
+      reserved.set(correlationId, { address, userId, claim });
       perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
       return { userId, maxConnectionsPerUser: 3, correlationId, data: { address } };
     },
@@ -129,22 +219,22 @@ export function createPerIpApp(options: PerIpOptions): PerIpApp {
   // A verdict returned with the signal not aborted ends in exactly one of these two,
   // carrying its correlationId; an admitted connection then ends in `disposed`.
   supervisor.on('admitted', ({ correlationId, connectionId }) => {
-    const address = correlationId === undefined ? undefined : reserved.get(correlationId);
-    if (correlationId === undefined || address === undefined) return;
+    const visit = correlationId === undefined ? undefined : reserved.get(correlationId);
+    if (correlationId === undefined || visit === undefined) return;
     reserved.delete(correlationId);
-    admitted.set(connectionId, address);
+    admitted.set(connectionId, visit);
   });
   supervisor.on('rejected', ({ correlationId }) => {
-    const address = correlationId === undefined ? undefined : reserved.get(correlationId);
-    if (correlationId === undefined || address === undefined) return;
+    const visit = correlationId === undefined ? undefined : reserved.get(correlationId);
+    if (correlationId === undefined || visit === undefined) return;
     reserved.delete(correlationId);
-    release(address);
+    release(visit.address);
   });
   supervisor.on('disposed', ({ connectionId }) => {
-    const address = admitted.get(connectionId);
-    if (address === undefined) return;
+    const visit = admitted.get(connectionId);
+    if (visit === undefined) return;
     admitted.delete(connectionId);
-    release(address);
+    release(visit.address);
   });
   // #endregion per-address
 

@@ -89,6 +89,8 @@ interface Authenticating {
   stop: () => void;
   /** authenticate's second argument: its signal aborts when the wait ends without a verdict. */
   context: AuthenticateCall;
+  /** What authenticate settled with, once it has (its continuation may not have run yet). */
+  peek: () => AuthOutcome | undefined;
 }
 
 /** What `authenticate` settled with. */
@@ -131,6 +133,12 @@ function returnedError(returned: Error): AppHookError {
   return error;
 }
 
+/** The correlationId a verdict names, if it is a usable one (not of an Error or Refusal). */
+const verdictCorrelationId = (auth: AuthResult): string | undefined =>
+  typeof auth === 'object' && auth !== null && !(auth instanceof Error || types.isNativeError(auth))
+    ? correlationIdOf(auth.correlationId).correlationId
+    : undefined;
+
 /**
  * What `verdict` settles with, or undefined as soon as `stop()` is called:
  * the upgrade path stops waiting for an app's promise that may never settle.
@@ -146,15 +154,18 @@ function stoppable(
 ): {
   outcome: Promise<AuthOutcome | undefined>;
   stop: () => void;
+  peek: () => AuthOutcome | undefined;
 } {
   let stop: () => void = () => {};
+  let came: AuthOutcome | undefined;
   const outcome = new Promise<AuthOutcome | undefined>((settle) => {
     stop = () => settle(undefined);
     try {
       verdict.then(
         (auth) => {
           settleCall(call);
-          settle({ auth });
+          came = { auth };
+          settle(came);
         },
         (error: unknown) => {
           settleCall(call);
@@ -169,7 +180,7 @@ function stoppable(
       settle({ error });
     }
   });
-  return { outcome, stop };
+  return { outcome, stop, peek: () => came };
 }
 
 export interface UpgradePath {
@@ -426,10 +437,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         // a turn later, once the handle closed: a verdict in between was returned with the
         // signal not aborted, so the app may have reserved something by its correlationId (a
         // per-address slot, README "A second limit"). The refusal carries it, to release by.
-        const correlationId =
-          typeof auth === 'object' && auth !== null && !(auth instanceof Error || types.isNativeError(auth))
-            ? correlationIdOf(auth.correlationId).correlationId
-            : undefined;
+        const correlationId = verdictCorrelationId(auth);
         return refuseGone(request, socket, head, { reason: 'socket-closed', message, correlationId });
       }
       if (auth === null || auth === undefined)
@@ -542,8 +550,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     head: Buffer,
     context: AuthenticateCall,
   ): Promise<AuthOutcome | undefined> {
-    const { outcome, stop } = stoppable(verdict, context);
-    const waiting: Authenticating = { request, socket, head, timer: undefined, stop, context };
+    const { outcome, stop, peek } = stoppable(verdict, context);
+    const waiting: Authenticating = { request, socket, head, timer: undefined, stop, context, peek };
     authenticating.add(waiting);
     if (authenticating.size === 1) holdChanged();
     waiting.timer = clock.setTimeout(() => timedOut(waiting), resolved.authenticateTimeoutMs);
@@ -603,7 +611,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       clock.clearTimeout(waiting.timer);
       waiting.stop();
       const { request, socket, head } = waiting;
-      reject(request, socket, head, { reason: 'shutting-down', message });
+      // A verdict that came already (its continuation not yet run) was returned with the signal
+      // not aborted: the app may have reserved something by its correlationId, to release by it.
+      const came = waiting.peek();
+      const correlationId =
+        came !== undefined && 'auth' in came ? verdictCorrelationId(came.auth) : undefined;
+      reject(request, socket, head, { reason: 'shutting-down', message, correlationId });
     }
     // Taken out before any abort listener of the app runs (it may start another shutdown step).
     const abandoned = [...authenticating];

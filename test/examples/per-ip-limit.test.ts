@@ -4,8 +4,11 @@
  * The 21st visitor connection of one address is refused with the app's 429 (close 4429);
  * the count comes back to 0 after an authenticate that timed out or whose client left while
  * it ran (the signal check after the last await: without it, each leaked a slot, a new-user
- * trial's repro 11); a reconnect naming a live connection's client instance is admitted at
- * the cap (it replaces that connection); X-Forwarded-For counts only from a trusted proxy.
+ * trial's repro 11) and after a refusal at the user limit (rejected); a reconnect naming a
+ * live connection's client instance with a later attempt time is admitted at the cap (it
+ * replaces that connection), an equal or earlier one is not (the library admits it beside);
+ * X-Forwarded-For counts only from a trusted proxy, walked from the right past the trusted
+ * ones, its entries normalised (a port, IPv4-mapped, IPv6 by its /64, a non-address).
  *
  * It imports the example, which imports `ws-supervisor` by name: build first (npm test does).
  */
@@ -18,7 +21,7 @@ import { createPerIpApp, type PerIpOptions } from '../../examples/per-ip-limit.j
 
 const authenticateTimeoutMs = 5_000;
 
-async function start(options: Partial<PerIpOptions> = {}) {
+async function start(options: Partial<PerIpOptions> = {}, host = '127.0.0.1') {
   const clock = new SimulatedClock();
   const app = createPerIpApp({
     secret: 'test-secret',
@@ -27,7 +30,7 @@ async function start(options: Partial<PerIpOptions> = {}) {
     authenticateTimeoutMs,
     ...options,
   });
-  app.server.listen(0, '127.0.0.1');
+  app.server.listen(0, host);
   await once(app.server, 'listening');
   onTestFinished(async () => {
     await app.supervisor.shutdown({ deadlineMs: 200 });
@@ -35,7 +38,7 @@ async function start(options: Partial<PerIpOptions> = {}) {
   });
   const url = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/chat`;
   /** A client of visitor `visitor` (query and headers its own); cleaned up after the test. */
-  const visit = (visitor: string, query = '', headers: Record<string, string> = {}) => {
+  const visit = (visitor: string, query = '', headers: Record<string, string | string[]> = {}) => {
     const ws = new WebSocket(`${url}${query}`, {
       headers: { cookie: app.visitorCookie(visitor), ...headers },
     });
@@ -131,4 +134,55 @@ it('ignores X-Forwarded-For from a peer that is not a trusted proxy, and reads i
   const client = proxied.visit('behind', '', { 'x-forwarded-for': '198.51.100.1, 203.0.113.9' });
   expect(await proxied.outcome(client)).toBe('open');
   expect(Object.fromEntries(proxied.app.perAddress)).toEqual({ '203.0.113.9': 1 });
+});
+
+it('refuses at the cap a claim naming a live connection’s instance with an equal or earlier attempt time: the library would admit it beside, not replace', async () => {
+  const { app, visit, outcome } = await start({ perAddress: 3 });
+  const instance = 'tab-0123456789abcdef';
+  const first = visit('v0', `?wssup-instance=${instance}.5000`);
+  expect(await Promise.all([first, visit('v1'), visit('v2')].map(outcome))).toEqual(Array(3).fill('open'));
+  expect(await outcome(visit('v0', `?wssup-instance=${instance}.5000`))).toMatch(
+    /^4429 too many connections/,
+  );
+  expect(await outcome(visit('v0', `?wssup-instance=${instance}.1`))).toMatch(/^4429 too many connections/);
+  expect(first.readyState).toBe(WebSocket.OPEN);
+  expect(app.perAddress.get('127.0.0.1')).toBe(3);
+  expect(app.supervisor.stats().connections).toBe(3);
+});
+
+it('releases the reservation of a connection the library rejects at the user limit: a 4th tab leaves the count at 3', async () => {
+  const { app, visit, outcome } = await start();
+  expect(await Promise.all([visit('v0'), visit('v0'), visit('v0')].map(outcome))).toEqual(
+    Array(3).fill('open'),
+  );
+  expect(await outcome(visit('v0'))).toMatch(/^4429 /); // the library's per-user limit (3), not the app's
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(app.perAddress.get('127.0.0.1')).toBe(3);
+});
+
+it('normalises an IPv4-mapped peer: a dual-stack listener’s ::ffff:127.0.0.1 matches a proxy listed as 127.0.0.1', async () => {
+  const { app, visit, outcome } = await start({ trustedProxies: ['127.0.0.1'] }, '::');
+  expect(await outcome(visit('p', '', { 'x-forwarded-for': '203.0.113.9' }))).toBe('open');
+  expect(Object.fromEntries(app.perAddress)).toEqual({ '203.0.113.9': 1 });
+});
+
+it('reads a forwarded entry as an address: a port stripped, IPv6 keyed by its /64, a non-address falling back to the peer', async () => {
+  const { app, visit, outcome } = await start({ trustedProxies: ['127.0.0.1'] });
+  const keyOf = async (visitor: string, forwarded: string | string[]) => {
+    const before = new Set(app.perAddress.keys());
+    expect(await outcome(visit(visitor, '', { 'x-forwarded-for': forwarded }))).toBe('open');
+    return [...app.perAddress.keys()].filter((key) => !before.has(key));
+  };
+  expect(await keyOf('a', '203.0.113.9:51234')).toEqual(['203.0.113.9']);
+  expect(await keyOf('b', '[2001:DB8:0:0:1::1]:443')).toEqual(['2001:db8::/64']);
+  expect(await keyOf('c', '2001:db8::2')).toEqual([]); // the same /64 as b
+  expect(app.perAddress.get('2001:db8::/64')).toBe(2);
+  expect(await keyOf('d', 'not-an-ip')).toEqual(['127.0.0.1']);
+});
+
+it('skips the proxies that are yours from the right, across two X-Forwarded-For headers', async () => {
+  const { app, visit, outcome } = await start({ trustedProxies: ['127.0.0.1', '10.0.0.2'] });
+  const forwarded = ['198.51.100.1', '203.0.113.9, 10.0.0.2'];
+  expect(await outcome(visit('chain', '', { 'x-forwarded-for': forwarded }))).toBe('open');
+  expect(Object.fromEntries(app.perAddress)).toEqual({ '203.0.113.9': 1 });
 });

@@ -46,3 +46,23 @@ it('a verdict that comes after the reset, before the socket closes, is refused w
   await vi.waitFor(() => expect(t.supervisor.stats().resources?.authenticating ?? 0).toBe(0));
   expectNoLeaks(t.supervisor);
 });
+
+it('a verdict whose authenticate settled just before a shutdown is refused 503 with its correlationId, its signal not aborted', async () => {
+  const calls: Call[] = [];
+  const t = await startServer({
+    authenticateTimeoutMs: 3_000,
+    authenticate: (request, context) =>
+      new Promise<AuthResult>((resolve) => calls.push({ request, context, resolve })),
+  });
+  const rejected: RejectedEvent[] = [];
+  t.supervisor.on('rejected', (event) => rejected.push(event));
+  await askAuthenticate(t.port, calls, 'ann');
+  const call = calls[0] as Call;
+  call.resolve({ userId: 'ann', correlationId: 'slot-2' }); // the app checked the signal and reserved
+  await Promise.resolve(); // the verdict settled; the upgrade's continuation has not run
+  const stopping = t.supervisor.shutdown({ deadlineMs: 200 });
+  await vi.waitFor(() => expect(rejected).toHaveLength(1));
+  expect(call.context.signal.aborted).toBe(false);
+  expect(rejected[0]).toMatchObject({ reason: 'shutting-down', correlationId: 'slot-2' });
+  await stopping;
+});
