@@ -64,6 +64,9 @@ export interface Supervisor<Data = unknown> {
    * created with `allowHTTP1: true` (required: WebSockets come over HTTP/1.1). Returns
    * the undo. The listener stays through shutdown, so upgrades that arrive then (clients
    * reconnecting after their 1001) get a 503, until you detach or close the server.
+   * When shutting down, call the undo only once the server has closed (in `server.close()`'s
+   * callback, Fastify's `onClose`, Nest's `onApplicationShutdown()`): undone earlier, an
+   * upgrade arriving before the close reaches the app as a plain GET.
    * @throws {SupervisorError} WSSUP_SHUTTING_DOWN after shutdown() started;
    *   WSSUP_INVALID_ARGUMENT for a `server` that is not an HTTP(S) server (a
    *   WebSocketServer goes in the `webSocketServer` option; a cleartext

@@ -22,6 +22,9 @@ const packageJson = JSON.parse(readFileSync(new URL('package.json', root), 'utf8
 interface Block {
   /** 1-based line of the opening fence. */
   line: number;
+  /** 1-based line of the closing fence. */
+  end: number;
+  /** The fence's whole info string, trimmed: `ts`, or `ts title="x"`, never cut to a word. */
   lang: string;
   code: string;
   /** The marker on the line above the fence, if any. */
@@ -32,14 +35,17 @@ function codeBlocks(markdown: string): Block[] {
   const lines = markdown.split('\n');
   const blocks: Block[] = [];
   for (let i = 0; i < lines.length; i += 1) {
-    const open = lines[i]?.match(/^```(\w*)\s*$/);
+    // Any info string opens a block, so that a fence such as ```ts {1} is one, not text
+    // whose closing fence would be taken for an opening.
+    const open = lines[i]?.match(/^```(.*)$/);
     if (open === null || open === undefined) continue;
     const end = lines.findIndex((line, j) => j > i && line.startsWith('```'));
     if (end === -1) throw new Error(`README.md:${i + 1}: unclosed code block`);
     const marker = lines[i - 1]?.match(/^<!-- snippet: (\S+) -->$/);
     blocks.push({
       line: i + 1,
-      lang: open[1] ?? '',
+      end: end + 1,
+      lang: (open[1] ?? '').trim(),
       code: lines.slice(i + 1, end).join('\n'),
       source: marker?.[1],
     });
@@ -75,15 +81,26 @@ describe("the README's code is the examples' code", () => {
     expect(unquoted.map((block) => `README.md:${block.line}`)).toEqual([]);
   });
 
+  // The fence languages the README uses. Another alias of TypeScript (tsx, mts, TS, `ts title`)
+  // would be a way around the check above: it fails here instead.
+  it('fences only languages of an allow-list', () => {
+    const allowed = ['', 'ts', 'typescript', 'sh', 'js', 'text'];
+    const others = blocks.filter((block) => !allowed.includes(block.lang));
+    expect(others.map((block) => `README.md:${block.line} \`\`\`${block.lang}`)).toEqual([]);
+  });
+
   // A framework this repository does not depend on cannot have an example here: its block is
   // fenced `typescript`, not `ts`, and says so. Only the ones named here, so that the other
   // fence is no way around the check above.
   it('a TypeScript block that quotes no example is fenced `typescript`: only the NestJS recipe', () => {
+    // A `#` line inside a code block (a shell comment) is no heading.
+    const inBlock = (index: number) =>
+      blocks.some((block) => index + 1 > block.line && index + 1 < block.end);
     const headingOf = (line: number) =>
       readme
         .split('\n')
         .slice(0, line)
-        .findLast((text) => text.startsWith('#'));
+        .findLast((text, index) => text.startsWith('#') && !inBlock(index));
     const unchecked = blocks.filter((block) => block.lang === 'typescript');
     expect(unchecked.map((block) => headingOf(block.line))).toEqual(['### NestJS']);
     expect(unchecked.every((block) => block.source === undefined)).toBe(true);

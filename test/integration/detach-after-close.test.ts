@@ -30,7 +30,9 @@ async function upgradeAnswer(port: number, path: string): Promise<string> {
   socket.on('data', (chunk: Buffer) => {
     answer += chunk.toString();
   });
-  await once(socket, 'close'); // a keep-alive answer (the app's 404) keeps it open: the test times out
+  // A keep-alive answer (the app's 404) keeps it open until the server's keep-alive timeout
+  // (5 s) closes it: the answer then read is that 404, and the assertions on it fail.
+  await once(socket, 'close');
   return answer;
 }
 
@@ -44,6 +46,7 @@ describe('an upgrade arriving after shutdown(), before the server has closed', (
       server.close();
     });
     const supervisor = createSupervisor({ preset: 'test', authenticate: userFromQuery });
+    onTestFinished(() => supervisor.shutdown()); // idempotent: a no-op once the test has shut it down
     const detach = supervisor.attach(server, { path: '/ws' });
     const ws = await connect(`ws://127.0.0.1:${port}/ws?user=ada`);
     const goingAway = closed(ws);
