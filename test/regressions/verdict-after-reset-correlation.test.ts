@@ -20,7 +20,8 @@ interface Call {
   resolve: (verdict: AuthResult) => void;
 }
 
-it('a verdict that comes after the reset, before the socket closes, is refused with its correlationId', async () => {
+/** A server whose authenticate answers only when the test resolves its call, and its refusals. */
+async function serverWithPendingAuthenticate() {
   const calls: Call[] = [];
   const t = await startServer({
     authenticateTimeoutMs: 3_000,
@@ -29,6 +30,11 @@ it('a verdict that comes after the reset, before the socket closes, is refused w
   });
   const rejected: RejectedEvent[] = [];
   t.supervisor.on('rejected', (event) => rejected.push(event));
+  return { calls, t, rejected };
+}
+
+it('a verdict that comes after the reset, before the socket closes, is refused with its correlationId', async () => {
+  const { calls, t, rejected } = await serverWithPendingAuthenticate();
   const socket = await askAuthenticate(t.port, calls, 'ann');
   const call = calls[0] as Call;
   let aborted: boolean | undefined;
@@ -48,14 +54,7 @@ it('a verdict that comes after the reset, before the socket closes, is refused w
 });
 
 it('a verdict whose authenticate settled just before a shutdown is refused 503 with its correlationId, its signal not aborted', async () => {
-  const calls: Call[] = [];
-  const t = await startServer({
-    authenticateTimeoutMs: 3_000,
-    authenticate: (request, context) =>
-      new Promise<AuthResult>((resolve) => calls.push({ request, context, resolve })),
-  });
-  const rejected: RejectedEvent[] = [];
-  t.supervisor.on('rejected', (event) => rejected.push(event));
+  const { calls, t, rejected } = await serverWithPendingAuthenticate();
   await askAuthenticate(t.port, calls, 'ann');
   const call = calls[0] as Call;
   call.resolve({ userId: 'ann', correlationId: 'slot-2' }); // the app checked the signal and reserved
