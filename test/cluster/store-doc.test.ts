@@ -357,6 +357,7 @@ describe('docs/cluster-store.md against the code', () => {
       'src/cluster/store-answers.ts',
       'src/cluster/store-breakers.ts',
       'src/cluster/cluster-options.ts',
+      'src/cluster/client-closed.ts',
     ];
     const classes: Record<string, string> = {};
     for (const path of ['src/errors.ts', 'src/cluster/slot-store.ts']) {
