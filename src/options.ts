@@ -22,10 +22,11 @@ import {
   resolveClusterOptions,
 } from './cluster/cluster-options.js';
 import type { ConnectionHandle } from './connection-handle.js';
+import { checkHeartbeatFloor } from './duration-floors.js';
 import { InvalidOptionError, type ReportedError } from './errors.js';
 import type { DisposeInfo } from './events.js';
 import { resolveHeartbeatMessage } from './heartbeat-message.js';
-import { integerIn, integerOption, MAX_DELAY_MS } from './integer-option.js';
+import { integerIn, integerOption, MAX_DELAY_MS, refusedAs } from './integer-option.js';
 import type { MessageRate } from './message-rate.js';
 import { supervisorOptionAllowed } from './option-habits.js';
 import type { Refusal } from './refusal.js';
@@ -139,9 +140,17 @@ export interface Limits {
    * soon as it turns idle (idle as a timeout, for push-only apps with abandoned tabs).
    */
   evictionThreshold: number;
-  /** No application message in either direction for this long makes a connection idle. */
+  /**
+   * No application message in either direction for this long makes a connection idle. Below
+   * 1000 on real time (neither preset 'test' nor an injected clock), reported once to onError
+   * as probably seconds (README, Options); so are the other durations below their floors.
+   */
   idleTimeoutMs: number;
-  /** Interval between pings; a peer with no pong by the next one is terminated. */
+  /**
+   * Interval between pings; a peer with no pong by the next one is terminated. At least 100 on
+   * real time (neither preset 'test' nor an injected clock), else WSSUP_INVALID_OPTION: a
+   * shorter one drops every client across a network. Below 1000, reported once to onError.
+   */
   heartbeatIntervalMs: number;
   /** Bound on the `connecting` state (upgrade request to open socket). */
   connectTimeoutMs: number;
@@ -478,13 +487,25 @@ const MAX_ROOMS = 100_000;
 const integerRule = (min: number, max: number) => ({
   allowed: `an integer from ${min} to ${max}`,
   check: integerIn(min, max),
+  min,
+  max,
 });
 
-const limitRules: Record<keyof Limits, { allowed: string; check: (v: unknown) => boolean }> = {
+/** A limit's words and check, and its range (a refused duration in seconds is named so: refusedAs). */
+interface LimitRule {
+  allowed: string;
+  check: (v: unknown) => boolean;
+  min: number;
+  max: number;
+}
+
+const limitRules: Record<keyof Limits, LimitRule> = {
   maxConnectionsPerUser: integerRule(1, 100_000),
   evictionThreshold: {
     allowed: 'a number from 0 to 1',
     check: (v) => typeof v === 'number' && v >= 0 && v <= 1,
+    min: 0,
+    max: 1,
   },
   idleTimeoutMs: integerRule(1, MAX_DELAY_MS),
   heartbeatIntervalMs: integerRule(1, MAX_DELAY_MS),
@@ -559,11 +580,15 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
   for (const key of Object.keys(limitRules) as (keyof Limits)[]) {
     const value = options[key];
     if (value === undefined) continue;
-    if (!limitRules[key].check(value)) throw new InvalidOptionError(key, limitRules[key].allowed, value);
+    const rule = limitRules[key];
+    if (!rule.check(value)) {
+      throw new InvalidOptionError(key, rule.allowed, value, refusedAs(key, value, rule.min, rule.max));
+    }
     // -0 (a computed `0 * x`, say) passes `>= 0`: kept, supervisor.options would show -0
     // (Object.is(-0, 0) is false, and a deep equal with 0 fails). It means 0, so it is 0.
     limits[key] = value === 0 ? 0 : value;
   }
+  checkHeartbeatFloor(options, limits.heartbeatIntervalMs);
   const activity = options.activity === undefined ? 'both' : options.activity;
   if (activity !== 'both' && activity !== 'inbound') {
     throw new InvalidOptionError('activity', "'both' or 'inbound'", options.activity);
@@ -723,7 +748,14 @@ function resolveRetryAfter(value: unknown): Readonly<RetryAfterDefaults> {
   const allowed = `an integer from 0 to ${MAX_DELAY_MS}`;
   if (value === undefined) return defaultRetryAfterMs;
   if (typeof value === 'number') {
-    if (!integerIn(0, MAX_DELAY_MS)(value)) throw new InvalidOptionError('retryAfterMs', allowed, value);
+    if (!integerIn(0, MAX_DELAY_MS)(value)) {
+      throw new InvalidOptionError(
+        'retryAfterMs',
+        allowed,
+        value,
+        refusedAs('retryAfterMs', value, 0, MAX_DELAY_MS),
+      );
+    }
     return Object.freeze({
       'user-limit': value,
       'process-limit': value,
@@ -744,7 +776,14 @@ function resolveRetryAfter(value: unknown): Readonly<RetryAfterDefaults> {
       );
     }
     if (ms === undefined) continue;
-    if (!integerIn(0, MAX_DELAY_MS)(ms)) throw new InvalidOptionError(`retryAfterMs.${key}`, allowed, ms);
+    if (!integerIn(0, MAX_DELAY_MS)(ms)) {
+      throw new InvalidOptionError(
+        `retryAfterMs.${key}`,
+        allowed,
+        ms,
+        refusedAs('retryAfterMs', ms, 0, MAX_DELAY_MS),
+      );
+    }
     resolved[key as keyof RetryAfterDefaults] = ms as number;
   }
   return Object.freeze(resolved);

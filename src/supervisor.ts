@@ -23,6 +23,7 @@ import { createClusterHost } from './cluster/cluster-host.js';
 import { openSlotStore } from './cluster/open-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { createConnectionIds } from './connection-id.js';
+import { secondsLikeWarnings } from './duration-floors.js';
 import { carriesForeignSubclassCode, describeValue, type ReportedError, SupervisorError } from './errors.js';
 import { EventWaiters } from './event-waiters.js';
 import { type CapacityEvent, SupervisorEvents } from './events.js';
@@ -829,6 +830,11 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     if (users.size === 0) allUsersEnded();
     return shutdownPromise;
   }
+
+  // Durations that read as seconds on real time (duration-floors.ts): legal, kept, told once.
+  // After createSupervisor() has returned, as the cluster's warnings are: onError may read its result.
+  const unitWarnings = secondsLikeWarnings(options, resolved);
+  if (unitWarnings.length > 0) queueMicrotask(() => unitWarnings.forEach(report));
 
   return {
     options: resolved,

@@ -401,6 +401,24 @@ export function inFlagTerms(allowed: string): string {
   );
 }
 
+/**
+ * The value the library refused, as the error line says it: with the library's words about it
+ * when they say more than the value (a duration in seconds, `30, which looks like seconds:
+ * 30 s is 30000`, the milliseconds in plain digits as a flag takes them); else the value.
+ */
+export function refusedInFlagTerms(error: {
+  option: string;
+  allowed: string;
+  received: unknown;
+  message: string;
+}): string {
+  const said = `Invalid option "${error.option}": expected ${error.allowed}, received `;
+  const named = error.message.startsWith(said) ? error.message.slice(said.length, -1) : '';
+  return named.includes(', which looks like seconds: ')
+    ? named.replace(/(\d)_(?=\d)/g, '$1')
+    : String(error.received);
+}
+
 function flagOf(option: string): Flag | undefined {
   const cluster = clusterFlags[option];
   if (cluster !== undefined) return cluster;

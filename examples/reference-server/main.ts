@@ -16,6 +16,7 @@ import {
   inFlagTerms,
   listenSettings,
   readConfig,
+  refusedInFlagTerms,
   type StartedAs,
   settingFor,
   usageFor,
@@ -110,7 +111,7 @@ export async function main(
     signals.dispose();
     if (error instanceof InvalidOptionError) {
       console.error(
-        `error: ${settingFor(error.option, argv, env) ?? error.option}: expected ${inFlagTerms(error.allowed)}, got ${String(error.received)}`,
+        `error: ${settingFor(error.option, argv, env) ?? error.option}: expected ${inFlagTerms(error.allowed)}, got ${refusedInFlagTerms(error)}`,
       );
       return 2;
     }

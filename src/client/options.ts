@@ -11,6 +11,7 @@ import { describeRefusedClock } from '../clock-shape.js';
 import { describeValue, InvalidOptionError } from '../errors.js';
 import { resolveHeartbeatMessage } from '../heartbeat-message.js';
 import { clientOptionAllowed } from '../option-habits.js';
+import { secondsLike } from '../seconds-like.js';
 import type { ClientCloseEvent } from './client.js';
 import type { WebSocketConstructorLike } from './websocket-like.js';
 
@@ -272,7 +273,13 @@ const KNOWN = new Set([
 function milliseconds(option: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_DELAY_MS) {
-    throw new InvalidOptionError(option, `an integer number of ms from ${min} to ${MAX_DELAY_MS}`, value);
+    throw new InvalidOptionError(
+      option,
+      `an integer number of ms from ${min} to ${MAX_DELAY_MS}`,
+      value,
+      // `capMs: 30` beside a baseMs of 1000, `silenceTimeoutMs: 2.5`: named with the ms probably meant.
+      secondsLike(value, min, MAX_DELAY_MS) ?? describeValue(value),
+    );
   }
   return value;
 }

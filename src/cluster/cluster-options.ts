@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { guessName, sayGuess } from '../closest-name.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
-import { integerIn, integerOption, MAX_DELAY_MS } from '../integer-option.js';
+import { integerIn, integerOption, MAX_DELAY_MS, refusedAs } from '../integer-option.js';
 import { assertOptionalPeerInstalled, type ModuleResolver } from '../optional-peer.js';
 import {
   isClusterClient,
@@ -401,6 +401,7 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
       'cluster.commandTimeoutMs',
       `an integer from 1 to ${maxCommandTimeoutMs} (at most 60000, and a third of cluster.leaseTtlMs)`,
       commandTimeoutMs,
+      refusedAs('cluster.commandTimeoutMs', commandTimeoutMs, 1, maxCommandTimeoutMs),
     );
   }
   const policy = options.onStoreUnavailable === undefined ? 'local' : options.onStoreUnavailable;

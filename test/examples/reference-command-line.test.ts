@@ -194,6 +194,15 @@ describe('reference server (npm start)', () => {
     // The cluster's options are named by their flags too, not by cluster.<field>.
     [['--redis', 'http://127.0.0.1:1'], /--redis: expected a redis:\/\/ or rediss:\/\/ URL/],
     [['--redis', 'redis://127.0.0.1:1', '--lease-ttl-ms', '10'], /--lease-ttl-ms: expected an integer/],
+    // A duration in seconds: refused, or kept and reported once; the line says the ms meant, in digits.
+    [
+      ['--redis', 'redis://127.0.0.1:1', '--lease-ttl-ms', '15'],
+      /^error: --lease-ttl-ms: expected an integer from 300 to 2147483647, got 15, which looks like seconds: 15 s is 15000$/m,
+    ],
+    [
+      ['--heartbeat-ms', '30'],
+      /^error: --heartbeat-ms: expected an integer from 100 to 2147483647 on real time \(.*\), got 30, which looks like seconds: 30 s is 30000$/m,
+    ],
     [['--redis', 'redis://127.0.0.1:1', '--node-id', 'a b'], /--node-id: expected 1 to 64 characters/],
     [['--redis', 'redis://127.0.0.1:1', '--store-unavailable', 'x'], /--store-unavailable: expected 'local'/],
     // The flags of admissionRate, maxPayloadBytes, maxBufferedBytes, activity, lingerMs,

@@ -674,10 +674,11 @@ describe('numbers written other than in decimal', () => {
     expect(config([], { PORT: ' 8080 ' }).port).toBe(8080);
     expect(config(['--max-per-user', '007']).limits.maxConnectionsPerUser).toBe(7);
     expect(config(['--drain-timeout-ms', '1000']).limits.drainTimeoutMs).toBe(1000);
-    // Not whole, or below the range: the supervisor's check, which names its range.
+    // Not whole, or below the range: the supervisor's check, which names its range (and, for a
+    // duration that reads as seconds, the milliseconds probably meant).
     expect(await run(['--retry-after-ms', '1.5'])).toEqual([
       2,
-      'error: --retry-after-ms: expected an integer from 0 to 2147483647, got 1.5',
+      'error: --retry-after-ms: expected an integer from 0 to 2147483647, got 1.5, which looks like seconds: 1.5 s is 1500',
     ]);
     expect(await run(['--linger-ms=-1'])).toEqual([
       2,

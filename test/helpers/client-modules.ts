@@ -16,5 +16,6 @@ export const clientSharedModules = [
   'option-habits',
   'plain-options',
   'refusal-text',
+  'seconds-like',
   'thenable',
 ] as const;
