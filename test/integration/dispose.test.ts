@@ -57,6 +57,26 @@ describe('await using a supervisor', () => {
     );
   });
 
+  it('declared after its server (`await using` both), it shuts down before the server closes', async () => {
+    let ws: WebSocket | undefined;
+    let closing: Promise<{ code: number; reason: string }> | undefined;
+    let kept: Supervisor | undefined;
+    {
+      // Node 20's server[Symbol.asyncDispose]() is close(), which waits for every connection:
+      // disposed first, it would wait for the upgraded socket, which only the shutdown ends.
+      await using server = createServer();
+      await using supervisor = newSupervisor();
+      kept = supervisor;
+      supervisor.attach(server);
+      const port = await listenOnLoopback(server);
+      ws = await connect(`ws://127.0.0.1:${port}/?user=frank`);
+      closing = closed(ws);
+      expect(supervisor.stats().connections).toBe(1);
+    }
+    expect(await closing).toEqual({ code: 1001, reason: 'server shutting down' });
+    expectNoLeaks(kept);
+  });
+
   it('after an explicit shutdown, disposal is that shutdown: it resolves at once', async () => {
     const { supervisor, url } = await startServer();
     const ws = await connect(url('bob'));
