@@ -100,6 +100,17 @@ it('answers {"say"} and closes with 4100 on anything but JSON', async (context) 
 });
 // #endregion protocol
 
+// #region await-using
+// Without the harness: `await using` (TypeScript 5.2+) closes the app when the test's block
+// ends, pass or fail: the shutdown, then the leak check (a leak fails the test).
+it('closes the app at the end of the test with await using', async () => {
+  await using app = await serveForTest(createChat());
+  const { ws, messages } = await app.open(app.url('/?token=token-alice'));
+  ws.send(JSON.stringify({ say: 'hi' }));
+  expect(JSON.parse((await messages.next()).text)).toEqual({ from: 'alice', said: 'hi' });
+});
+// #endregion await-using
+
 // #region limit
 it('refuses a user at the limit with HTTP 429 and a Retry-After', async (context) => {
   const { supervisor, url, open } = await startChat(context, { maxConnectionsPerUser: 2 });

@@ -8,6 +8,7 @@ import type { AttachableServer, AttachOptions } from './attach.js';
 import type { AuditReport } from './audit.js';
 import type { ClusterUserBook } from './cluster/slot-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
+import type { AsyncDisposableIfTyped } from './disposal.js';
 import type { OnceOptions } from './event-waiters.js';
 import type { SupervisorEventMap, SupervisorEventName } from './events.js';
 import type { ResolvedOptions } from './options.js';
@@ -52,8 +53,18 @@ export interface ShutdownPace {
 /**
  * A running supervisor. Create one per process with {@link createSupervisor}.
  * `Data` is the type of `connection.data` (what `authenticate` returns as `data`).
+ *
+ * `[Symbol.asyncDispose]()` is `shutdown()` with its defaults (the same promise once a shutdown
+ * has begun, so after one it resolves at once), for `await using` (TypeScript 5.2+): declared
+ * where the app's types know `Symbol.asyncDispose` (lib `esnext.disposable`, or `@types/node`),
+ * defined where the runtime has it (Node 20 does).
+ * @example
+ * ```ts
+ * await using supervisor = createSupervisor({ authenticate });
+ * // at the end of the block: await supervisor.shutdown()
+ * ```
  */
-export interface Supervisor<Data = unknown> {
+export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
   /**
    * The options in force, presets and defaults applied. As given otherwise: `cluster.redis`
    * is your URL or client, its password included, so log chosen fields, not the whole object.

@@ -23,6 +23,7 @@ import { createClusterHost } from './cluster/cluster-host.js';
 import { openSlotStore } from './cluster/open-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { createConnectionIds } from './connection-id.js';
+import { type AsyncDisposableIfTyped, withAsyncDispose } from './disposal.js';
 import { secondsLikeWarnings } from './duration-floors.js';
 import { carriesForeignSubclassCode, describeValue, type ReportedError, SupervisorError } from './errors.js';
 import { EventWaiters } from './event-waiters.js';
@@ -836,7 +837,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   const unitWarnings = secondsLikeWarnings(options, resolved);
   if (unitWarnings.length > 0) queueMicrotask(() => unitWarnings.forEach(report));
 
-  return {
+  const supervisor: Omit<Supervisor<Data>, keyof AsyncDisposableIfTyped> = {
     options: resolved,
     attach,
     handleUpgrade,
@@ -889,6 +890,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     ready: (readyOptions) => readiness.wait(readyOptions),
     shutdown,
   };
+  // `await using`'s end of scope: no options to get wrong, and once a shutdown has begun
+  // (the app's own, with its options) the same promise: resolved at once after it ended.
+  return withAsyncDispose(supervisor, () => shutdown());
 }
 
 /** Whether a child of the supervisor has ended and is not forgotten yet. O(children): only on a band change. */

@@ -7,6 +7,7 @@ import { createActor, type SnapshotFrom } from 'xstate';
 import { type ClientClose, clientMachine } from '../../machines/client.machine.js';
 import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/client-close.js';
 import type { InstanceClaim } from '../../machines/events.js';
+import { type AsyncDisposableIfTyped, withAsyncDispose } from '../disposal.js';
 import { type AppHookError, describeValue, InvalidOptionError, SupervisorError } from '../errors.js';
 import { EventWaiters, type OnceOptions } from '../event-waiters.js';
 import { isolateInspect } from '../inspect.js';
@@ -107,8 +108,15 @@ export interface ClientEvents {
 /** A listener of the client's event `K`, as `on()` takes it. */
 export type ClientListener<K extends keyof ClientEvents> = (event: ClientEvents[K]) => void;
 
-/** A reconnecting WebSocket client. */
-export interface Client {
+/**
+ * A reconnecting WebSocket client.
+ *
+ * `[Symbol.asyncDispose]()` calls `close()` and resolves with {@link Client.closed}, for `await
+ * using` (TypeScript 5.2+): declared where the app's types know `Symbol.asyncDispose` (lib
+ * `esnext.disposable`), defined where the runtime has it (Node 20 and current browsers; an older
+ * browser's client has none). After `close()`, it resolves once `closed` has.
+ */
+export interface Client extends AsyncDisposableIfTyped {
   /**
    * Where the client is now. `'open'` does not say that send() will hand a message to the
    * socket: its return value does. send() returns false while `state` is `'open'` during the
@@ -599,7 +607,7 @@ export function createClient(options: ClientOptions): Client {
   actor.subscribe({ complete: end, error: end });
   actor.start();
 
-  const client: Client = {
+  const client: Omit<Client, keyof AsyncDisposableIfTyped> = {
     get state() {
       return closing ? 'closed' : state;
     },
@@ -686,5 +694,8 @@ export function createClient(options: ClientOptions): Client {
       return waiters.wait(type, (listener) => client.on(type, listener), args, ending);
     }) as Client['once'],
   };
-  return client;
+  return withAsyncDispose(client, () => {
+    client.close();
+    return closed;
+  });
 }

@@ -24,6 +24,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { renderChart } from '../chart/index.js';
 import type { Clock } from '../clock.js';
+import { type DisposableIfTyped, withDispose } from '../disposal.js';
 import { describeValue, MissingPeerError, SupervisorError } from '../errors.js';
 import type { Supervisor } from '../supervisor.js';
 import { type Authorize, checkAccess, report } from './access.js';
@@ -96,9 +97,10 @@ export interface DashboardOptions {
 /**
  * A Node request handler `(request, response, next?)`. A request outside
  * `basePath` goes to `next` when there is one (Express, Connect), and is
- * answered 404 otherwise.
+ * answered 404 otherwise. `[Symbol.dispose]()` is `close()`, for `using` (TypeScript 5.2+,
+ * where the app's types know `Symbol.dispose`).
  */
-export interface Dashboard {
+export interface Dashboard extends DisposableIfTyped {
   (request: IncomingMessage, response: ServerResponse, next?: (error?: unknown) => void): void;
   /**
    * The `basePath` option, or `/dashboard` without one: fixed at creation. A dashboard that
@@ -474,16 +476,20 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     }
   };
 
-  return Object.assign(handler, {
-    basePath,
-    resources: () => ({ streams: feed.streams(), subscribers: log.subscribers() }),
-    computations: () => feed.computations(),
-    close() {
-      closed = true;
-      clusterRead = undefined;
-      feed.close();
-      log.close();
-      users.close();
-    },
-  });
+  const close = () => {
+    closed = true;
+    clusterRead = undefined;
+    feed.close();
+    log.close();
+    users.close();
+  };
+  return withDispose(
+    Object.assign(handler, {
+      basePath,
+      resources: () => ({ streams: feed.streams(), subscribers: log.subscribers() }),
+      computations: () => feed.computations(),
+      close,
+    }),
+    close,
+  );
 }

@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 // real: one read at load while they were on hung close() on a clock.
 import { setImmediate as ioTurn } from 'node:timers';
 import type { ClientOptions } from 'ws';
+import { type AsyncDisposableIfTyped, withAsyncDispose } from '../disposal.js';
 import { describeValue, SupervisorError } from '../errors.js';
 import type { Supervisor } from '../supervisor-api.js';
 import { WebSocket } from '../transport/ws-peer.js';
@@ -58,8 +59,12 @@ export interface TestClient {
   readonly messages: Inbox;
 }
 
-/** What {@link serveForTest} resolves with: the app on its server, for one test. */
-export interface TestApp<S extends TestableSupervisor = Supervisor> {
+/**
+ * What {@link serveForTest} resolves with: the app on its server, for one test.
+ * `[Symbol.asyncDispose]()` is `close()` (its promise, its leak check), for `await using`
+ * (TypeScript 5.2+, where the app's types know `Symbol.asyncDispose`).
+ */
+export interface TestApp<S extends TestableSupervisor = Supervisor> extends AsyncDisposableIfTyped {
   /** The supervisor given to serveForTest(). */
   readonly supervisor: S;
   /** The server's port, on 127.0.0.1. */
@@ -328,17 +333,21 @@ export async function serveForTest<S extends TestableSupervisor>(
     }
   };
 
-  return {
-    supervisor,
-    port,
-    url,
-    open,
-    get history(): readonly string[] {
-      return [...history];
-    },
-    close(): Promise<void> {
-      closing ??= shutDown();
-      return closing;
-    },
+  const close = (): Promise<void> => {
+    closing ??= shutDown();
+    return closing;
   };
+  return withAsyncDispose(
+    {
+      supervisor,
+      port,
+      url,
+      open,
+      get history(): readonly string[] {
+        return [...history];
+      },
+      close,
+    },
+    close,
+  );
 }

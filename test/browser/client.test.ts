@@ -314,4 +314,33 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       await closeServer(files);
     }
   }, 60_000);
+  // `await using client = createClient(…)` in a page: the built client defines its
+  // [Symbol.asyncDispose]() where the browser has the symbol (Chromium does), and it is close()
+  // then `closed`: resolved once the server has answered the 1000.
+  it('[Symbol.asyncDispose]() closes the socket with 1000 and resolves once closed', async () => {
+    const server = await startServer({ heartbeatIntervalMs: 1e9 });
+    const { files, port } = await serveClientPage(page(server.url('zoe')));
+    try {
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
+      await until('window.ready === true');
+      await until("window.client.state === 'open'");
+      expect(await evaluate<string>('typeof window.client[Symbol.asyncDispose]')).toBe('function');
+      const disposed = new Promise((resolve) => server.supervisor.on('disposed', resolve));
+      // The disposal's promise, awaited in the page: it resolves (with nothing) after `closed` has.
+      expect(
+        await evaluate<string>(`(async () => {
+          let ended = false;
+          void window.client.closed.then(() => { ended = true; });
+          const value = await window.client[Symbol.asyncDispose]();
+          return [String(value), ended, window.client.state].join(' ');
+        })()`),
+      ).toBe('undefined true closed');
+      expect(await disposed).toMatchObject({ reason: 'closed', closeCode: 1000 });
+      await allDisposed(server.supervisor);
+      expectNoLeaks(server.supervisor);
+      expect(logged).toEqual([]);
+    } finally {
+      await closeServer(files);
+    }
+  }, 60_000);
 });

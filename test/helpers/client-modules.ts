@@ -8,6 +8,7 @@ export const clientSharedModules = [
   'client-instance',
   'clock-shape',
   'closest-name',
+  'disposal',
   'error-brand',
   'errors',
   'event-waiters',

@@ -114,6 +114,8 @@ describe('the packed package in a fresh app', () => {
     exact: 'tsconfig.exact.json',
     cts: 'tsconfig.cts.json',
     ctsVerbatim: 'tsconfig.cts-verbatim.json',
+    browser: 'tsconfig.browser.json',
+    browserDisposable: 'tsconfig.browser-disposable.json',
   } as const;
   let typeScript7: Record<'ts7' | 'ts7commonjs', Promise<Result>> | undefined;
   const registry = ts.createDocumentRegistry();
@@ -471,6 +473,17 @@ describe('the packed package in a fresh app', () => {
     }
     expect(undocumented).toEqual([]);
   }, 60_000);
+
+  // `await using` (TypeScript 5.2+): the strict app (app.ts) gets the symbols from @types/node. A
+  // browser app of the client has no @types/node: without lib esnext.disposable the client's
+  // .d.ts must still compile (a `[Symbol.asyncDispose]` declared as is was TS2550 there), and
+  // with it, `await using` a client must type-check.
+  it('ws-supervisor/client in a browser app (no @types/node) compiles without lib esnext.disposable, and with it `await using` a client type-checks', async () => {
+    const [without, withLib] = await Promise.all([typeCheck('browser'), typeCheck('browserDisposable')]);
+    expect(errorsOf(without.stdout), without.stdout).toEqual([]);
+    expect(errorsOf(withLib.stdout), withLib.stdout).toEqual([]);
+    expect(without.code + withLib.code).toBe(0);
+  }, 120_000);
 
   it('TypeScript CommonJS: import = require() type-checks with module nodenext, and node16 refuses it (TS1471), as the README says', async () => {
     // Under nodenext, require-types.cts is in the strict app's program, whose test wants no error in it.

@@ -1,0 +1,166 @@
+/**
+ * Explicit resource management: `await using supervisor = createSupervisor(…)` shuts it down at
+ * the end of the block, and so do the client (`close()`, then `closed`), serveForTest()'s app
+ * (`close()`) and the dashboard (`using`: `close()`). Real servers on port 0, real ws clients.
+ * `await using` itself is lowered by vitest's esbuild (Node 20 has the symbols, not the syntax).
+ */
+import { createServer } from 'node:http';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import { createClient } from '../../src/client/index.js';
+import { createDashboard } from '../../src/dashboard/index.js';
+import { createSupervisor, type DisposedEvent, type Supervisor } from '../../src/index.js';
+import { serveForTest } from '../../src/testing/index.js';
+import {
+  closed,
+  closeServer,
+  connect,
+  expectNoLeaks,
+  listenOnLoopback,
+  startServer,
+  userFromQuery,
+} from '../helpers/server.js';
+
+const newSupervisor = () =>
+  createSupervisor({
+    preset: 'test',
+    authenticate: userFromQuery,
+    onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
+  });
+
+describe('await using a supervisor', () => {
+  it('shuts it down at the end of the block: its clients get 1001, nothing is left', async () => {
+    const server = createServer();
+    onTestFinished(() => closeServer(server));
+    let kept: Supervisor | undefined;
+    let ws: WebSocket | undefined;
+    let closing: Promise<{ code: number; reason: string }> | undefined;
+    {
+      await using supervisor = newSupervisor();
+      kept = supervisor;
+      supervisor.attach(server);
+      const port = await listenOnLoopback(server);
+      const admitted = supervisor.once('admitted');
+      ws = await connect(`ws://127.0.0.1:${port}/?user=alice`);
+      closing = closed(ws);
+      await admitted;
+      expect(supervisor.stats().connections).toBe(1);
+    }
+    // Read at once, no wait: the block's end awaited the shutdown, each connection disposed.
+    expect(kept.stats().connections).toBe(0);
+    expectNoLeaks(kept);
+    expect(await closing).toEqual({ code: 1001, reason: 'server shutting down' });
+    expect(ws.readyState).toBe(WebSocket.CLOSED);
+    // Shut down for good: a new attach is refused.
+    expect(() => kept.attach(createServer())).toThrow(
+      expect.objectContaining({ code: 'WSSUP_SHUTTING_DOWN' }),
+    );
+  });
+
+  it('declared after its server (`await using` both), it shuts down before the server closes', async () => {
+    let ws: WebSocket | undefined;
+    let closing: Promise<{ code: number; reason: string }> | undefined;
+    let kept: Supervisor | undefined;
+    {
+      // Node 20's server[Symbol.asyncDispose]() is close(), which waits for every connection:
+      // disposed first, it would wait for the upgraded socket, which only the shutdown ends.
+      await using server = createServer();
+      await using supervisor = newSupervisor();
+      kept = supervisor;
+      supervisor.attach(server);
+      const port = await listenOnLoopback(server);
+      ws = await connect(`ws://127.0.0.1:${port}/?user=frank`);
+      closing = closed(ws);
+      expect(supervisor.stats().connections).toBe(1);
+    }
+    expect(await closing).toEqual({ code: 1001, reason: 'server shutting down' });
+    expectNoLeaks(kept);
+  });
+
+  it('after an explicit shutdown, disposal is that shutdown: it resolves at once', async () => {
+    const { supervisor, url } = await startServer();
+    const ws = await connect(url('bob'));
+    const closing = closed(ws);
+    const shutdown = supervisor.shutdown({ deadlineMs: 200 });
+    await shutdown;
+    expect((await closing).code).toBe(1001);
+    const disposal = supervisor[Symbol.asyncDispose]();
+    expect(disposal).toBe(shutdown);
+    await expect(disposal).resolves.toBeUndefined();
+    expectNoLeaks(supervisor);
+  });
+
+  it('is not enumerable: a spread of the supervisor does not copy it', () => {
+    const supervisor = newSupervisor();
+    onTestFinished(() => supervisor.shutdown());
+    expect(typeof supervisor[Symbol.asyncDispose]).toBe('function');
+    expect(Object.getOwnPropertySymbols({ ...supervisor })).toEqual([]);
+  });
+});
+
+describe('await using a client', () => {
+  it('closes its socket at the end of the block: the server hears the 1000, and `closed` has resolved', async () => {
+    const { supervisor, url } = await startServer();
+    const gone: DisposedEvent[] = [];
+    supervisor.on('disposed', (event) => gone.push(event));
+    let ended = false;
+    {
+      await using client = createClient({ url: url('carol'), WebSocket });
+      void client.closed.then(() => {
+        ended = true;
+      });
+      await client.once('open');
+      expect(supervisor.stats().connections).toBe(1);
+    }
+    // `closed` resolved before the block ended: the server has answered the 1000.
+    expect(ended).toBe(true);
+    await expect.poll(() => gone.length).toBe(1);
+    expect(gone[0]).toMatchObject({ userId: 'carol', reason: 'closed' });
+    expect(supervisor.stats().connections).toBe(0);
+  });
+
+  it('does not throw for a client closed already, and resolves', async () => {
+    const { url } = await startServer();
+    const client = createClient({ url: url('dave'), WebSocket });
+    await client.once('open');
+    client.close();
+    await client.closed;
+    await expect(client[Symbol.asyncDispose]()).resolves.toBeUndefined();
+    expect(client.state).toBe('closed');
+  });
+});
+
+describe('await using serveForTest()', () => {
+  it("closes the app at the end of the block: its client gets the shutdown's 1001", async () => {
+    const supervisor = newSupervisor();
+    let ws: WebSocket | undefined;
+    let closing: Promise<{ code: number; reason: string }> | undefined;
+    {
+      await using app = await serveForTest(supervisor);
+      ({ ws } = await app.open('/?user=erin'));
+      closing = closed(ws);
+    }
+    expect(await closing).toEqual({ code: 1001, reason: 'server shutting down' });
+    expectNoLeaks(supervisor as Supervisor);
+  });
+});
+
+describe('using a dashboard', () => {
+  it('closes it at the end of the block: later requests get 503', async () => {
+    const { supervisor } = await startServer();
+    const server = createServer();
+    onTestFinished(() => closeServer(server));
+    {
+      using dashboard = createDashboard(supervisor, { authorize: () => true });
+      server.on('request', dashboard);
+      const port = await listenOnLoopback(server);
+      const open = await fetch(`http://127.0.0.1:${port}${dashboard.basePath}/`);
+      expect(open.status).toBe(200);
+      await open.arrayBuffer();
+    }
+    const { port } = server.address() as { port: number };
+    const after = await fetch(`http://127.0.0.1:${port}/dashboard/`);
+    expect(after.status).toBe(503);
+    await after.arrayBuffer();
+  });
+});
