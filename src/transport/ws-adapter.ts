@@ -28,7 +28,7 @@ import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../opt
 import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
 import { checkRoom } from '../rooms.js';
 import { createSafely } from '../safely.js';
-import { assertHandleSendOptions, checkData } from '../send-arguments.js';
+import { assertFits, assertHandleSendOptions, checkData, type MessageFit } from '../send-arguments.js';
 import type { SendEdges } from '../send-edges.js';
 import { onRejection } from '../thenable.js';
 import type { CloseRefusals, HttpAnswer } from './close-refusal.js';
@@ -39,6 +39,8 @@ import { WebSocket, type WebSocketServer } from './ws-peer.js';
 export interface ConnectionEnv {
   readonly wss: WebSocketServer;
   readonly maxBufferedBytes: number;
+  /** The largest message that fits in maxBufferedBytes: send() refuses a larger one. */
+  readonly messageFit: MessageFit;
   /** The `messageRate` option; undefined: inbound messages are not limited. */
   readonly messageRate?: Readonly<MessageRate> | undefined;
   readonly hooks: Pick<SupervisorOptions, 'onOpen' | 'onMessage' | 'onClose'>;
@@ -730,6 +732,7 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     // Checked first, open or not, as sendToUser() checks: ws would send bad data anyway.
     checkData(data);
     assertHandleSendOptions(options); // no copy: this runs on every message
+    assertFits('send', data, this.#env.messageFit); // one comparison, unless it is that large
     if (options === undefined) return this.sendChecked(data, undefined);
     return this.sendChecked(data, options.binary, options.volatile === true);
   }
