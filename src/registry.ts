@@ -43,7 +43,7 @@ export interface SendOptions {
   /**
    * Socket.IO's `volatile`: `true` drops the message, instead of queueing it, for each
    * connection whose socket cannot take more (Node's `writableNeedDrain` on the socket
-   * under ws, a peer not keeping up; not `bufferedAmount > 0`, which a deflate queue or a
+   * under ws while it still holds data, a peer not keeping up; not `bufferedAmount > 0`, which a deflate queue or a
    * TLS write in flight makes true for a peer keeping up), and the count
    * returned leaves those out. A slow reader then skips messages (a game's 20–30 Hz
    * updates) instead of its buffer growing toward `maxBufferedBytes` (close 4008). Not
