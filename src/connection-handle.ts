@@ -104,7 +104,7 @@ export interface ConnectionHandle<Data = unknown> {
    * transport's, not a message's.
    * `volatile: true` (Socket.IO's `socket.volatile.emit`) drops the message, returning false,
    * when the socket cannot take more (Node's `writableNeedDrain` on the TCP or TLS socket
-   * under ws, a peer not keeping up), or the message would take the buffered bytes past
+   * under ws while it still holds data, a peer not keeping up), or the message would take the buffered bytes past
    * maxBufferedBytes: a slow reader skips such messages (a game's position updates) instead
    * of its buffer growing toward maxBufferedBytes. Not `bufferedAmount > 0`, which a message
    * waiting for ws's deflate queue or a TLS write in flight makes true for a peer keeping up.
@@ -113,7 +113,10 @@ export interface ConnectionHandle<Data = unknown> {
    *   string, Buffer, ArrayBuffer or typed array view (or is a detached one: its memory was
    *   transferred), or options that are not an object, or a `binary` or `volatile` that is not a
    *   boolean, or another key (`send options: unknown key bin, expected one of binary, volatile`,
-   *   as sendToUser() says it).
+   *   as sendToUser() says it), or a message that alone cannot fit in maxBufferedBytes with its
+   *   frame header (volatile or not: it counts whole in `bufferedAmount` until written, so it
+   *   would close even a reader keeping up with 4008): raise maxBufferedBytes, or send it in
+   *   parts paced by `connection.socket.bufferedAmount`.
    * @example
    * ```ts
    * // 30 Hz: a player who is behind skips a tick rather than getting every one late.

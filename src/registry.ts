@@ -23,7 +23,14 @@ import type { ClusterDelivery } from './cluster/cluster-sends.js';
 import type { ConnectionHandle, DeliveringHandle } from './connection-handle.js';
 import { describeValue, SupervisorError } from './errors.js';
 import { checkRoom } from './rooms.js';
-import { checkData, checkSendOptions, refuseUnknownOptions, type SendData } from './send-arguments.js';
+import {
+  assertFits,
+  checkData,
+  checkSendOptions,
+  type MessageFit,
+  refuseUnknownOptions,
+  type SendData,
+} from './send-arguments.js';
 import { isThenable } from './thenable.js';
 import { userIdArgumentError } from './user-id.js';
 
@@ -36,7 +43,7 @@ export interface SendOptions {
   /**
    * Socket.IO's `volatile`: `true` drops the message, instead of queueing it, for each
    * connection whose socket cannot take more (Node's `writableNeedDrain` on the socket
-   * under ws, a peer not keeping up; not `bufferedAmount > 0`, which a deflate queue or a
+   * under ws while it still holds data, a peer not keeping up; not `bufferedAmount > 0`, which a deflate queue or a
    * TLS write in flight makes true for a peer keeping up), and the count
    * returned leaves those out. A slow reader then skips messages (a game's 20–30 Hz
    * updates) instead of its buffer growing toward `maxBufferedBytes` (close 4008). Not
@@ -221,6 +228,8 @@ function toWire(data: SendData): string | Buffer {
 }
 
 /**
+ * @param fit the largest message a connection's send buffer holds (maxBufferedBytes): a
+ *   larger one is refused before anything is sent.
  * @param across the store's relay in cluster mode; otherwise why there is none
  *   (no cluster option, or a store without sendAcross), which `{ cluster: true }`
  *   rejects with before anything is sent.
@@ -228,6 +237,7 @@ function toWire(data: SendData): string | Buffer {
 export function createRegistry(
   books: Books,
   users: ReadonlyMap<string, UserRecord>,
+  fit: MessageFit,
   across: SendAcross | string = '{ cluster: true } needs the cluster option of createSupervisor()',
 ): Registry {
   /** The user's live ids as last published: the supervisor's own list, replaced (never mutated) on change. */
@@ -285,6 +295,7 @@ export function createRegistry(
     checkData(data);
     const sendOptions = checkSendOptions(options);
     refuseUnknownOptions('sendToUser', options, USER_SEND_KEYS);
+    assertFits('sendToUser', data, fit);
     return { ids, sendOptions };
   }
 
@@ -312,6 +323,7 @@ export function createRegistry(
     checkRoom('sendToRoom', room);
     checkData(data);
     const { sendOptions, except } = checkRoomSendOptions(options);
+    assertFits('sendToRoom', data, fit);
     const members = books.rooms.membersOf(room);
     if (members === undefined) return 0;
     let sent = 0;
@@ -333,6 +345,7 @@ export function createRegistry(
     const filter = options?.filter;
     if (filter !== undefined && typeof filter !== 'function')
       throw invalid('options.filter must be a function');
+    assertFits('broadcast', data, fit);
     let sent = 0;
     if (filter === undefined) {
       for (const record of users.values()) sent += sendTo(record.liveIds, data, sendOptions);
@@ -398,6 +411,7 @@ export function createRegistry(
         const sendOptions = checkSendOptions(options);
         refuseUnknownOptions('broadcast', options, BROADCAST_KEYS);
         refuseClusterVolatile('broadcast', sendOptions);
+        assertFits('broadcast', data, fit);
         // A function cannot travel: each process would need the app's own predicate.
         if (options?.filter !== undefined)
           throw invalid('options.filter cannot be combined with cluster: true (it runs in one process only)');
@@ -413,6 +427,7 @@ export function createRegistry(
         checkData(data);
         const { sendOptions, except } = checkRoomSendOptions(options);
         refuseClusterVolatile('sendToRoom', sendOptions);
+        assertFits('sendToRoom', data, fit);
         const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
         const exceptOne = except === undefined ? {} : { except };
         return [
@@ -458,6 +473,12 @@ export function createRegistry(
         closeAll(liveIdsOf(delivery.userId), delivery.code, delivery.reason);
         return;
       }
+      // Checked against the sender's maxBufferedBytes; this process's may be smaller (reported).
+      assertFits(
+        delivery.kind === 'send' ? 'sendToUser' : delivery.kind === 'room' ? 'sendToRoom' : 'broadcast',
+        delivery.data,
+        fit,
+      );
       const options = delivery.binary === undefined ? undefined : { binary: delivery.binary };
       if (delivery.kind === 'send') sendTo(liveIdsOf(delivery.userId), delivery.data, options);
       else if (delivery.kind === 'room') {

@@ -136,3 +136,39 @@ export function checkSendOptions(options: unknown): { binary?: boolean; volatile
   if (volatile === undefined) return binary === undefined ? undefined : { binary };
   return binary === undefined ? { volatile } : { binary, volatile };
 }
+
+/**
+ * The largest message one connection's send buffer can hold, per supervisor (computed once):
+ * `bytes` with its frame header (`ws` frames a server's message with 2 bytes up to 125, 4 up
+ * to 65,535, 10 beyond, unmasked) within maxBufferedBytes, and `chars`, the longest string
+ * surely within `bytes` (a UTF-16 unit is at most 3 bytes of UTF-8), so that a send pays one
+ * comparison, and counts a string's bytes only when it is that long.
+ */
+export interface MessageFit {
+  readonly maxBufferedBytes: number;
+  readonly bytes: number;
+  readonly chars: number;
+}
+
+export function messageFit(maxBufferedBytes: number): MessageFit {
+  let bytes = maxBufferedBytes - 10;
+  if (bytes <= 65_535) bytes = Math.min(maxBufferedBytes - 4, 65_535);
+  if (bytes <= 125) bytes = Math.min(maxBufferedBytes - 2, 125);
+  return { maxBufferedBytes, bytes, chars: Math.floor(bytes / 3) };
+}
+
+/**
+ * A message that alone takes a send buffer past maxBufferedBytes: `ws.bufferedAmount` counts a
+ * chunk until its write completes, so every connection it went to, however fast it reads,
+ * would be closed with 4008 (or, volatile, skip it every time). Checked once per call, before
+ * anything is sent to anyone.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT naming the size, maxBufferedBytes and the two ways out.
+ */
+export function assertFits(method: string, data: SendData, fit: MessageFit): void {
+  if (typeof data === 'string' ? data.length <= fit.chars : data.byteLength <= fit.bytes) return;
+  const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+  if (size <= fit.bytes) return;
+  throw invalid(
+    `${method}: a message of ${size} bytes cannot fit in maxBufferedBytes (${fit.maxBufferedBytes}) with its frame header: it would count in the connection's send buffer whole until written, and close even a reader keeping up with 4008; raise maxBufferedBytes above your largest message, or send it in parts paced by connection.socket.bufferedAmount; nothing was sent`,
+  );
+}

@@ -178,7 +178,8 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
    * take more (the message is dropped for it, not queued). `data` is queued by
    * reference, as for `connection.send()`: do not rewrite a Buffer after sending it.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, data or options
-   *   (`binary` and `volatile` must be booleans).
+   *   (`binary` and `volatile` must be booleans), or, sending nothing, for a message that alone
+   *   cannot fit in maxBufferedBytes (as `connection.send()` refuses it).
    * @example
    * ```ts
    * const delivered = supervisor.sendToUser('alice', JSON.stringify({ type: 'notice' }));
@@ -223,7 +224,8 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
    * It must be synchronous; a truthy answer counts as true, as for Array.prototype.filter.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options (`binary`,
    *   `volatile`, `filter` and `cluster` only: `except` is sendToRoom()'s), and, sending nothing, for a
-   *   filter that answers a Promise or another thenable (an async filter).
+   *   filter that answers a Promise or another thenable (an async filter), or a message that alone
+   *   cannot fit in maxBufferedBytes (as `connection.send()` refuses it).
    * @example
    * ```ts
    * // In onMessage: everyone but the sender.
@@ -266,7 +268,8 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
    * the number of connections; 0 for a room nobody is in. `data` is queued by
    * reference, as for `connection.send()`: do not rewrite a Buffer after sending it.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, sending nothing, for a bad room name
-   *   (as join() refuses), data or options (`binary`, `volatile`, `except` and `cluster` only).
+   *   (as join() refuses), data or options (`binary`, `volatile`, `except` and `cluster` only), or a
+   *   message that alone cannot fit in maxBufferedBytes (as `connection.send()` refuses it).
    * @example
    * ```ts
    * // A game's tick: players behind on reading skip it.

@@ -35,6 +35,7 @@ import { Readiness } from './ready.js';
 import { createRegistry } from './registry.js';
 import { createRejections } from './rejections.js';
 import { createSafely } from './safely.js';
+import { messageFit } from './send-arguments.js';
 import { createSendEdges } from './send-edges.js';
 import { collectStats, type StatsOptions, type StatsSources, userStatsOf } from './stats.js';
 import type { ShutdownOptions, ShutdownPace, Supervisor } from './supervisor-api.js';
@@ -137,9 +138,12 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   const safely = createSafely(report);
   // A broadcast over idle connections takes their idle → live edges 500 a loop turn.
   const sendEdges = createSendEdges(afterWaitingIo);
+  // The largest message a send buffer holds: every way of sending refuses a larger one.
+  const fit = messageFit(resolved.maxBufferedBytes);
   const env: ConnectionEnv = {
     wss,
     maxBufferedBytes: resolved.maxBufferedBytes,
+    messageFit: fit,
     messageRate: resolved.messageRate,
     hooks: { onOpen: options.onOpen, onMessage: options.onMessage, onClose: options.onClose },
     report,
@@ -602,6 +606,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   const registry = createRegistry(
     books,
     users,
+    fit,
     resolved.cluster === undefined
       ? undefined
       : resolved.cluster.store !== undefined && resolved.cluster.store.sendAcross === undefined

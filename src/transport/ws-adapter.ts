@@ -28,7 +28,7 @@ import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../opt
 import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
 import { checkRoom } from '../rooms.js';
 import { createSafely } from '../safely.js';
-import { assertHandleSendOptions, checkData } from '../send-arguments.js';
+import { assertFits, assertHandleSendOptions, checkData, type MessageFit } from '../send-arguments.js';
 import type { SendEdges } from '../send-edges.js';
 import { onRejection } from '../thenable.js';
 import type { CloseRefusals, HttpAnswer } from './close-refusal.js';
@@ -39,6 +39,8 @@ import { WebSocket, type WebSocketServer } from './ws-peer.js';
 export interface ConnectionEnv {
   readonly wss: WebSocketServer;
   readonly maxBufferedBytes: number;
+  /** The largest message that fits in maxBufferedBytes: send() refuses a larger one. */
+  readonly messageFit: MessageFit;
   /** The `messageRate` option; undefined: inbound messages are not limited. */
   readonly messageRate?: Readonly<MessageRate> | undefined;
   readonly hooks: Pick<SupervisorOptions, 'onOpen' | 'onMessage' | 'onClose'>;
@@ -730,6 +732,7 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     // Checked first, open or not, as sendToUser() checks: ws would send bad data anyway.
     checkData(data);
     assertHandleSendOptions(options); // no copy: this runs on every message
+    assertFits('send', data, this.#env.messageFit); // one comparison, unless it is that large
     if (options === undefined) return this.sendChecked(data, undefined);
     return this.sendChecked(data, options.binary, options.volatile === true);
   }
@@ -745,15 +748,19 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
       return false;
     // Volatile (Socket.IO's "not writable"): dropped, not queued, while the socket under ws
     // says it cannot take more (`writableNeedDrain`: a write returned false, its buffer is at
-    // highWaterMark, 16 KiB by default), so a peer that stopped reading skips messages instead
-    // of growing its buffer toward maxBufferedBytes. Not `ws.bufferedAmount > 0`: that is also
+    // highWaterMark, 16 KiB by default) and still holds data, so a peer that stopped reading
+    // skips messages instead of growing its buffer toward maxBufferedBytes. Not needDrain
+    // alone: a write of highWaterMark or more sets it even when the kernel took it all at
+    // once (writableLength back to 0), and only 'drain', a turn later, clears it: a cursor sent
+    // right after a 64 KiB edit was dropped for every reader. With the data still there (the
+    // kernel full, or a TLS write, which always completes on a later turn) it is dropped, and
+    // until the buffer has emptied (Node's hysteresis). Not `ws.bufferedAmount > 0`: that is also
     // true for a peer keeping up, while a message waits in ws's deflate queue (one per process,
     // zlibConcurrency) or a TLS write completes (asynchronously): 8,122 of 12,000 reached fast
     // readers of a 200-member deflate room at 30 Hz, and a second send in one turn was dropped.
     // Nor is it ever what passes maxBufferedBytes (4008): messages in ws's deflate queue are
     // not in the socket's buffer yet, and a stalled peer's kernel buffer can grow for a while.
-    if (volatile === true && (this.#tcp?.writableNeedDrain === true || this.#wouldOverflow(ws, data)))
-      return false;
+    if (volatile === true && (this.#cannotTakeMore() || this.#wouldOverflow(ws, data))) return false;
     // No options object per message: ws frames by the data's type by default (binary but for
     // a string), and copies the options it is given into its own.
     if (binary === undefined) ws.send(data);
@@ -767,6 +774,12 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     }
     if (ws.bufferedAmount > this.#env.maxBufferedBytes) this.#overflowed(ws);
     return true;
+  }
+
+  /** Node's backpressure signal, with data still in the socket's buffer (see sendChecked). */
+  #cannotTakeMore(): boolean {
+    const tcp = this.#tcp;
+    return tcp?.writableNeedDrain === true && tcp.writableLength > 0;
   }
 
   /** Whether `data`, framed (at most 14 bytes more), would take the send buffer past maxBufferedBytes. */

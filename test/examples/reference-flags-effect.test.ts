@@ -131,11 +131,14 @@ describe('--max-payload-bytes', () => {
  * kernel's buffers are full. 24 MiB is more than loopback's buffers hold here, and less than
  * the large limit below.
  */
+const echoChunk = 32 * 1024; // under 64 KiB: an echo larger than maxBufferedBytes is refused by send()
+const echoChunks = 768;
+
 async function echoWhilePaused(server: Running, user: string): Promise<WebSocket> {
   const ws = await connect(server.url(user));
   ws.pause();
-  const chunk = Buffer.alloc(512 * 1024, 1);
-  for (let i = 0; i < 48; i++) ws.send(chunk, { binary: true });
+  const chunk = Buffer.alloc(echoChunk, 1);
+  for (let i = 0; i < echoChunks; i++) ws.send(chunk, { binary: true });
   return ws;
 }
 
@@ -160,7 +163,7 @@ describe('--max-buffered-bytes', { timeout: 60_000 }, () => {
     const all = new Promise<void>((resolve) =>
       ws.on('message', (data: Buffer) => {
         echoed += data.length;
-        if (echoed === 48 * 512 * 1024) resolve();
+        if (echoed === echoChunks * echoChunk) resolve();
       }),
     );
     ws.resume();

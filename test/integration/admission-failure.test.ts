@@ -21,6 +21,7 @@ import type { SupervisorError } from '../../src/errors.js';
 import { type RejectedEvent, SupervisorEvents } from '../../src/events.js';
 import { resolveOptions, type SupervisorOptions } from '../../src/options.js';
 import { createRejections } from '../../src/rejections.js';
+import { messageFit } from '../../src/send-arguments.js';
 import { createSendEdges } from '../../src/send-edges.js';
 import { CloseRefusals } from '../../src/transport/close-refusal.js';
 import type { ConnectionEnv } from '../../src/transport/ws-adapter.js';
@@ -45,6 +46,7 @@ async function startUndecided(refuse: 'http' | 'close') {
   const env: ConnectionEnv = {
     wss,
     maxBufferedBytes: resolved.maxBufferedBytes,
+    messageFit: messageFit(resolved.maxBufferedBytes),
     hooks: {},
     report,
     now: clock.now,

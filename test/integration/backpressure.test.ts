@@ -122,7 +122,8 @@ describe('slow consumer', () => {
   });
 
   it('an app that answers every request with a large payload: the client that stops reading is cut off', async () => {
-    const reply = Buffer.alloc(64 * 1024, 2);
+    // Half of maxBufferedBytes: one of maxBufferedBytes cannot fit with its header, and send() refuses it.
+    const reply = Buffer.alloc(maxBufferedBytes / 2, 2);
     const replies: { accepted: boolean; buffered: number }[] = [];
     const t = await startRulesServer({
       maxBufferedBytes,

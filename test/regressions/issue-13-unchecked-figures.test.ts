@@ -17,6 +17,7 @@ import type { ConnectionEvent } from '../../machines/events.js';
 import { Books } from '../../src/books.js';
 import { afterWaitingIo } from '../../src/clock.js';
 import { defaultRetryAfterMs } from '../../src/options.js';
+import { messageFit } from '../../src/send-arguments.js';
 import { createSendEdges } from '../../src/send-edges.js';
 import { type ConnectionEnv, WsConnection } from '../../src/transport/ws-adapter.js';
 import { closeOf, drainTimeoutMs, startRulesServer, stopReading } from '../helpers/rules.js';
@@ -70,6 +71,7 @@ describe('the ws adapter', () => {
     const env: ConnectionEnv = {
       wss,
       maxBufferedBytes: 1_000_000,
+      messageFit: messageFit(1_000_000),
       hooks: {},
       report: (error) => {
         throw error;
