@@ -72,6 +72,7 @@ export {
   SlotStoreUnavailableError,
 } from './cluster/slot-store.js';
 export type { ConnectionHandle } from './connection-handle.js';
+export type { AsyncDisposableIfTyped, DisposableIfTyped } from './disposal.js';
 export {
   AppHookError,
   type AppHookName,

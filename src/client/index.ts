@@ -15,6 +15,7 @@ export {
   retryAfterMsOf,
 } from '../../machines/client-close.js';
 export type { Clock } from '../clock.js';
+export type { AsyncDisposableIfTyped } from '../disposal.js';
 export { AppHookError, InvalidOptionError, SupervisorError } from '../errors.js';
 export type { OnceOptions } from '../event-waiters.js';
 export {
