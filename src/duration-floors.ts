@@ -68,6 +68,20 @@ const onRealTime = <Data>(options: SupervisorOptions<Data>): boolean =>
   options.preset !== 'test' && options.clock === undefined;
 
 /**
+ * The least number of ms a refused `option` may be named as meaning (refusedAs()'s `min`):
+ * on real time, a floored option's floor, so that no message suggests a value that would draw
+ * the warning in turn (`idleTimeoutMs: 0.5` is not "0.5 s is 500"); else `min`.
+ */
+export function suggestedAtLeast<Data>(
+  options: SupervisorOptions<Data>,
+  option: string,
+  min: number,
+): number {
+  if (!onRealTime(options) || !Object.hasOwn(floors, option)) return min;
+  return Math.max(min, floors[option as Floored].below);
+}
+
+/**
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION for a heartbeat below HEARTBEAT_FLOOR_MS on
  * real time (the presets' are far above it, so only the app's own can be).
  */

@@ -22,7 +22,7 @@ import {
   resolveClusterOptions,
 } from './cluster/cluster-options.js';
 import type { ConnectionHandle } from './connection-handle.js';
-import { checkHeartbeatFloor } from './duration-floors.js';
+import { checkHeartbeatFloor, suggestedAtLeast } from './duration-floors.js';
 import { InvalidOptionError, type ReportedError } from './errors.js';
 import type { DisposeInfo } from './events.js';
 import { resolveHeartbeatMessage } from './heartbeat-message.js';
@@ -582,7 +582,8 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
     if (value === undefined) continue;
     const rule = limitRules[key];
     if (!rule.check(value)) {
-      throw new InvalidOptionError(key, rule.allowed, value, refusedAs(key, value, rule.min, rule.max));
+      const min = suggestedAtLeast(options, key, rule.min);
+      throw new InvalidOptionError(key, rule.allowed, value, refusedAs(key, value, min, rule.max));
     }
     // -0 (a computed `0 * x`, say) passes `>= 0`: kept, supervisor.options would show -0
     // (Object.is(-0, 0) is false, and a deep equal with 0 fails). It means 0, so it is 0.

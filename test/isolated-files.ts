@@ -33,6 +33,7 @@ export const isolatedFiles = [
   'test/examples/dashboard-missing-elkjs.test.ts',
   'test/examples/readme-claims-dashboard.test.ts',
   'test/examples/reference-command-line.test.ts',
+  'test/unit/duration-units-console.test.ts',
   'test/examples/process-exit.test.ts',
   'test/examples/reference-flags.test.ts',
   'test/examples/reference-http.test.ts',

@@ -419,6 +419,31 @@ export function refusedInFlagTerms(error: {
     : String(error.received);
 }
 
+/**
+ * A duration the supervisor kept but reported as probably seconds (an InvalidOptionError told
+ * to onError once, at start: `--heartbeat-ms 300`), in flag terms: `--heartbeat-ms 300 looks
+ * like seconds: 300 s is --heartbeat-ms 300000 (kept: every connection is pinged every 300 ms,
+ * …)`. Undefined for any other report.
+ */
+export function secondsLikeInFlagTerms(error: {
+  code: string;
+  option?: string;
+  allowed?: string;
+  received?: unknown;
+  message: string;
+}): string | undefined {
+  if (error.code !== 'WSSUP_INVALID_OPTION' || error.option === undefined) return undefined;
+  const flag = flagFor(error.option);
+  const meant = /, which looks like seconds: (\S+) s is (\d[\d_]*)\.$/.exec(error.message);
+  if (flag === undefined || meant === null) return undefined;
+  // The library's `at least 1000 ms on real time (a warning: it is kept, and <effect>; none with …)`.
+  const effect = /\bit is kept, and (.+?); /.exec(error.allowed ?? '')?.[1];
+  return (
+    `${flag} ${String(error.received)} looks like seconds: ${meant[1]} s is ${flag} ${meant[2]?.replace(/_/g, '')}` +
+    (effect === undefined ? '' : ` (kept: ${effect})`)
+  );
+}
+
 function flagOf(option: string): Flag | undefined {
   const cluster = clusterFlags[option];
   if (cluster !== undefined) return cluster;

@@ -21,7 +21,7 @@ import {
 } from '../../src/dashboard/index.js';
 import { createSupervisor, type Supervisor } from '../../src/index.js';
 import { ConfigError } from './command-line.js';
-import { exposureRefusal, type ServerConfig } from './config.js';
+import { exposureRefusal, type ServerConfig, secondsLikeInFlagTerms } from './config.js';
 import { createErrorLog } from './error-log.js';
 import { pathOf, queryOf, refuseMethod, sendJson, sendText } from './http.js';
 import { createMetricsRoute } from './metrics-route.js';
@@ -111,11 +111,16 @@ export async function startReferenceServer(
       connection.send(data, { binary: isBinary });
     },
     // A Redis that may evict the store's keys is the operator's to fix, not an error of a request:
-    // on stderr, as the exposure warning is (once per server: the store tells each one once).
-    onError: (error) =>
-      error.code === 'WSSUP_STORE_EVICTION_POLICY'
-        ? (extras.warn ?? console.error)(`warning ${error.code}: ${error.message}`)
-        : errorLog.report(error.code, error.message),
+    // on stderr, as the exposure warning is (once per server: the store tells each one once). So
+    // is a duration flag that reads as seconds (`--heartbeat-ms 300`), kept and told once at
+    // start, in flag terms: each one printed (not one line per code, which kept the first only).
+    onError: (error) => {
+      const warn = extras.warn ?? console.error;
+      const secondsLike = secondsLikeInFlagTerms(error);
+      if (secondsLike !== undefined) warn(`warning ${error.code}: ${secondsLike}`);
+      else if (error.code === 'WSSUP_STORE_EVICTION_POLICY') warn(`warning ${error.code}: ${error.message}`);
+      else errorLog.report(error.code, error.message);
+    },
   });
 
   // The end of an outage, once per breaker that opened (the supervisor tells each close once): with

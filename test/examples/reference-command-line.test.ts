@@ -105,6 +105,32 @@ describe('reference server (npm start)', () => {
     expect(program.output()).toMatch(/SIGTERM: draining 2 connection\(s\)/);
   });
 
+  it('a duration flag that reads as seconds is kept, and each one is a warning at start, in flag terms', async () => {
+    const program = runProgram(script, [
+      '--port',
+      '0',
+      '--heartbeat-ms',
+      '300',
+      '--idle-timeout-ms',
+      '60',
+      '--drain-timeout-ms',
+      '5',
+    ]);
+    await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:\d+/);
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+    // Not `error WSSUP_INVALID_OPTION: Invalid option "heartbeatIntervalMs" …` with the other two
+    // left out (one error line per code per window): one warning line each, no error line.
+    expect(program.errorOutput().trimEnd().split('\n')).toEqual([
+      'warning WSSUP_INVALID_OPTION: --heartbeat-ms 300 looks like seconds: 300 s is --heartbeat-ms 300000 ' +
+        '(kept: every connection is pinged every 300 ms, and one whose pong takes longer is terminated)',
+      'warning WSSUP_INVALID_OPTION: --idle-timeout-ms 60 looks like seconds: 60 s is --idle-timeout-ms 60000 ' +
+        '(kept: a connection with no message for 60 ms is idle, and evicted at T)',
+      'warning WSSUP_INVALID_OPTION: --drain-timeout-ms 5 looks like seconds: 5 s is --drain-timeout-ms 5000 ' +
+        '(kept: a close the peer has not answered within 5 ms is cut (terminated))',
+    ]);
+  });
+
   // Which hosts warn is exposureWarning()'s, tested in reference-flags.test.ts without listening
   // beyond loopback (127.0.0.2 and ::1 are not configured on every machine either).
   it('survives request targets that new URL() cannot parse; no exposure warning on its default host, loopback', async () => {

@@ -168,6 +168,13 @@ describe('a refused duration that reads as seconds names the milliseconds probab
       '0.5, which looks like seconds: 0.5 s is 500',
     ],
     [{ idleTimeoutMs: 1.5 }, 'idleTimeoutMs', '1.5, which looks like seconds: 1.5 s is 1_500'],
+    // Below the floor of real time, but there is none with preset 'test' or an injected clock.
+    [{ preset: 'test', idleTimeoutMs: 0.5 }, 'idleTimeoutMs', '0.5, which looks like seconds: 0.5 s is 500'],
+    [
+      { clock: new SimulatedClock(), drainTimeoutMs: 0.05 },
+      'drainTimeoutMs',
+      '0.05, which looks like seconds: 0.05 s is 50',
+    ],
     [
       { closeRefusalTimeoutMs: 0.25 },
       'closeRefusalTimeoutMs',
@@ -206,6 +213,12 @@ describe('a refused duration that reads as seconds names the milliseconds probab
     [{ idleTimeoutMs: 2 ** 31 }, 'received 2147483648.'],
     [{ idleTimeoutMs: 0.0005 }, 'received 0.0005.'],
     [{ maxConnectionsPerUser: 0.5 }, 'received 0.5.'], // not a duration
+    // On real time, not when the milliseconds it would suggest are below the option's floor
+    // themselves (500 for an idle time would draw the warning in turn).
+    [{ idleTimeoutMs: 0.5 }, 'received 0.5.'],
+    [{ heartbeatIntervalMs: 0.5 }, 'received 0.5.'],
+    [{ heartbeatIntervalMs: 0.05 }, 'received 0.05.'],
+    [{ drainTimeoutMs: 0.05 }, 'received 0.05.'],
   ])('but not when it does not: %j', (options, received) => {
     expect(thrownBy(options).message).toMatch(new RegExp(`${received.replace(/\./g, '\\.')}$`));
   });
