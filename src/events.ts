@@ -426,7 +426,11 @@ export interface OfflineEvent {
  * ```
  */
 export interface ReapedEvent {
-  /** The dead process's `cluster.nodeId`. */
+  /**
+   * The dead process's `cluster.nodeId`. This process's own for one of its earlier
+   * incarnations (its lease was lost, or a failover): what it still holds was booked again
+   * first, so only users it no longer holds can be named.
+   */
   nodeId: string;
   /** Its dead incarnation (the lease that expired). */
   incarnation: number;
