@@ -400,6 +400,54 @@ export interface OfflineEvent {
   offlineAt: number;
 }
 
+/**
+ * Cluster mode: this process's reaper removed the entries of a dead process (a crash, `kill -9`,
+ * or a pause or partition past `leaseTtlMs`: its lease expired unrenewed), and names the users
+ * it left with no booked connection on any process. No process tells `offline` for a process
+ * that died (its own `offline` would have been told there, and nothing else runs its linger):
+ * this is where an app's presence learns that they left. Told on the process whose reaper pass
+ * got there first (any live one), once per pass and dead incarnation that removed at least one
+ * entry, even when the pass failed in part (the rest is reaped, and told, by a later pass).
+ * Not told for a graceful `shutdown()` (its clients reconnect elsewhere), nor for the dead
+ * entries an admission purges on its way (its user is online).
+ *
+ * `offline` leaves out a user with a booked connection left anywhere: on another live
+ * process, or admitted elsewhere while the pass ran (booked before the user's purge: after
+ * it, the user is named, then told `admitted` where they came back). A process that was only
+ * paused (a stopped VM, a partition) books again, as it resumes, the connections it still
+ * holds (the `incarnation` event there, cause `lease-lost`): its users named here are back then,
+ * with no `admitted` event; re-announce them from that `incarnation` listener.
+ *
+ * @example
+ * ```ts
+ * supervisor.on('reaped', ({ offline }) => {
+ *   for (const userId of offline) presence.markOffline(userId);
+ * });
+ * ```
+ */
+export interface ReapedEvent {
+  /**
+   * The dead process's `cluster.nodeId`. This process's own for one of its earlier
+   * incarnations (its lease was lost, or a failover): what it still holds was booked again
+   * first, so only users it no longer holds can be named.
+   */
+  nodeId: string;
+  /** Its dead incarnation (the lease that expired). */
+  incarnation: number;
+  /**
+   * The entries (booked connections) the pass removed from the books of that incarnation's
+   * users: at least 1.
+   */
+  removed: number;
+  /**
+   * The users the pass left with no booked connection on any process (their book empty):
+   * possibly none, when each had a connection on another process. A user whose book was
+   * emptied by an earlier pass (another process's, or another dead incarnation's in the same
+   * pass) is not named again.
+   */
+  offline: string[];
+}
+
 /** Each event of `supervisor.on(name, listener)`, by name, with the payload its listener gets. */
 export interface SupervisorEventMap {
   /** A connection was admitted: its slot is reserved, before the handshake. */
@@ -418,6 +466,8 @@ export interface SupervisorEventMap {
   incarnation: IncarnationEvent;
   /** A user has had no connection on this process for `lingerMs` (not told once shutdown() has begun). */
   offline: OfflineEvent;
+  /** Cluster mode: this process's reaper freed a dead process's slots; `offline` names the users it left booked nowhere. */
+  reaped: ReapedEvent;
 }
 
 /** The name of an event `supervisor.on()` takes. */
@@ -463,6 +513,7 @@ export class SupervisorEvents {
     capacity: [],
     incarnation: [],
     offline: [],
+    reaped: [],
   };
 
   constructor(private readonly report: (error: SupervisorError) => void) {}

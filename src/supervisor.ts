@@ -660,6 +660,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
                 previous,
                 cause,
               }),
+            // Built only when heard: a pass over a big node names many users.
+            reaped: (reaped) => {
+              if (events.heard('reaped')) events.emit('reaped', reaped);
+            },
             startRefused: (error) => readiness.refused(error),
             startFailed: (error) => readiness.failed(error),
             takeSends: (userId) => sendEdges.takeUser(userId),

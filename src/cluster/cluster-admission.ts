@@ -44,6 +44,7 @@ import type {
   HeldConnection,
   IncarnationChangeCause,
   InstanceClaim,
+  ReapedIncarnation,
   SlotStore,
 } from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
@@ -182,6 +183,11 @@ export interface ClusterHost {
    * answered): the supervisor's `incarnation` event. Optional.
    */
   incarnationChanged?(incarnation: number, previous: number, cause: IncarnationChangeCause): void;
+  /**
+   * A reaper pass removed a dead incarnation's entries (the store's `reaped`, checked): the
+   * supervisor's `reaped` event. Optional.
+   */
+  reaped?(reaped: ReapedIncarnation): void;
   /**
    * A start of the store failed for a reason no retry of its own will cure (another store
    * format under the key prefix, WSSUP_STORE_FORMAT): supervisor.ready()'s waiters reject with
@@ -363,6 +369,7 @@ export class ClusterBook {
                   // Dropped by the store, never acted on; told at most once per renewal period.
                   messageIgnored: (error) => this.#reportStore('message', error),
                   evictionPolicy: (policy, server) => this.#evictionPolicy(policy, server),
+                  reaped: (reaped) => this.#reaped(reaped),
                 }),
               ),
             );
@@ -914,6 +921,27 @@ export class ClusterBook {
         throw error;
       },
     );
+  }
+
+  /**
+   * The store's reaper removed a dead incarnation's entries: told on as the `reaped` event, a
+   * copy of what the store gave (a store of the app's own may keep its array). An answer out of
+   * shape (a store of the app's own) is reported once and dropped; one that removed nothing is
+   * no pass to tell.
+   */
+  #reaped(reaped: unknown): void {
+    if (this.#stopping) return;
+    if (!isReaped(reaped)) {
+      this.#contract.broken(
+        'reaped',
+        'its reaped() event to give { nodeId: string, incarnation: number, removed: number, offline: string[] }',
+        reaped,
+      );
+      return;
+    }
+    if (reaped.removed < 1) return;
+    const { nodeId, incarnation, removed, offline } = reaped;
+    this.#host.reaped?.({ nodeId, incarnation, removed, offline: [...offline] });
   }
 
   /** An eviction order to node `to`, through that node's breaker (order-breakers.ts). */
@@ -1573,6 +1601,9 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
     incarnationChanged: (incarnation, previous, cause) => {
       if (!stopping()) host.incarnationChanged?.(incarnation, previous, cause);
     },
+    reaped: (reaped) => {
+      if (!stopping()) host.reaped?.(reaped);
+    },
     startRefused: (error) => {
       if (!stopping()) host.startRefused?.(error);
     },
@@ -1598,4 +1629,19 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
       if (!stopping()) host.breakerChanged(state, shard);
     },
   };
+}
+
+/** A `reaped` a store gave in the contract's shape (a store of the app's own is JavaScript too). */
+function isReaped(value: unknown): value is ReapedIncarnation {
+  if (typeof value !== 'object' || value === null) return false;
+  const { nodeId, incarnation, removed, offline } = value as Partial<
+    Record<keyof ReapedIncarnation, unknown>
+  >;
+  return (
+    typeof nodeId === 'string' &&
+    Number.isSafeInteger(incarnation) &&
+    Number.isSafeInteger(removed) &&
+    Array.isArray(offline) &&
+    offline.every((userId) => typeof userId === 'string')
+  );
 }

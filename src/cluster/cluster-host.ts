@@ -14,7 +14,12 @@ import type { WsConnection } from '../transport/ws-adapter.js';
 import type { UserLimit } from '../user-limit.js';
 import type { ClusterHost } from './cluster-admission.js';
 import type { ClusterDelivery } from './cluster-sends.js';
-import type { HeldConnection, IncarnationChangeCause, InstanceClaim } from './slot-store.js';
+import type {
+  HeldConnection,
+  IncarnationChangeCause,
+  InstanceClaim,
+  ReapedIncarnation,
+} from './slot-store.js';
 
 export interface ClusterHostOptions {
   users: ReadonlyMap<string, UserRecord>;
@@ -28,6 +33,8 @@ export interface ClusterHostOptions {
   firstLeaseTaken(): void;
   /** The store took a new incarnation (after the first): the `incarnation` event. */
   incarnationChanged(incarnation: number, previous: number, cause: IncarnationChangeCause): void;
+  /** A reaper pass removed a dead incarnation's entries: the `reaped` event. */
+  reaped(reaped: ReapedIncarnation): void;
   /** A start met another store format: supervisor.ready()'s waiters reject with it. */
   startRefused(error: SupervisorError): void;
   /** A start of the store failed (the last one is the cause of a ready() its signal ended). */
@@ -77,6 +84,7 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
     breakerChanged: options.breakerChanged,
     firstLeaseTaken: options.firstLeaseTaken,
     incarnationChanged: options.incarnationChanged,
+    reaped: options.reaped,
     startRefused: options.startRefused,
     startFailed: options.startFailed,
     deliver: options.deliver,

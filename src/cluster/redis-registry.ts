@@ -15,7 +15,7 @@ import { decodeEntry, decodeRegistry, type Registry } from './redis-decode.js';
 import type { KeyLayout } from './redis-keys.js';
 import { scanSet } from './redis-scan.js';
 import { forgetScript, purgeScript, registryScript } from './redis-scripts.js';
-import { type ClusterView, SlotStoreUnavailableError } from './slot-store.js';
+import { type ClusterView, type ReapedIncarnation, SlotStoreUnavailableError } from './slot-store.js';
 
 export async function readRegistry(connection: RedisConnection, keys: KeyLayout): Promise<Registry> {
   const { leases, incarnations, counter } = keys.registry;
@@ -25,7 +25,10 @@ export async function readRegistry(connection: RedisConnection, keys: KeyLayout)
 /**
  * Purges the books of every incarnation the registry shows expired, then
  * forgets its lease. `liveness` is the snapshot argument pair of the scripts.
- * Resolves with how many entries it removed.
+ * Resolves with how many entries it removed. `reaped` is told, once per dead
+ * incarnation whose pass removed any entry (failed in part or not), what it
+ * removed and the users it left with no booked connection (the store's
+ * `reaped` event).
  *
  * On a Redis Cluster one dead incarnation's work is spread over masters (its
  * index on one, each user's book on that user's), so one master away must
@@ -42,10 +45,18 @@ export async function reapDead(
   keys: KeyLayout,
   registry: Registry,
   liveness: readonly [number, string],
+  reaped: (reaped: ReapedIncarnation) => void = () => {},
 ): Promise<number> {
   const dead = registry.leases.filter((lease) => lease.expiresAt < registry.now);
   const passes = await Promise.all(
-    dead.map((lease) => reapIncarnation(connection, keys, lease.incarnation, liveness)),
+    dead.map(async (lease) => {
+      const pass = await reapIncarnation(connection, keys, lease.incarnation, liveness);
+      if (pass.removed > 0) {
+        const { nodeId, incarnation } = lease;
+        reaped({ nodeId, incarnation, removed: pass.removed, offline: [...pass.offline] });
+      }
+      return pass;
+    }),
   );
   let removed = 0;
   const failures: unknown[] = [];
@@ -73,13 +84,21 @@ export async function reapDead(
 
 interface IncarnationPass {
   removed: number;
+  /** The users whose purge removed entries and left their book empty. */
+  offline: Set<string>;
   failures: unknown[];
 }
 
-/** The books purged by one batch of purges: the users purged, entries removed, failures. */
+/**
+ * The books purged by one batch of purges: the users purged, entries removed, failures, and
+ * the users whose purge removed entries and left their book empty (`emptied`): booked
+ * nowhere any more. A purge that removed nothing (an empty book, or another reaper's
+ * purge first) or left an entry (another node's, an admission's of this moment) names none.
+ */
 export interface PurgedBooks {
   purged: string[];
   removed: number;
+  emptied: string[];
   failures: unknown[];
 }
 
@@ -97,11 +116,16 @@ export async function purgeBooks(
   const settled = await Promise.allSettled(
     users.map((userId) => connection.run(purgeScript, [keys.user(userId)], args)),
   );
-  const books: PurgedBooks = { purged: [], removed: 0, failures: [] };
+  const books: PurgedBooks = { purged: [], removed: 0, emptied: [], failures: [] };
   settled.forEach((outcome, i) => {
     if (outcome.status === 'fulfilled') {
-      books.removed += Number(outcome.value);
+      // {removed, left}; a bare count (a purge script that said no more) leaves `left` unknown.
+      const [removed, left] = Array.isArray(outcome.value)
+        ? [Number(outcome.value[0]), Number(outcome.value[1])]
+        : [Number(outcome.value), Number.NaN];
+      books.removed += removed;
       books.purged.push(users[i] as string);
+      if (removed > 0 && left === 0) books.emptied.push(users[i] as string);
     } else books.failures.push(outcome.reason);
   });
   return books;
@@ -142,7 +166,7 @@ async function reapIncarnation(
   liveness: readonly [number, string],
 ): Promise<IncarnationPass> {
   const index = keys.incarnationUsers(incarnation);
-  const pass: IncarnationPass = { removed: 0, failures: [] };
+  const pass: IncarnationPass = { removed: 0, offline: new Set(), failures: [] };
   /** A failed SREM is a failure too: the index is then not empty, and the lease not forgotten. */
   const remove = (users: string[]): Promise<unknown> =>
     users.length === 0
@@ -164,6 +188,7 @@ async function reapIncarnation(
         purged = [];
         const purging = purgeBooks(connection, keys, page, liveness).then((books) => {
           pass.removed += books.removed;
+          for (const userId of books.emptied) pass.offline.add(userId);
           pass.failures.push(...books.failures);
           purged = books.purged;
         });

@@ -598,8 +598,12 @@ return out
 
 /**
  * KEYS[1] the user's book. ARGV: maxIncarnation, live incarnations, and
- * optionally an incarnation to purge as well (a node stopping). Returns how
- * many entries it removed.
+ * optionally an incarnation to purge as well (a node stopping). Returns
+ * {removed, left}: how many entries it removed, and how many the book holds
+ * after (every one of a live incarnation: the reaper's `reaped` event names the
+ * users a purge that removed some left with none). Read only by the process that
+ * ran it (each version loads its own scripts by SHA), so its answer is no part
+ * of the store format: an older version's purge answers its count alone.
  */
 export const purgeScript = script(
   'purge',
@@ -616,7 +620,8 @@ for i = 1, #flat, 2 do
     removed = removed + 1
   end
 end
-return removed
+-- What is left, from what was read: no command more (HLEN would need an ACL rule more).
+return {removed, #flat / 2 - removed}
 `,
 );
 

@@ -850,7 +850,9 @@ class Store implements RedisSlotStore {
     const connection = this.#ready();
     connection.roundTrip('reap');
     const registry = await this.#readRegistry(connection);
-    return reapDead(connection, this.keys, registry, this.#livenessArgs());
+    return reapDead(connection, this.keys, registry, this.#livenessArgs(), (reaped) => {
+      if (!this.#hasStopped()) this.#events?.reaped?.(reaped);
+    });
   }
 
   async userBook(userId: string): Promise<ClusterUserBook | undefined> {

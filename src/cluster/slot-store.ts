@@ -218,6 +218,26 @@ export interface ClusterView {
 }
 
 /**
+ * What one reaper pass did to one dead incarnation's entries (`SlotStoreEvents.reaped`):
+ * the supervisor's `reaped` event.
+ */
+export interface ReapedIncarnation {
+  /** The `cluster.nodeId` of the process that held the dead lease. */
+  nodeId: string;
+  /** Its dead incarnation (the lease that expired). */
+  incarnation: number;
+  /** The entries the pass removed from the books of that incarnation's users (at least 1). */
+  removed: number;
+  /**
+   * The users whose book that pass left empty: it removed entries of theirs and none
+   * remained (no booked connection on any process, this one included). A user with an entry
+   * left (another process's, an admission booked meanwhile), or whose book another purge had
+   * emptied first, is not named.
+   */
+  offline: string[];
+}
+
+/**
  * Why a store took a new incarnation: its lease expired (a pause, a partition), or
  * another Redis server answered (a failover, or a restart from a snapshot), whose book
  * may have lost the last writes of every node until each has renewed on it.
@@ -275,6 +295,15 @@ export interface SlotStoreEvents {
    * server met since (a failover, a restart, a new master). Optional.
    */
   evictionPolicy?(policy: string, server: string): void;
+  /**
+   * A pass of this store's reaper (`reap()`, or one it runs itself) removed entries of a dead
+   * incarnation: told once per pass and per dead incarnation it removed any from, even when
+   * the pass failed in part (what it removed stays removed). `offline` names the users it left
+   * booked nowhere: the supervisor's `reaped` event, for an app's presence. Optional: a store
+   * that never calls it leaves the event untold (the runtime counts `reap()`'s answer all the
+   * same), and an answer out of shape is reported once as WSSUP_INVALID_OPTION and dropped.
+   */
+  reaped?(reaped: ReapedIncarnation): void;
   /**
    * A message came on this node's channel that the store cannot read: another store
    * format's (another version of ws-supervisor publishing under the same key prefix), or
@@ -463,7 +492,8 @@ export interface SlotStore {
   /**
    * Removes the entries of dead incarnations; returns how many were removed. A pass that
    * fails after removing some may reject with a {@link SlotStoreUnavailableError} carrying
-   * `removed`, which the runtime counts in `stats().cluster.slotsReaped`.
+   * `removed`, which the runtime counts in `stats().cluster.slotsReaped`. A store may tell,
+   * per dead incarnation, the users the pass left booked nowhere (`events.reaped`, optional).
    */
   reap(): Promise<number>;
   /**

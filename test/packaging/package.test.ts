@@ -425,7 +425,7 @@ describe('the packed package in a fresh app', () => {
     const mainPath: Record<string, string[]> = {
       'ws-supervisor': `createSupervisor SupervisorOptions Limits AuthResult Supervisor ConnectionHandle
         SupervisorEventMap SupervisorEventName AdmittedEvent RejectedEvent RejectedEventFields RejectReason EvictedEvent
-        DisposedEvent DisposeInfo StoreEvent CapacityEvent IncarnationEvent OfflineEvent ErrorCode ErrorCodes SupervisorError
+        DisposedEvent DisposeInfo StoreEvent CapacityEvent IncarnationEvent OfflineEvent ReapedEvent ErrorCode ErrorCodes SupervisorError
         InvalidOptionError AppHookError MissingPeerError Refusal SupervisorStats UserStats StatsOptions
         ShutdownOptions ShutdownPace SendOptions BroadcastOptions RoomSendOptions ClusterFlag
         ClusterSendResult AttachOptions ReadyOptions AuditReport PresetName ResolvedOptions

@@ -214,7 +214,7 @@ describe("on() with an event name from Node's or ws's habits says where that goe
     ],
     [
       'opened',
-      /^unknown event opened: one of admitted, rejected, evicted, disposed, store, capacity, incarnation, offline$/,
+      /^unknown event opened: one of admitted, rejected, evicted, disposed, store, capacity, incarnation, offline, reaped$/,
     ],
   ])('%s', (name, says) => {
     expect(messageOf(() => supervisor().on(name as never, () => {}))).toMatch(says);

@@ -22,6 +22,7 @@ import {
   type EvictedEvent,
   type IncarnationEvent,
   type OfflineEvent,
+  type ReapedEvent,
   type RejectedEvent,
   type StoreEvent,
   type SupervisorEventMap,
@@ -281,6 +282,12 @@ describe("the README's table of events", () => {
         keyof OfflineEvent,
         true
       >),
+      reaped: Object.keys({
+        nodeId: true,
+        incarnation: true,
+        removed: true,
+        offline: true,
+      } satisfies Record<keyof ReapedEvent, true>),
     } satisfies Record<keyof SupervisorEventMap, string[]>;
     const documented = Object.fromEntries(
       tableAfter('| Event | Fields |').map((row) => [
