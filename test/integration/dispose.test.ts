@@ -91,11 +91,20 @@ describe('await using a supervisor', () => {
     expectNoLeaks(supervisor);
   });
 
-  it('is not enumerable: a spread of the supervisor does not copy it', () => {
+  // An ordinary property, as the supervisor's other members: a spread keeps it, as the type says
+  // (`const copy: Supervisor = { ...supervisor }` compiles), and `await using` the copy shuts the
+  // supervisor down.
+  it('is enumerable: `await using` a spread of the supervisor shuts the supervisor down', async () => {
     const supervisor = newSupervisor();
     onTestFinished(() => supervisor.shutdown());
-    expect(typeof supervisor[Symbol.asyncDispose]).toBe('function');
-    expect(Object.getOwnPropertySymbols({ ...supervisor })).toEqual([]);
+    expect(Object.getOwnPropertySymbols({ ...supervisor })).toEqual([Symbol.asyncDispose]);
+    {
+      await using copy = { ...supervisor } satisfies Supervisor;
+      expect(copy.stats().connections).toBe(0);
+    }
+    expect(() => supervisor.attach(createServer())).toThrow(
+      expect.objectContaining({ code: 'WSSUP_SHUTTING_DOWN' }),
+    );
   });
 });
 
