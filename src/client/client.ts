@@ -113,8 +113,10 @@ export type ClientListener<K extends keyof ClientEvents> = (event: ClientEvents[
  *
  * `[Symbol.asyncDispose]()` calls `close()` and resolves with {@link Client.closed}, for `await
  * using` (TypeScript 5.2+): declared where the app's types know `Symbol.asyncDispose` (lib
- * `esnext.disposable`), defined where the runtime has it (Node 20 and current browsers; an older
- * browser's client has none). After `close()`, it resolves once `closed` has.
+ * `esnext.disposable`). At run time its key is the runtime's `Symbol.asyncDispose` (Node 20, the
+ * browsers that have `using`); where the runtime has none, `Symbol.for('Symbol.asyncDispose')`,
+ * which the `await using` of esbuild's and Oxc's output looks up there. An ordinary property: a
+ * spread of the client keeps it. After `close()`, it resolves once `closed` has.
  */
 export interface Client extends AsyncDisposableIfTyped {
   /**

@@ -2,9 +2,10 @@
  * Explicit resource management: `await using supervisor = createSupervisor(…)` shuts it down at
  * the end of the block, and so do the client (`close()`, then `closed`), serveForTest()'s app
  * (`close()`) and the dashboard (`using`: `close()`). Real servers on port 0, real ws clients.
- * `await using` itself is lowered by vitest's esbuild (Node 20 has the symbols, not the syntax).
+ * `await using` itself is transpiled by vitest for Node 20 (which has the symbols, not the syntax).
  */
 import { createServer } from 'node:http';
+import { connect as connectTcp } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { createClient } from '../../src/client/index.js';
@@ -90,11 +91,20 @@ describe('await using a supervisor', () => {
     expectNoLeaks(supervisor);
   });
 
-  it('is not enumerable: a spread of the supervisor does not copy it', () => {
+  // An ordinary property, as the supervisor's other members: a spread keeps it, as the type says
+  // (`const copy: Supervisor = { ...supervisor }` compiles), and `await using` the copy shuts the
+  // supervisor down.
+  it('is enumerable: `await using` a spread of the supervisor shuts the supervisor down', async () => {
     const supervisor = newSupervisor();
     onTestFinished(() => supervisor.shutdown());
-    expect(typeof supervisor[Symbol.asyncDispose]).toBe('function');
-    expect(Object.getOwnPropertySymbols({ ...supervisor })).toEqual([]);
+    expect(Object.getOwnPropertySymbols({ ...supervisor })).toEqual([Symbol.asyncDispose]);
+    {
+      await using copy = { ...supervisor } satisfies Supervisor;
+      expect(copy.stats().connections).toBe(0);
+    }
+    expect(() => supervisor.attach(createServer())).toThrow(
+      expect.objectContaining({ code: 'WSSUP_SHUTTING_DOWN' }),
+    );
   });
 });
 
@@ -130,18 +140,48 @@ describe('await using a client', () => {
   });
 });
 
+/** Resolves with the error code of a TCP connection to `port` on loopback, `connected` if one opens. */
+const tcpOutcome = (port: number) =>
+  new Promise<string>((settle) => {
+    const socket = connectTcp(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      settle('connected');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => settle(error.code ?? error.message));
+  });
+
 describe('await using serveForTest()', () => {
-  it("closes the app at the end of the block: its client gets the shutdown's 1001", async () => {
+  it("closes the app at the end of the block: its client gets the shutdown's 1001, its port is closed", async () => {
     const supervisor = newSupervisor();
     let ws: WebSocket | undefined;
     let closing: Promise<{ code: number; reason: string }> | undefined;
+    let port = 0;
     {
       await using app = await serveForTest(supervisor);
+      ({ port } = app);
       ({ ws } = await app.open('/?user=erin'));
       closing = closed(ws);
+      expect(await tcpOutcome(port)).toBe('connected');
     }
     expect(await closing).toEqual({ code: 1001, reason: 'server shutting down' });
     expectNoLeaks(supervisor as Supervisor);
+    // close() closed the app's HTTP server: the block's end awaited it, not the shutdown alone.
+    expect(await tcpOutcome(port)).toBe('ECONNREFUSED');
+  });
+
+  it("runs close()'s leak check: a socket error no test read makes the block reject with WSSUP_TEST_LEAKED", async () => {
+    const scope = async () => {
+      await using app = await serveForTest(newSupervisor());
+      // The echo (5 bytes) is over the client's maxPayload: ws errors, and its inbox keeps the error, unread.
+      const { ws, messages } = await app.open('/?user=fay', { maxPayload: 4 });
+      ws.send('hello');
+      expect((await messages.closed).code).toBe(1006);
+    };
+    await expect(scope()).rejects.toMatchObject({
+      code: 'WSSUP_TEST_LEAKED',
+      message: expect.stringMatching(/\/\?user=fay: Max payload size exceeded/),
+    });
   });
 });
 
