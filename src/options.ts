@@ -173,7 +173,10 @@ export interface Limits {
    * buffers for the connection (`socket.bufferedAmount`: the app's messages, the heartbeat's pings
    * and keepalives). The kernel's send buffer for the socket comes on top (up to `tcp_wmem`'s
    * maximum, several MB on Linux): nothing is buffered here until it is full, so a stalled reader
-   * is detected only once both have filled.
+   * is detected only once both have filled. A message that alone cannot fit, with its frame header
+   * and room for a heartbeat's ping and `heartbeatMessage`, is refused by every way of sending
+   * (`WSSUP_INVALID_ARGUMENT`); under `perMessageDeflate` the message is counted as given, so the
+   * limit is approximate there.
    */
   maxBufferedBytes: number;
   /**

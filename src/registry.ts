@@ -30,6 +30,7 @@ import {
   type MessageFit,
   refuseUnknownOptions,
   type SendData,
+  sizeBeyond,
 } from './send-arguments.js';
 import { isThenable } from './thenable.js';
 import { userIdArgumentError } from './user-id.js';
@@ -123,8 +124,12 @@ export interface Registry {
     reason?: string,
     options?: DisconnectOptions,
   ): number | Promise<ClusterSendResult>;
-  /** Serves another process's cluster-wide send with this process's connections. */
-  deliver(delivery: ClusterDelivery): void;
+  /**
+   * Serves another process's cluster-wide send with this process's connections. Answers what
+   * it refused, sending nothing: a message this process's maxBufferedBytes cannot hold (the
+   * sender's is higher); the caller reports it.
+   */
+  deliver(delivery: ClusterDelivery): { method: string; size: number } | undefined;
 }
 
 /** Passes a cluster-wide send on to the other processes; resolves with how many were told, and not. */
@@ -471,20 +476,23 @@ export function createRegistry(
       if (delivery.kind === 'disconnect') {
         checkClose(delivery.code, delivery.reason);
         closeAll(liveIdsOf(delivery.userId), delivery.code, delivery.reason);
-        return;
+        return undefined;
       }
       // Checked against the sender's maxBufferedBytes; this process's may be smaller (reported).
-      assertFits(
-        delivery.kind === 'send' ? 'sendToUser' : delivery.kind === 'room' ? 'sendToRoom' : 'broadcast',
-        delivery.data,
-        fit,
-      );
+      const size = sizeBeyond(delivery.data, fit);
+      if (size !== undefined)
+        return {
+          method:
+            delivery.kind === 'send' ? 'sendToUser' : delivery.kind === 'room' ? 'sendToRoom' : 'broadcast',
+          size,
+        };
       const options = delivery.binary === undefined ? undefined : { binary: delivery.binary };
       if (delivery.kind === 'send') sendTo(liveIdsOf(delivery.userId), delivery.data, options);
       else if (delivery.kind === 'room') {
         const except = delivery.except === undefined ? {} : { except: delivery.except };
         sendToRoom(delivery.room, delivery.data, { ...options, ...except });
       } else broadcast(delivery.data, options);
+      return undefined;
     },
   };
 }

@@ -140,21 +140,34 @@ export function checkSendOptions(options: unknown): { binary?: boolean; volatile
 /**
  * The largest message one connection's send buffer can hold, per supervisor (computed once):
  * `bytes` with its frame header (`ws` frames a server's message with 2 bytes up to 125, 4 up
- * to 65,535, 10 beyond, unmasked) within maxBufferedBytes, and `chars`, the longest string
- * surely within `bytes` (a UTF-16 unit is at most 3 bytes of UTF-8), so that a send pays one
- * comparison, and counts a string's bytes only when it is that long.
+ * to 65,535, 10 beyond, unmasked) and `heartbeatBytes` within maxBufferedBytes, and `chars`,
+ * the longest string surely within `bytes` (a UTF-16 unit is at most 3 bytes of UTF-8), so
+ * that a send pays one comparison, and counts a string's bytes only when it is that long.
+ * `heartbeatBytes` is room for a heartbeat that comes while the message is still being written
+ * (the ping, 2 bytes, and the `heartbeatMessage` frame): sendPing() closes with 4008 past
+ * maxBufferedBytes, so without it a message that just fits closed a reader keeping up.
  */
 export interface MessageFit {
   readonly maxBufferedBytes: number;
+  readonly heartbeatBytes: number;
   readonly bytes: number;
   readonly chars: number;
 }
 
-export function messageFit(maxBufferedBytes: number): MessageFit {
-  let bytes = maxBufferedBytes - 10;
-  if (bytes <= 65_535) bytes = Math.min(maxBufferedBytes - 4, 65_535);
-  if (bytes <= 125) bytes = Math.min(maxBufferedBytes - 2, 125);
-  return { maxBufferedBytes, bytes, chars: Math.floor(bytes / 3) };
+/** ws's frame header for a server's message of `size` bytes (unmasked). */
+export function frameHeaderBytes(size: number): number {
+  return size <= 125 ? 2 : size <= 65_535 ? 4 : 10;
+}
+
+/** @param heartbeatMessage the option, resolved (at most 125 bytes). */
+export function messageFit(maxBufferedBytes: number, heartbeatMessage?: string): MessageFit {
+  const keepalive = heartbeatMessage === undefined ? 0 : Buffer.byteLength(heartbeatMessage);
+  const heartbeatBytes = 2 + (keepalive === 0 ? 0 : frameHeaderBytes(keepalive) + keepalive);
+  const room = maxBufferedBytes - heartbeatBytes;
+  let bytes = room - 10;
+  if (bytes <= 65_535) bytes = Math.min(room - 4, 65_535);
+  if (bytes <= 125) bytes = Math.min(room - 2, 125);
+  return { maxBufferedBytes, heartbeatBytes, bytes, chars: Math.floor(bytes / 3) };
 }
 
 /**
@@ -165,10 +178,58 @@ export function messageFit(maxBufferedBytes: number): MessageFit {
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT naming the size, maxBufferedBytes and the two ways out.
  */
 export function assertFits(method: string, data: SendData, fit: MessageFit): void {
-  if (typeof data === 'string' ? data.length <= fit.chars : data.byteLength <= fit.bytes) return;
-  const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
-  if (size <= fit.bytes) return;
+  const size = sizeBeyond(data, fit);
+  if (size === undefined) return;
   throw invalid(
-    `${method}: a message of ${size} bytes cannot fit in maxBufferedBytes (${fit.maxBufferedBytes}) with its frame header: it would count in the connection's send buffer whole until written, and close even a reader keeping up with 4008; raise maxBufferedBytes above your largest message, or send it in parts paced by connection.socket.bufferedAmount; nothing was sent`,
+    `${method}: a message of ${size} bytes cannot fit in maxBufferedBytes (${fit.maxBufferedBytes}) with its frame header and room for a heartbeat (${fit.heartbeatBytes} bytes): it would count in the connection's send buffer whole until written, and close even a reader keeping up with 4008; raise maxBufferedBytes above your largest message, or send it in parts paced by connection.socket.bufferedAmount; nothing was sent`,
   );
+}
+
+/** The size of `data` in bytes when it cannot fit (see assertFits); undefined when it can. */
+export function sizeBeyond(data: SendData, fit: MessageFit): number | undefined {
+  if (typeof data === 'string' ? data.length <= fit.chars : data.byteLength <= fit.bytes) return undefined;
+  const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+  return size <= fit.bytes ? undefined : size;
+}
+
+/**
+ * Another process's cluster-wide send that this process's maxBufferedBytes cannot hold (the
+ * sender's limit is higher): refused here, for this process's connections only.
+ */
+export function deliveryRefused(
+  method: string,
+  size: number,
+  fit: MessageFit,
+  refusedSince: number,
+): SupervisorError {
+  const more = refusedSince === 0 ? '' : ` (${refusedSince} more such refused here since the last report)`;
+  return invalid(
+    `${method}(…, { cluster: true }) from another process: a message of ${size} bytes was refused here, for this process's connections, as it cannot fit in this process's maxBufferedBytes (${fit.maxBufferedBytes}) with its frame header and room for a heartbeat (${fit.heartbeatBytes} bytes), though it fit the sender's; give every process the same maxBufferedBytes${more}. Told at most once per lease renewal period.`,
+  );
+}
+
+/**
+ * Tells of refused deliveries at most once per `periodMs`: the first at once, each later one
+ * only once `periodMs` has passed since the last told, with how many were refused meanwhile.
+ */
+export function refusalReports(
+  now: () => number,
+  periodMs: number,
+  tell: (method: string, size: number, refusedSince: number) => void,
+): { refused(method: string, size: number): void } {
+  let toldAt: number | undefined;
+  let since = 0;
+  return {
+    refused(method, size) {
+      const at = now();
+      if (toldAt !== undefined && at - toldAt < periodMs) {
+        since += 1;
+        return;
+      }
+      toldAt = at;
+      const count = since;
+      since = 0;
+      tell(method, size, count);
+    },
+  };
 }

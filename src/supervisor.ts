@@ -35,7 +35,7 @@ import { Readiness } from './ready.js';
 import { createRegistry } from './registry.js';
 import { createRejections } from './rejections.js';
 import { createSafely } from './safely.js';
-import { messageFit } from './send-arguments.js';
+import { deliveryRefused, messageFit, refusalReports } from './send-arguments.js';
 import { createSendEdges } from './send-edges.js';
 import { collectStats, type StatsOptions, type StatsSources, userStatsOf } from './stats.js';
 import type { ShutdownOptions, ShutdownPace, Supervisor } from './supervisor-api.js';
@@ -139,7 +139,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   // A broadcast over idle connections takes their idle → live edges 500 a loop turn.
   const sendEdges = createSendEdges(afterWaitingIo);
   // The largest message a send buffer holds: every way of sending refuses a larger one.
-  const fit = messageFit(resolved.maxBufferedBytes);
+  const fit = messageFit(resolved.maxBufferedBytes, resolved.heartbeatMessage);
   const env: ConnectionEnv = {
     wss,
     maxBufferedBytes: resolved.maxBufferedBytes,
@@ -614,6 +614,14 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         : (delivery) => clusterOnly(CLUSTER_SENDS[delivery.kind]).then((book) => book.sendAcross(delivery)),
   );
 
+  // Another process's cluster-wide sends this one's lower maxBufferedBytes refused: told at most
+  // once per lease renewal period (a 30 Hz broadcast would be 30 errors a second).
+  const deliveryRefusals = refusalReports(
+    clock.now,
+    Math.max(1, Math.floor((resolved.cluster?.leaseTtlMs ?? 0) / 3)),
+    (method, size, since) => report(deliveryRefused(method, size, fit, since)),
+  );
+
   // ready(): at once without cluster; with it, from the first lease (the lease actor says when).
   const readiness = new Readiness(resolved.cluster === undefined);
 
@@ -633,7 +641,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
             deliver: (delivery) => {
               // Checked by its sender; a message that fails the checks here (another version's) is reported.
               try {
-                registry.deliver(delivery);
+                const refused = registry.deliver(delivery);
+                if (refused !== undefined) deliveryRefusals.refused(refused.method, refused.size);
               } catch (error) {
                 // Nothing may escape into the Redis client's message handler; anything else is a bug of ours.
                 report(

@@ -5,15 +5,16 @@
 import { isIPv4 } from 'node:net';
 import { guessName } from '../../src/closest-name.js';
 import { tokenAuthorizer } from '../../src/dashboard/index.js';
-import type {
-  ActivityMode,
-  AdmissionRate,
-  ClusterOptions,
-  PresetName,
-  RedisSentinelAuth,
-  RedisSentinelNodes,
-  RefuseMode,
-  SupervisorOptions,
+import {
+  type ActivityMode,
+  type AdmissionRate,
+  type ClusterOptions,
+  type PresetName,
+  presets,
+  type RedisSentinelAuth,
+  type RedisSentinelNodes,
+  type RefuseMode,
+  type SupervisorOptions,
 } from '../../src/index.js';
 import { ConfigError, parseFlags, toInteger, toNumber, toPort } from './command-line.js';
 
@@ -191,7 +192,8 @@ Options (environment variable in brackets):
   --max-payload-bytes <n>       largest message a client may send; larger closes with 1009
                                 [WSSUP_MAX_PAYLOAD_BYTES] (default from the preset)
   --max-buffered-bytes <n>      largest send buffer; a client that reads slower is closed with
-                                4008 [WSSUP_MAX_BUFFERED_BYTES] (default from the preset)
+                                4008; it must hold the echo of a --max-payload-bytes message
+                                [WSSUP_MAX_BUFFERED_BYTES] (default from the preset)
   --activity <what>             both | inbound: messages that keep a connection from going idle,
                                 either way or the client's only [WSSUP_ACTIVITY] (default both)
   --linger-ms <ms>              how long a user's supervisor stays after its last connection
@@ -318,6 +320,50 @@ const clusterOnly: readonly Flag[] = [
  */
 const isLoopbackHost = (host: string) =>
   host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
+
+/** ws's frame header for a server's message of `size` bytes (unmasked). */
+const frameHeader = (size: number) => (size <= 125 ? 2 : size <= 65_535 ? 4 : 10);
+
+/**
+ * Why the echo cannot serve what a client may send: a message of up to --max-payload-bytes is
+ * sent back whole, and the supervisor refuses a message whose bytes, frame header and room for
+ * a heartbeat (a ping, and --heartbeat-message's frame) do not fit in --max-buffered-bytes (it
+ * would close even a reader keeping up with 4008). The echo's send would throw, and the client
+ * be closed with 1011 for a message the server had accepted. Undefined when it may start, or
+ * when createSupervisor refuses the values anyway (it says why). `names` as in exposureRefusal.
+ */
+export function echoRefusal(
+  limits: ServerConfig['limits'],
+  names: { payload: string; buffered: string } = {
+    payload: '--max-payload-bytes',
+    buffered: '--max-buffered-bytes',
+  },
+): string | undefined {
+  const presetName = limits.preset ?? 'production';
+  if (!Object.hasOwn(presets, presetName)) return undefined;
+  const preset = presets[presetName];
+  const payload = limits.maxPayloadBytes ?? preset.maxPayloadBytes;
+  const buffered = limits.maxBufferedBytes ?? preset.maxBufferedBytes;
+  if (!Number.isSafeInteger(payload) || !Number.isSafeInteger(buffered) || payload < 1 || buffered < 1)
+    return undefined;
+  const keepalive =
+    typeof limits.heartbeatMessage === 'string' ? Buffer.byteLength(limits.heartbeatMessage) : 0;
+  const heartbeat = 2 + (keepalive === 0 ? 0 : frameHeader(keepalive) + keepalive);
+  const needed = payload + frameHeader(payload) + heartbeat;
+  if (needed <= buffered) return undefined;
+  // The largest payload that fits: down from the smallest header's, at most 8 steps.
+  let largest = buffered - heartbeat - 2;
+  while (largest > 0 && largest + frameHeader(largest) + heartbeat > buffered) largest -= 1;
+  const from = (given: number | undefined) => (given === undefined ? ` (from the preset ${presetName})` : '');
+  const heartbeatMessage = keepalive === 0 ? '' : ' and --heartbeat-message';
+  return (
+    `${names.buffered} ${buffered}${from(limits.maxBufferedBytes)} cannot hold the echo of a client's largest message, ` +
+    `${names.payload} ${payload}${from(limits.maxPayloadBytes)}: with its frame header and room for a heartbeat's ping${heartbeatMessage} ` +
+    `it needs ${needed} bytes, and sending it back would fail (the client closed with 1011); ` +
+    `give ${names.buffered} at least ${needed}` +
+    (largest >= 1 ? `, or ${names.payload} at most ${largest}` : '')
+  );
+}
 
 /**
  * Why the server must not start as configured: on a host others can reach, with neither a
@@ -658,6 +704,11 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     { host: nameOf('host'), token: '--dashboard-token', open: '--dashboard-open' },
   );
   if (refusal !== undefined) throw new ConfigError(refusal);
+  const echo = echoRefusal(limits, {
+    payload: nameOf('max-payload-bytes'),
+    buffered: nameOf('max-buffered-bytes'),
+  });
+  if (echo !== undefined) throw new ConfigError(echo);
   const url = read('redis');
   const rootNodes = read('redis-cluster');
   const sentinels = read('redis-sentinel');

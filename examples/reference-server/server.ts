@@ -21,7 +21,7 @@ import {
 } from '../../src/dashboard/index.js';
 import { createSupervisor, type Supervisor } from '../../src/index.js';
 import { ConfigError } from './command-line.js';
-import { exposureRefusal, type ServerConfig, secondsLikeInFlagTerms } from './config.js';
+import { echoRefusal, exposureRefusal, type ServerConfig, secondsLikeInFlagTerms } from './config.js';
 import { createErrorLog } from './error-log.js';
 import { pathOf, queryOf, refuseMethod, sendJson, sendText } from './http.js';
 import { createMetricsRoute } from './metrics-route.js';
@@ -96,6 +96,8 @@ export async function startReferenceServer(
   // before anything is created.
   const refusal = exposureRefusal(config);
   if (refusal !== undefined) throw new ConfigError(refusal);
+  const echo = echoRefusal(config.limits);
+  if (echo !== undefined) throw new ConfigError(echo);
   // One access rule for the dashboard and the per-user detail of /stats. Without a token both are
   // open, a choice said out loud to createDashboard and checkAccess (neither has an open default):
   // on loopback, or with --dashboard-open elsewhere (exposureRefusal; it warns: exposureWarning).

@@ -28,7 +28,13 @@ import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../opt
 import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
 import { checkRoom } from '../rooms.js';
 import { createSafely } from '../safely.js';
-import { assertFits, assertHandleSendOptions, checkData, type MessageFit } from '../send-arguments.js';
+import {
+  assertFits,
+  assertHandleSendOptions,
+  checkData,
+  frameHeaderBytes,
+  type MessageFit,
+} from '../send-arguments.js';
 import type { SendEdges } from '../send-edges.js';
 import { onRejection } from '../thenable.js';
 import type { CloseRefusals, HttpAnswer } from './close-refusal.js';
@@ -782,10 +788,15 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     return tcp?.writableNeedDrain === true && tcp.writableLength > 0;
   }
 
-  /** Whether `data`, framed (at most 14 bytes more), would take the send buffer past maxBufferedBytes. */
+  /**
+   * Whether `data`, with its frame header and room for a heartbeat, would take the send buffer
+   * past maxBufferedBytes: messageFit's rule, so that a message send() takes is never dropped
+   * on an empty buffer.
+   */
   #wouldOverflow(ws: WebSocket, data: string | Buffer | ArrayBuffer | ArrayBufferView): boolean {
     const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
-    return ws.bufferedAmount + size + 14 > this.#env.maxBufferedBytes;
+    const fit = this.#env.messageFit;
+    return ws.bufferedAmount + size + frameHeaderBytes(size) + fit.heartbeatBytes > fit.maxBufferedBytes;
   }
 
   /**

@@ -131,7 +131,12 @@ describe('--max-payload-bytes', () => {
  * kernel's buffers are full. 24 MiB is more than loopback's buffers hold here, and less than
  * the large limit below.
  */
-const echoChunk = 32 * 1024; // under 64 KiB: an echo larger than maxBufferedBytes is refused by send()
+const echoChunk = 32 * 1024;
+/**
+ * With --max-buffered-bytes 65536: the server refuses to start when the echo of a message of
+ * --max-payload-bytes (the preset's 1 MiB) cannot fit in it (reference-flags.test.ts).
+ */
+const echoPayload = ['--max-payload-bytes', String(echoChunk)];
 const echoChunks = 768;
 
 async function echoWhilePaused(server: Running, user: string): Promise<WebSocket> {
@@ -146,7 +151,13 @@ async function echoWhilePaused(server: Running, user: string): Promise<WebSocket
 describe('--max-buffered-bytes', { timeout: 60_000 }, () => {
   it('closes a client that reads slower than it is sent to with 4008 past it', async () => {
     // A long drain, so that the client is still there to read the 4008 when it reads again.
-    const server = await start(['--max-buffered-bytes', '65536', '--drain-timeout-ms', '60000']);
+    const server = await start([
+      '--max-buffered-bytes',
+      '65536',
+      '--drain-timeout-ms',
+      '60000',
+      ...echoPayload,
+    ]);
     const ws = await echoWhilePaused(server, 'gus');
     await vi.waitFor(async () => expect((await server.stats()).byState.draining).toBe(1), ioWait);
     const closing = closed(ws);
@@ -176,6 +187,7 @@ describe('--max-buffered-bytes', { timeout: 60_000 }, () => {
       'WSSUP_MAX_BUFFERED_BYTES',
       '65536',
       String(256 * 1024 * 1024),
+      echoPayload,
     );
   });
 });

@@ -74,7 +74,7 @@ const sample: Record<string, string> = {
   '--admission-rate': '2/5',
   '--message-rate': '50/200',
   '--max-payload-bytes': '4096',
-  '--max-buffered-bytes': '8192',
+  '--max-buffered-bytes': '2097152', // above what the echo of a 1 MiB message needs (the preset's --max-payload-bytes)
   '--activity': 'inbound',
   '--linger-ms': '777',
   '--retry-after-ms': '3000',
@@ -499,6 +499,60 @@ describe('a host others can reach, without a dashboard token', () => {
   it('is refused by startReferenceServer too, for a config built in code, before anything starts', async () => {
     await expect(startReferenceServer({ host: '0.0.0.0', port: 0, limits: {} })).rejects.toThrow(
       /^--host 0\.0\.0\.0 is not loopback, /,
+    );
+  });
+});
+
+describe('--max-buffered-bytes below what the echo of the largest message needs', () => {
+  // The echo sends a message of up to --max-payload-bytes back whole; the supervisor refuses a
+  // message that cannot fit in maxBufferedBytes with its frame header and a heartbeat's frames,
+  // so the echo threw and the client was closed with 1011 for a message the server accepted.
+  it('is refused at start, naming both settings and the way out', () => {
+    expect(() => config(['--max-buffered-bytes', '65536'])).toThrow(
+      /^--max-buffered-bytes 65536 cannot hold the echo of a client's largest message, --max-payload-bytes 1048576 \(from the preset production\): with its frame header and room for a heartbeat's ping it needs 1048588 bytes, .*give --max-buffered-bytes at least 1048588, or --max-payload-bytes at most 65530$/,
+    );
+    expect(() => config(['--max-payload-bytes', '65531'], { WSSUP_MAX_BUFFERED_BYTES: '65536' })).toThrow(
+      /^WSSUP_MAX_BUFFERED_BYTES \(--max-buffered-bytes\) 65536 cannot hold .* --max-payload-bytes 65531: .*needs 65537 bytes/,
+    );
+    // The keepalive text rides with every ping: its frame counts too (2 + 5 bytes).
+    expect(() =>
+      config([
+        '--max-payload-bytes',
+        '65530',
+        '--max-buffered-bytes',
+        '65536',
+        '--heartbeat-message',
+        'alive',
+      ]),
+    ).toThrow(/ping and --heartbeat-message it needs 65543 bytes, .*--max-payload-bytes at most 65523$/);
+    // Just enough: it starts.
+    expect(config(['--max-payload-bytes', '65530', '--max-buffered-bytes', '65536']).limits).toMatchObject({
+      maxPayloadBytes: 65530,
+      maxBufferedBytes: 65536,
+    });
+    expect(
+      config([
+        '--max-payload-bytes',
+        '65523',
+        '--max-buffered-bytes',
+        '65536',
+        '--heartbeat-message',
+        'alive',
+      ]).limits,
+    ).toMatchObject({ maxPayloadBytes: 65523 });
+    // Within the same preset: the test preset's 64 KiB messages fit its 1 MiB buffer.
+    expect(config(['--preset', 'test']).limits).toEqual({ preset: 'test' });
+  });
+
+  it('is refused by startReferenceServer too, for a config built in code, before anything starts', async () => {
+    await expect(
+      startReferenceServer({
+        host: '127.0.0.1',
+        port: 0,
+        limits: { preset: 'test', maxBufferedBytes: 1000 },
+      }),
+    ).rejects.toThrow(
+      /^--max-buffered-bytes 1000 cannot hold the echo of a client's largest message, --max-payload-bytes 65536 \(from the preset test\): .*--max-payload-bytes at most 994$/,
     );
   });
 });

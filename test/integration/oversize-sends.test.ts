@@ -8,15 +8,18 @@
  * downloaded it again, in a loop). A message that fits reaches a reader keeping up.
  */
 import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { ConnectionHandle, Supervisor } from '../../src/index.js';
 import { startRulesServer, touch } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+import { allDisposed, expectNoLeaks, ioWait } from '../helpers/server.js';
 
 const maxBufferedBytes = 1024 * 1024;
-/** ws frames a message over 65,535 bytes with a 10-byte header (a server does not mask). */
-const largest = maxBufferedBytes - 10;
+/**
+ * ws frames a message over 65,535 bytes with a 10-byte header (a server does not mask), and a
+ * heartbeat's ping (2 bytes, no `heartbeatMessage` here) may come while it is being written.
+ */
+const largest = maxBufferedBytes - 10 - 2;
 
 function counter(ws: WebSocket) {
   const counted = { messages: 0, first: '', sizes: [] as number[] };
@@ -65,7 +68,7 @@ describe('a message larger than maxBufferedBytes can hold', () => {
     const { t, a, b } = await editors();
     const gotA = counter(a.ws);
     const gotB = counter(b.ws);
-    const oneTooMany = maxBufferedBytes - largest + 1; // the header's bytes, and one
+    const oneTooMany = maxBufferedBytes - largest + 1; // the header's and the ping's bytes, and one
     const tooLarge: [string, string | Buffer | ArrayBuffer | ArrayBufferView, number][] = [
       ['a Buffer of maxBufferedBytes + 1', Buffer.alloc(maxBufferedBytes + 1, 1), maxBufferedBytes + 1],
       ['a Buffer one byte past the largest', Buffer.alloc(largest + 1, 1), largest + 1],
@@ -122,7 +125,7 @@ describe('a message larger than maxBufferedBytes can hold', () => {
     expect(t.errors).toEqual([]);
   });
 
-  it('one that just fits (maxBufferedBytes less its frame header) reaches a reader keeping up, every time, and the connection stays open', async () => {
+  it('one that just fits (maxBufferedBytes less its frame header and a ping) reaches a reader keeping up, every time, and the connection stays open', async () => {
     const { t, a, b } = await editors();
     const gotA = counter(a.ws);
     const gotB = counter(b.ws);
@@ -162,4 +165,83 @@ describe('a message larger than maxBufferedBytes can hold', () => {
     expectNoLeaks(t.supervisor);
     expect(t.errors).toEqual([]);
   });
+
+  it('one that just fits goes volatile too, on an empty send buffer (the header counted as messageFit counts it)', async () => {
+    const { t, a, b } = await editors();
+    const gotA = counter(a.ws);
+    const fits: (string | Buffer)[] = [
+      Buffer.alloc(largest, 1),
+      'x'.repeat(largest),
+      Buffer.alloc(70_000, 2),
+    ];
+    for (const [i, data] of fits.entries()) {
+      while ((a.handle.socket?.bufferedAmount ?? 0) > 0)
+        await new Promise((resolve) => setImmediate(resolve));
+      expect(a.handle.send(data, { volatile: true }), `message ${i}`).toBe(true);
+      while (gotA.messages < i + 1) await once(a.ws, 'message');
+    }
+    expect(gotA.sizes).toEqual(fits.map((data) => Buffer.byteLength(data)));
+    expect(t.events.disposed).toEqual([]);
+
+    a.ws.terminate();
+    b.ws.terminate();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
+});
+
+/**
+ * A heartbeat that comes while a message that just fits is still being written (8 MiB over
+ * loopback: the kernel does not take it at once) adds its ping, and its `heartbeatMessage`
+ * frame when there is one, to the send buffer: sendPing() closed a reader keeping up with 4008
+ * when the message left no room for them.
+ */
+describe('a heartbeat during the write of a message that just fits', () => {
+  const big = 8 * 1024 * 1024;
+  const keepalives: [string, string | undefined, number][] = [
+    ['pings only', undefined, 2],
+    ['with a heartbeatMessage of 125 bytes', 'k'.repeat(125), 2 + 2 + 125],
+    ['with a heartbeatMessage of 3 bytes', 'hb!', 2 + 2 + 3],
+  ];
+  for (const [what, heartbeatMessage, heartbeatBytes] of keepalives)
+    it(`does not close a reader keeping up (${what})`, async () => {
+      const t = await startRulesServer({
+        maxBufferedBytes: big,
+        heartbeatIntervalMs: 1_000,
+        heartbeatMessage,
+      });
+      const a = await t.open('sam');
+      await touch(a.ws);
+      const got = counter(a.ws);
+      let pings = 0;
+      a.ws.on('ping', () => {
+        pings += 1;
+      });
+      const fits = big - 10 - heartbeatBytes;
+      expect(() => a.handle.send(Buffer.alloc(fits + 1, 1))).toThrow(
+        expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }),
+      );
+      expect(a.handle.send(Buffer.alloc(fits, 1))).toBe(true);
+      // Still being written: the whole frame counts, as the README says.
+      expect(a.handle.socket?.bufferedAmount).toBe(fits + 10);
+      t.clock.increment(1_000); // the heartbeat: a ping (and the keepalive) behind it
+      expect(a.handle.socket?.bufferedAmount).toBe(big); // room left for them, to the byte
+      const heartbeat = heartbeatMessage === undefined ? [] : [Buffer.byteLength(heartbeatMessage)];
+      while (got.messages < 1 + heartbeat.length) await once(a.ws, 'message');
+      while ((a.handle.socket?.bufferedAmount ?? 0) > 0)
+        await new Promise((resolve) => setImmediate(resolve));
+      // Not on its way out as a slow consumer: it still takes messages.
+      expect(a.handle.send('after')).toBe(true);
+      while (got.messages < 2 + heartbeat.length) await once(a.ws, 'message');
+      expect(got.sizes).toEqual([fits, ...heartbeat, 5]);
+      await vi.waitFor(() => expect(pings).toBe(1), ioWait);
+      expect(a.ws.readyState).toBe(WebSocket.OPEN);
+      expect(t.events.disposed).toEqual([]);
+
+      a.ws.terminate();
+      await allDisposed(t.supervisor);
+      expectNoLeaks(t.supervisor);
+      expect(t.errors).toEqual([]);
+    });
 });
