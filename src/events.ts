@@ -406,22 +406,36 @@ export interface OfflineEvent {
  * it left with no booked connection on any process. No process tells `offline` for a process
  * that died (its own `offline` would have been told there, and nothing else runs its linger):
  * this is where an app's presence learns that they left. Told on the process whose reaper pass
- * got there first (any live one), once per pass and dead incarnation that removed at least one
- * entry, even when the pass failed in part (the rest is reaped, and told, by a later pass).
- * Not told for a graceful `shutdown()` (its clients reconnect elsewhere), nor for the dead
- * entries an admission purges on its way (its user is online).
+ * got there first (any live one), once per page of purges (a few hundred users) that removed at
+ * least one entry, as soon as that page lands: even when the pass fails later, or this process
+ * shuts down mid-pass (a page purged while its `shutdown()` runs is still told; nothing once
+ * `shutdown()` has resolved). At most once per emptied book: a crash of this process between a
+ * purge and its event, or a purge whose reply was lost after Redis ran it, loses it, as does a
+ * reap won by a process of an older version (a rolling upgrade), which tells none; reconcile
+ * now and then (for each user the app shows online, ask `userStats(id, { cluster: true })`).
+ * Not told for a graceful `shutdown()` whose own purge succeeded (its clients reconnect
+ * elsewhere; if that purge failed, in an outage, its lease expires and a survivor tells `reaped`
+ * for what is left), nor for the dead entries an admission purges on its way (its user is online).
  *
  * `offline` leaves out a user with a booked connection left anywhere: on another live
  * process, or admitted elsewhere while the pass ran (booked before the user's purge: after
  * it, the user is named, then told `admitted` where they came back). A process that was only
  * paused (a stopped VM, a partition) books again, as it resumes, the connections it still
- * holds (the `incarnation` event there, cause `lease-lost`): its users named here are back then,
- * with no `admitted` event; re-announce them from that `incarnation` listener.
+ * holds (the `incarnation` event there, cause `lease-lost`, told before that re-admission):
+ * its users named here may be back then, with no `admitted` event. So do not mark them offline
+ * at once: wait a grace longer than the client's reconnect (its `shutdownWindowMs` plus
+ * backoff), then ask the book again, as below; that also keeps a deploy from flickering.
  *
  * @example
  * ```ts
+ * const graceMs = 20_000; // longer than the client's shutdownWindowMs plus its backoff
  * supervisor.on('reaped', ({ offline }) => {
- *   for (const userId of offline) presence.markOffline(userId);
+ *   setTimeout(async () => {
+ *     for (const userId of offline) {
+ *       const live = (await supervisor.userStats(userId, { cluster: true }))?.live ?? 0;
+ *       if (live === 0) presence.markOffline(userId);
+ *     }
+ *   }, graceMs);
  * });
  * ```
  */
@@ -435,14 +449,14 @@ export interface ReapedEvent {
   /** Its dead incarnation (the lease that expired). */
   incarnation: number;
   /**
-   * The entries (booked connections) the pass removed from the books of that incarnation's
-   * users: at least 1.
+   * The entries (booked connections) this page of the pass removed from the books of that
+   * incarnation's users: at least 1.
    */
   removed: number;
   /**
-   * The users the pass left with no booked connection on any process (their book empty):
+   * The users this page left with no booked connection on any process (their book empty):
    * possibly none, when each had a connection on another process. A user whose book was
-   * emptied by an earlier pass (another process's, or another dead incarnation's in the same
+   * emptied by an earlier purge (another process's, or another dead incarnation's in the same
    * pass) is not named again.
    */
   offline: string[];

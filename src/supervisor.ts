@@ -669,7 +669,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
                 previous,
                 cause,
               }),
-            // Built only when heard: a pass over a big node names many users.
+            // Emitted only when heard. The store tells one batch of purges at a time (an index
+            // page), so no event holds a whole dead incarnation's users.
             reaped: (reaped) => {
               if (events.heard('reaped')) events.emit('reaped', reaped);
             },

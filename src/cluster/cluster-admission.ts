@@ -294,8 +294,11 @@ export class ClusterBook {
    * of that may act as if the node were running. So it is the one lifetime rule, read
    * at each edge of the book: the lease (#toLease), the store (#call), the supervisor
    * (untilStopping()), and the supervisor's own calls. `#stopped` is only the promise.
+   * One exception: `reaped` is told until the store's stop has settled (#storeStopped).
    */
   #stopping = false;
+  /** The store's stop() has settled (or failed): a `reaped` it gives later is dropped. */
+  #storeStopped = false;
   #stopped: Promise<void> | undefined;
   /** Settles when the first attempt to take a lease has succeeded or failed. */
   readonly #firstStart: Promise<void>;
@@ -851,6 +854,8 @@ export class ClusterBook {
     } catch (error) {
       const failure = storeError('stop', error);
       if (failure !== undefined) this.#reportStopFailure(failure);
+    } finally {
+      this.#storeStopped = true;
     }
     // An app's store: its stop() has settled or run out; what is still in flight fails now
     // (the book acts on none of it), and the watchdog's timer goes.
@@ -930,7 +935,10 @@ export class ClusterBook {
    * no pass to tell.
    */
   #reaped(reaped: unknown): void {
-    if (this.#stopping) return;
+    // Told while stop() runs (the books a pass emptied then are empty all the same, and the
+    // supervisor's listeners still hear it), never once the store's stop has settled: the
+    // supervisor's shutdown() resolves after that, so no `reaped` follows it.
+    if (this.#storeStopped) return;
     if (!isReaped(reaped)) {
       this.#contract.broken(
         'reaped',
@@ -1601,9 +1609,8 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
     incarnationChanged: (incarnation, previous, cause) => {
       if (!stopping()) host.incarnationChanged?.(incarnation, previous, cause);
     },
-    reaped: (reaped) => {
-      if (!stopping()) host.reaped?.(reaped);
-    },
+    // Gated by the book itself (#reaped): a page purged while it stops is still told.
+    reaped: (reaped) => host.reaped?.(reaped),
     startRefused: (error) => {
       if (!stopping()) host.startRefused?.(error);
     },

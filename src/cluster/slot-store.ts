@@ -218,18 +218,18 @@ export interface ClusterView {
 }
 
 /**
- * What one reaper pass did to one dead incarnation's entries (`SlotStoreEvents.reaped`):
- * the supervisor's `reaped` event.
+ * What one page of a reaper pass (one batch of purges) did to one dead incarnation's entries
+ * (`SlotStoreEvents.reaped`): the supervisor's `reaped` event.
  */
 export interface ReapedIncarnation {
   /** The `cluster.nodeId` of the process that held the dead lease. */
   nodeId: string;
   /** Its dead incarnation (the lease that expired). */
   incarnation: number;
-  /** The entries the pass removed from the books of that incarnation's users (at least 1). */
+  /** The entries the page removed from the books of that incarnation's users (at least 1). */
   removed: number;
   /**
-   * The users whose book that pass left empty: it removed entries of theirs and none
+   * The users whose book that page left empty: it removed entries of theirs and none
    * remained (no booked connection on any process, this one included). A user with an entry
    * left (another process's, an admission booked meanwhile), or whose book another purge had
    * emptied first, is not named.
@@ -297,8 +297,10 @@ export interface SlotStoreEvents {
   evictionPolicy?(policy: string, server: string): void;
   /**
    * A pass of this store's reaper (`reap()`, or one it runs itself) removed entries of a dead
-   * incarnation: told once per pass and per dead incarnation it removed any from, even when
-   * the pass failed in part (what it removed stays removed). `offline` names the users it left
+   * incarnation: told as each batch of purges lands (the Redis store: per index page), not at
+   * the end of a whole pass, which a failure or a stop mid-pass never reaches (what a batch
+   * removed stays removed, and later passes find it gone). Told while the store's stop() runs;
+   * the runtime drops what comes once it has settled. `offline` names the users it left
    * booked nowhere: the supervisor's `reaped` event, for an app's presence. Optional: a store
    * that never calls it leaves the event untold (the runtime counts `reap()`'s answer all the
    * same), and an answer out of shape is reported once as WSSUP_INVALID_OPTION and dropped.

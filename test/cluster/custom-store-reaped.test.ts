@@ -1,7 +1,9 @@
 /**
  * The `reaped` event from a `cluster.store` of the app's own (SlotStoreEvents.reaped, optional):
  * told on as the supervisor's event, a copy of what the store gave; a pass that removed nothing
- * is not told; a call out of shape is reported once as WSSUP_INVALID_OPTION and dropped.
+ * is not told; a call out of shape is reported once as WSSUP_INVALID_OPTION and dropped. Told
+ * while the store's stop() runs (a page purged then is emptied all the same), never once
+ * shutdown() has resolved.
  */
 import { expect, it, vi } from 'vitest';
 import type { ReapedEvent, SlotStoreEvents } from '../../src/index.js';
@@ -45,4 +47,34 @@ it("a store of one's own: its reaped() told as the event (a copy), an empty pass
   expect(invalid).toHaveLength(1);
   expect(invalid[0]?.message).toContain('reaped');
   t.errors.splice(0);
+});
+
+/** A store whose stop() tells a page purged meanwhile, and another once it has resolved. */
+class StoppingStore extends TellingStore {
+  late: Promise<void> | undefined;
+  override async stop(): Promise<void> {
+    this.events?.reaped?.({ nodeId: 'own-dead', incarnation: 4, removed: 2, offline: ['ida'] });
+    await super.stop();
+    const events = this.events;
+    this.late = new Promise((resolve) =>
+      setTimeout(() => {
+        events?.reaped?.({ nodeId: 'own-dead', incarnation: 5, removed: 1, offline: ['jo'] });
+        resolve();
+      }, 20),
+    );
+  }
+}
+
+it("shutdown(): a page told while the store's stop runs is heard; nothing once shutdown() has resolved", async () => {
+  const book = new MemoryBook(() => Date.now());
+  const store = new StoppingStore(book, 'own-2', leaseTtlMs);
+  const t = await startServer({ cluster: { store, nodeId: 'own-2', leaseTtlMs, reaperIntervalMs: 100 } });
+  const reaped: ReapedEvent[] = [];
+  t.supervisor.on('reaped', (event) => reaped.push(event));
+  await t.supervisor.ready({ signal: AbortSignal.timeout(10_000) });
+  await t.supervisor.shutdown({ deadlineMs: 200 });
+  expect(reaped).toEqual([{ nodeId: 'own-dead', incarnation: 4, removed: 2, offline: ['ida'] }]);
+  await store.late;
+  expect(reaped).toHaveLength(1);
+  expect(t.errors).toEqual([]);
 });

@@ -74,6 +74,22 @@ describe.runIf(hasRedis)(
       });
     }, 40_000);
 
+    it('a graceful shutdown() is told by no process: it purged its own entries, nothing is left to reap', async () => {
+      const leaving = await survivor('graceful-1');
+      const staying = await survivor('graceful-2');
+      const reaped: ReapedEvent[] = [];
+      staying.supervisor.on('reaped', (event) => reaped.push(event));
+      await connect(leaving.url('hal'));
+      await connect(leaving.url('ivy'));
+      expect((await bookOf(redis.current, 'hal')).map((entry) => entry.nodeId)).toEqual(['graceful-1']);
+      await leaving.supervisor.shutdown({ deadlineMs: 200 });
+      // Past the lease's TTL and many reaper passes: leftovers would have been reaped, and told, by now.
+      await sleep(leaseTtlMs + 10 * reaperIntervalMs);
+      expect(reaped).toEqual([]);
+      expect(staying.supervisor.stats().cluster?.slotsReaped).toBe(0);
+      expect(await bookOf(redis.current, 'hal')).toEqual([]);
+    }, 40_000);
+
     it('two dead processes sharing a user: each user named once, by the pass that emptied the book', async () => {
       const two = await survivor('reaper-2');
       const reaped: ReapedEvent[] = [];

@@ -12,7 +12,7 @@ import {
   type RedisSlotStore,
   type RedisSlotStoreOptions,
 } from '../../src/cluster/redis-store.js';
-import type { EvictionOrder } from '../../src/cluster/slot-store.js';
+import type { EvictionOrder, ReapedIncarnation } from '../../src/cluster/slot-store.js';
 import {
   type PrivateRedisCluster,
   type RedisClusterOptions,
@@ -105,6 +105,8 @@ export interface TestStore {
   subscriptionErrors: Error[];
   /** What the store reported through `messageIgnored` (a message on its channel it cannot read). */
   ignored: Error[];
+  /** What the store's reaper told (`reaped`), in order. */
+  reaped: ReapedIncarnation[];
 }
 
 /** Creates and starts a store on `redis`; stopped after the test. */
@@ -127,6 +129,7 @@ export async function startStoreOn(
   const causes: TestStore['causes'] = [];
   const subscriptionErrors: Error[] = [];
   const ignored: Error[] = [];
+  const reaped: ReapedIncarnation[] = [];
   const recorded: TestStore = {
     store,
     orders,
@@ -136,6 +139,7 @@ export async function startStoreOn(
     reconnects: 0,
     subscriptionErrors,
     ignored,
+    reaped,
   };
   await store.start({
     evictionOrdered: (order) => orders.push(order),
@@ -149,6 +153,7 @@ export async function startStoreOn(
     },
     subscriptionLost: (error) => subscriptionErrors.push(error),
     messageIgnored: (error) => ignored.push(error),
+    reaped: (told) => reaped.push(told),
   });
   return recorded;
 }
