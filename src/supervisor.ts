@@ -821,7 +821,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       } finally {
         // Not at the start: a wait for the shutdown's own `disposed` events must still resolve.
         // Before shutdown() resolves, so that a wait never outlives it, even when the store's stop fails.
-        waiters.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'once(): the supervisor has shut down'));
+        waiters.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'the supervisor has shut down'));
       }
     });
     hub.send({

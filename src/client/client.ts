@@ -398,7 +398,7 @@ export function createClient(options: ClientOptions): Client {
   let listeners: Lists = empty;
   // once()'s waits: rejected once the client has closed, after the final `state` event.
   const waiters = new EventWaiters('client');
-  const closedError = () => new SupervisorError('WSSUP_CLIENT_CLOSED', 'once(): the client has closed');
+  const closedError = () => new SupervisorError('WSSUP_CLIENT_CLOSED', 'the client has closed');
   // The app called close(). From inside a listener, the CLOSE waits for the step under way (XState
   // queues it), whose news is stale by then: the app hears nothing more but the final `closed`.
   let closing = false;
