@@ -18,6 +18,7 @@ import { type AttachableServer, type AttachOptions, attachToServer } from './att
 import { auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
 import { afterWaitingIo, createCountingClock } from './clock.js';
+import { INJECTED_CLOCK } from './clock-shape.js';
 import { ClusterBook } from './cluster/cluster-admission.js';
 import { createClusterHost } from './cluster/cluster-host.js';
 import { openSlotStore } from './cluster/open-store.js';
@@ -899,6 +900,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     ready: (readyOptions) => readiness.wait(readyOptions),
     shutdown,
   };
+  // For serveForTest(), which must move this clock: not enumerable, not in options.
+  Object.defineProperty(supervisor, INJECTED_CLOCK, { value: options.clock });
   // `await using`'s end of scope: no options to get wrong, and once a shutdown has begun
   // (the app's own, with its options) the same promise: resolved at once after it ended.
   return withAsyncDispose(supervisor, () => shutdown());
