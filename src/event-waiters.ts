@@ -50,7 +50,8 @@ export class EventWaiters {
 
   /**
    * once()'s body; `args` are once()'s arguments after the name. `subscribe` is the
-   * emitter's own on(): it throws for an unknown name. Bad arguments throw, and nothing
+   * emitter's own on(): it throws for an unknown name. `caller` is the emitter's once(): the
+   * stack kept for the emitter's end starts below it, at the app's call. Bad arguments throw, and nothing
    * waits (as ready() and on() throw): a name, options other than `{ matches?, signal? }`
    * (a listener among them), or more than one argument after the name.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad argument.
@@ -60,10 +61,16 @@ export class EventWaiters {
     subscribe: (listener: (event: E) => void) => () => void,
     args: readonly unknown[],
     endedAlready?: SupervisorError,
+    caller?: (...args: never[]) => unknown,
   ): Promise<E> {
     const { matches, signal } = onceOptions(this.what, name, args);
     // Its stack, taken at the call: the emitter's end rejects with it (see endedError).
     const site = new Error();
+    // V8's: from the app's call, without the library's frames (a linked copy's are not in node_modules).
+    (Error as { captureStackTrace?: (target: object, above?: unknown) => void }).captureStackTrace?.(
+      site,
+      caller ?? this.wait,
+    );
     let resolve: (event: E) => void = () => {};
     let reject: (error: unknown) => void = () => {};
     const promise = new Promise<E>((resolved, rejected) => {

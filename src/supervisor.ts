@@ -895,8 +895,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     }) as Supervisor['userStats'],
     audit: () => auditBooks(books, users),
     on: (name, listener) => events.on(name, listener),
-    once: ((name: Parameters<typeof events.on>[0], ...args: unknown[]) =>
-      waiters.wait(name, (listener) => events.on(name, listener), args)) as Supervisor['once'],
+    once: function once(name: Parameters<typeof events.on>[0], ...args: unknown[]) {
+      return waiters.wait(name, (listener) => events.on(name, listener), args, undefined, once);
+    } as Supervisor['once'],
     ready: (readyOptions) => readiness.wait(readyOptions),
     shutdown,
   };

@@ -689,12 +689,12 @@ export function createClient(options: ClientOptions): Client {
         }
       };
     },
-    once: ((type: keyof ClientEvents, ...args: unknown[]) => {
+    once: function once(type: keyof ClientEvents, ...args: unknown[]) {
       // After close(), on() adds nothing: the wait would never hear an event, so it rejects at once
       // (bad arguments still throw). The waits begun before it still hear the final `state`.
       const ending = closing || state === 'closed' ? closedError() : undefined;
-      return waiters.wait(type, (listener) => client.on(type, listener), args, ending);
-    }) as Client['once'],
+      return waiters.wait(type, (listener) => client.on(type, listener), args, ending, once);
+    } as Client['once'],
   };
   return withAsyncDispose(client, () => {
     client.close();

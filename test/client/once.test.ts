@@ -106,7 +106,7 @@ describe('client.once()', () => {
       message: "client.once('message'): the client has closed",
     });
     expect(error.stack).toMatch(/^SupervisorError: client\.once\('message'\): the client has closed\n/);
-    expect(error.stack).toContain('waitForMessage');
+    expect(error.stack?.split('\n')[1]).toContain('waitForMessage');
     await expectReleased(t);
   });
 
