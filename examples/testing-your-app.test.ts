@@ -11,6 +11,7 @@
  */
 // #region imports
 import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { describe, expect, it, type TestContext, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createSupervisor, type Supervisor, type SupervisorOptions } from 'ws-supervisor';
@@ -110,6 +111,24 @@ it('closes the app at the end of the test with await using', async () => {
   expect(JSON.parse((await messages.next()).text)).toEqual({ from: 'alice', said: 'hi' });
 });
 // #endregion await-using
+
+// #region own-server
+// Your own HTTP server (your routes' own) instead of serveForTest(): declare the server first.
+// Scopes end in reverse: the supervisor shuts down (each client gets its 1001), then the server
+// closes. The other way round, server.close() waits for the upgraded sockets, which only the
+// shutdown ends: the test hangs, and vitest says only "Test timed out".
+it('closes its own HTTP server after the supervisor, declared in that order', async () => {
+  await using server = createServer();
+  await using supervisor = createChat();
+  supervisor.attach(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/?token=token-alice`);
+  await once(ws, 'open');
+  expect(supervisor.userStats('alice')).toMatchObject({ live: 1 });
+});
+// #endregion own-server
 
 // #region limit
 it('refuses a user at the limit with HTTP 429 and a Retry-After', async (context) => {

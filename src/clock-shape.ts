@@ -8,6 +8,13 @@
 import { describeValue } from './errors.js';
 
 /**
+ * Where a supervisor keeps the `clock` its app gave createSupervisor() (undefined: none), for
+ * ws-supervisor/testing's serveForTest(), which must move the same one. Not public API, and not
+ * in `supervisor.options` (the options in force; a clock is none). Symbol.for: every copy reads it.
+ */
+export const INJECTED_CLOCK: unique symbol = Symbol.for('ws-supervisor.injectedClock');
+
+/**
  * The refused `clock` as the message names it, with what is wrong; undefined when the
  * value's kind alone says it (a number, null). `now` is checked only where it is read.
  */

@@ -4,7 +4,8 @@
  * removes itself when the promise settles, whichever way: the event taken, `matches`
  * throwing or answering no boolean, the signal aborted, or the emitter's end (close()
  * here, called by supervisor.shutdown() just before it resolves, after its last event, and
- * by the client when it reaches `closed`). A wait that could never settle is a leak the app
+ * by the client when it reaches `closed`: the rejection names the event and has the stack of
+ * the once() call). A wait that could never settle is a leak the app
  * cannot see: none outlives its emitter (so a wait nobody awaits rejects unhandled then:
  * the public docs tell apps to give it a `.catch`). A wait begun inside a listener of its
  * own event hears the next one: the emitters call the listeners registered at the emit. No timer: an app bounds a wait with its signal.
@@ -49,7 +50,8 @@ export class EventWaiters {
 
   /**
    * once()'s body; `args` are once()'s arguments after the name. `subscribe` is the
-   * emitter's own on(): it throws for an unknown name. Bad arguments throw, and nothing
+   * emitter's own on(): it throws for an unknown name. `caller` is the emitter's once(): the
+   * stack kept for the emitter's end starts below it, at the app's call. Bad arguments throw, and nothing
    * waits (as ready() and on() throw): a name, options other than `{ matches?, signal? }`
    * (a listener among them), or more than one argument after the name.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad argument.
@@ -59,8 +61,16 @@ export class EventWaiters {
     subscribe: (listener: (event: E) => void) => () => void,
     args: readonly unknown[],
     endedAlready?: SupervisorError,
+    caller?: (...args: never[]) => unknown,
   ): Promise<E> {
     const { matches, signal } = onceOptions(this.what, name, args);
+    // Its stack, taken at the call: the emitter's end rejects with it (see endedError).
+    const site = new Error();
+    // V8's: from the app's call, without the library's frames (a linked copy's are not in node_modules).
+    (Error as { captureStackTrace?: (target: object, above?: unknown) => void }).captureStackTrace?.(
+      site,
+      caller ?? this.wait,
+    );
     let resolve: (event: E) => void = () => {};
     let reject: (error: unknown) => void = () => {};
     const promise = new Promise<E>((resolved, rejected) => {
@@ -81,7 +91,8 @@ export class EventWaiters {
       }
       how();
     };
-    const ended = (error: SupervisorError) => settle(() => reject(error));
+    const ended = (error: SupervisorError) =>
+      settle(() => reject(endedError(error, methodOf(this.what, name), site)));
     // A polyfill's abort() may leave `reason` undefined: an AbortError then, as Node's events.once() rejects with.
     const aborted = () => settle(() => reject(signal?.reason ?? abortError(methodOf(this.what, name))));
     // Subscribed before anything can settle, outside the promise: an unknown name throws out of once().
@@ -136,6 +147,24 @@ export class EventWaiters {
 /** How messages name the call: `client.once('open')`. */
 function methodOf(what: string, name: unknown): string {
   return `${what}.once(${typeof name === 'string' ? `'${name}'` : describeValue(name)})`;
+}
+
+/**
+ * The emitter's end, as one wait's rejection: its message names the call
+ * (`supervisor.once('evicted'): the supervisor has shut down`), and its stack is the once()
+ * call's (`site`), not the end's, which is only the library's. A test that failed between its
+ * once() and its await sees its own line in the report of the rejection its close() causes.
+ */
+function endedError(end: SupervisorError, method: string, site: Error): SupervisorError {
+  const error = new SupervisorError(end.code, `${method}: ${end.message}`);
+  const frames = site.stack;
+  if (typeof frames === 'string') {
+    // V8 heads a stack with the error's name ("Error\n    at …", "Error: \n" once source-mapped); other engines do not.
+    const header = /^Error[^\n]*\n/.exec(frames)?.[0];
+    error.stack =
+      header === undefined ? frames : `${error.name}: ${error.message}\n${frames.slice(header.length)}`;
+  }
+  return error;
 }
 
 /**

@@ -18,6 +18,7 @@ import { type AttachableServer, type AttachOptions, attachToServer } from './att
 import { auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
 import { afterWaitingIo, createCountingClock } from './clock.js';
+import { INJECTED_CLOCK } from './clock-shape.js';
 import { ClusterBook } from './cluster/cluster-admission.js';
 import { createClusterHost } from './cluster/cluster-host.js';
 import { openSlotStore } from './cluster/open-store.js';
@@ -831,7 +832,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       } finally {
         // Not at the start: a wait for the shutdown's own `disposed` events must still resolve.
         // Before shutdown() resolves, so that a wait never outlives it, even when the store's stop fails.
-        waiters.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'once(): the supervisor has shut down'));
+        waiters.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'the supervisor has shut down'));
       }
     });
     hub.send({
@@ -904,11 +905,14 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     }) as Supervisor['userStats'],
     audit: () => auditBooks(books, users),
     on: (name, listener) => events.on(name, listener),
-    once: ((name: Parameters<typeof events.on>[0], ...args: unknown[]) =>
-      waiters.wait(name, (listener) => events.on(name, listener), args)) as Supervisor['once'],
+    once: function once(name: Parameters<typeof events.on>[0], ...args: unknown[]) {
+      return waiters.wait(name, (listener) => events.on(name, listener), args, undefined, once);
+    } as Supervisor['once'],
     ready: (readyOptions) => readiness.wait(readyOptions),
     shutdown,
   };
+  // For serveForTest(), which must move this clock: not enumerable, not in options.
+  Object.defineProperty(supervisor, INJECTED_CLOCK, { value: options.clock });
   // `await using`'s end of scope: no options to get wrong, and once a shutdown has begun
   // (the app's own, with its options) the same promise: resolved at once after it ended.
   return withAsyncDispose(supervisor, () => shutdown());

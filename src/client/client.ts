@@ -398,7 +398,7 @@ export function createClient(options: ClientOptions): Client {
   let listeners: Lists = empty;
   // once()'s waits: rejected once the client has closed, after the final `state` event.
   const waiters = new EventWaiters('client');
-  const closedError = () => new SupervisorError('WSSUP_CLIENT_CLOSED', 'once(): the client has closed');
+  const closedError = () => new SupervisorError('WSSUP_CLIENT_CLOSED', 'the client has closed');
   // The app called close(). From inside a listener, the CLOSE waits for the step under way (XState
   // queues it), whose news is stale by then: the app hears nothing more but the final `closed`.
   let closing = false;
@@ -689,12 +689,12 @@ export function createClient(options: ClientOptions): Client {
         }
       };
     },
-    once: ((type: keyof ClientEvents, ...args: unknown[]) => {
+    once: function once(type: keyof ClientEvents, ...args: unknown[]) {
       // After close(), on() adds nothing: the wait would never hear an event, so it rejects at once
       // (bad arguments still throw). The waits begun before it still hear the final `state`.
       const ending = closing || state === 'closed' ? closedError() : undefined;
-      return waiters.wait(type, (listener) => client.on(type, listener), args, ending);
-    }) as Client['once'],
+      return waiters.wait(type, (listener) => client.on(type, listener), args, ending, once);
+    } as Client['once'],
   };
   return withAsyncDispose(client, () => {
     client.close();

@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 // real: one read at load while they were on hung close() on a clock.
 import { setImmediate as ioTurn } from 'node:timers';
 import type { ClientOptions } from 'ws';
+import { INJECTED_CLOCK } from '../clock-shape.js';
 import { type AsyncDisposableIfTyped, withAsyncDispose } from '../disposal.js';
 import { describeValue, SupervisorError } from '../errors.js';
 import type { Supervisor } from '../supervisor-api.js';
@@ -38,7 +39,8 @@ export interface ServeForTestOptions {
   /**
    * The supervisor's own `clock` when it is one a test moves (XState's `SimulatedClock`):
    * `close()` moves it, a tenth of `drainTimeoutMs` at a time, once the clients have answered
-   * the shutdown's 1001. Leave it out on the default clock.
+   * the shutdown's 1001. Left out, the one the supervisor was given is taken, when a test
+   * moves it; one the supervisor was not given (none, or another) is refused.
    */
   clock?: ManualClock | undefined;
   /**
@@ -151,13 +153,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
     );
   }
   if (clock !== undefined) {
-    const shape = clock as unknown as Record<string, unknown> | null;
-    if (
-      typeof shape !== 'object' ||
-      shape === null ||
-      !isFunction(shape.increment) ||
-      !isFunction(shape.now)
-    ) {
+    if (!isManualClock(clock)) {
       throw invalid(
         `options.clock must be a clock a test moves, with increment(ms) and now() (XState's SimulatedClock), received ${describeValue(clock)}; leave it out on the default clock.`,
       );
@@ -168,6 +164,29 @@ function checkArguments(supervisor: unknown, options: unknown): void {
       `options.advanceTimers must be a function (ms) => …, received ${describeValue(advanceTimers)}.`,
     );
   }
+}
+
+/**
+ * The clock close() moves: the supervisor's own. Left out, a simulated clock the supervisor
+ * was given is used (close() never ended a shutdown on a clock nobody moved); one the
+ * supervisor does not use is refused (close() moved it for nothing, until ShutdownStuckError).
+ * A supervisor of a copy that does not say its clock: the one given, unchecked.
+ */
+function clockToMove(supervisor: object, given: ManualClock | undefined): ManualClock | undefined {
+  if (!(INJECTED_CLOCK in supervisor)) return given;
+  const own = (supervisor as { [INJECTED_CLOCK]: unknown })[INJECTED_CLOCK];
+  if (given === undefined) return isManualClock(own) ? own : undefined;
+  if (given === own) return given;
+  throw invalid(
+    own === undefined
+      ? "options.clock is not the supervisor's: createSupervisor() was given no clock, so its timers run on real time. Pass the same clock to createSupervisor({ clock }), or leave it out here."
+      : "options.clock is not the supervisor's: createSupervisor() was given another clock. Leave it out here: serveForTest() uses the supervisor's.",
+  );
+}
+
+function isManualClock(clock: unknown): clock is ManualClock {
+  const shape = clock as Record<string, unknown> | null;
+  return typeof shape === 'object' && shape !== null && isFunction(shape.increment) && isFunction(shape.now);
 }
 
 interface Client extends TestClient {
@@ -186,7 +205,7 @@ interface Client extends TestClient {
  * @param supervisor The app's supervisor, new (one per test; `close()` shuts it down).
  * @param options The supervisor's `clock` when a test moves it, and how to advance fake timers.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (the promise rejects) for something other than a
- *   supervisor, one already served, or a bad option (a clock without `increment()`);
+ *   supervisor, one already served, or a bad option (a clock without `increment()`, or not the supervisor's);
  *   WSSUP_SHUTTING_DOWN (from `attach()`) for a supervisor shut down.
  * @throws {Error} The server's error when it cannot listen (`EADDRNOTAVAIL`), once the
  *   supervisor is detached and shut down (there is no app to close()).
@@ -202,7 +221,7 @@ export async function serveForTest<S extends TestableSupervisor>(
   options?: ServeForTestOptions,
 ): Promise<TestApp<S>> {
   checkArguments(supervisor, options);
-  const clock = options?.clock;
+  const clock = clockToMove(supervisor, options?.clock);
   const advanceTimers = options?.advanceTimers;
   const server = createServer();
   const detach = supervisor.attach(server); // throws WSSUP_SHUTTING_DOWN for a supervisor shut down: nothing to undo yet

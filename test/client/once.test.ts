@@ -91,6 +91,25 @@ describe('client.once()', () => {
     await expectReleased(t);
   });
 
+  it('names the event, and has the stack of the once() call, when close() rejects a wait', async () => {
+    const { url } = await startEchoServer();
+    const t = startClient({ url });
+    await t.client.once('open');
+    function waitForMessage() {
+      return t.client.once('message');
+    }
+    const pending = waitForMessage().catch((error: unknown) => error);
+    t.client.close();
+    const error = (await pending) as Error;
+    expect(error).toMatchObject({
+      code: 'WSSUP_CLIENT_CLOSED',
+      message: "client.once('message'): the client has closed",
+    });
+    expect(error.stack).toMatch(/^SupervisorError: client\.once\('message'\): the client has closed\n/);
+    expect(error.stack?.split('\n')[1]).toContain('waitForMessage');
+    await expectReleased(t);
+  });
+
   it('rejects at once when called after close(), inside a listener too, where the final `state` is not announced yet', async () => {
     const { url } = await startEchoServer();
     const t = startClient({ url });

@@ -237,6 +237,35 @@ describe('supervisor.once()', () => {
     expect((await wsClosed).code).toBe(1001);
   });
 
+  it('names the event, and has the stack of the once() call, when shutdown rejects a wait (a test that failed before awaiting it)', async () => {
+    const t = await startServer();
+    // As a test that failed between its once() and its await: only close() settles the wait.
+    function waitForEviction() {
+      return t.supervisor.once('evicted');
+    }
+    const evicted = waitForEviction();
+    const late = evicted.catch((error: unknown) => error);
+    await t.supervisor.shutdown();
+    const error = (await late) as Error;
+    expect(error).toMatchObject({
+      code: 'WSSUP_SHUTTING_DOWN',
+      message: "supervisor.once('evicted'): the supervisor has shut down",
+    });
+    // The report points at the call (here, the helper), not only into the library's shutdown.
+    expect(error.stack).toMatch(
+      /^SupervisorError: supervisor\.once\('evicted'\): the supervisor has shut down\n/,
+    );
+    // Its first frame is the app's (the library's are left out, where the runtime can).
+    expect(error.stack?.split('\n')[1]).toContain('waitForEviction');
+    // A wait begun after the end: the same, from its own call.
+    function lateWait() {
+      return t.supervisor.once('admitted');
+    }
+    const after = (await lateWait().catch((rejected: unknown) => rejected)) as Error;
+    expect(after.message).toBe("supervisor.once('admitted'): the supervisor has shut down");
+    expect(after.stack).toContain('lateWait');
+  });
+
   it('rejects a wait nobody awaits at shutdown too: a fire-and-forget wait needs its .catch', async () => {
     const unhandled = unhandledRejections();
     const t = await startServer();

@@ -49,6 +49,20 @@ describe('serveForTest()', () => {
     ]);
   });
 
+  it("moves the supervisor's own simulated clock when options.clock is left out", async () => {
+    const clock = new SimulatedClock();
+    const app = await serveForTest(createEcho({ clock, heartbeatIntervalMs: 3_600_000 }));
+    // A client of its own that never reads: it never answers the 1001, so only the shutdown's
+    // deadline, on the supervisor's clock, ends it. On a clock nobody moved, close() never resolved.
+    const silent = new WebSocket(app.url('/?user=alice'));
+    onTestFinished(() => silent.terminate());
+    await new Promise((resolve) => silent.once('open', resolve));
+    silent.pause();
+    const disposed = app.supervisor.once('disposed');
+    await app.close();
+    expect(await disposed).toMatchObject({ userId: 'alice', reason: 'shutdown', cleanupMs: undefined });
+  });
+
   it('calls advanceTimers(drainTimeoutMs) once the shutdown has started', async () => {
     const advanced: number[] = [];
     const supervisor = createEcho();
@@ -106,16 +120,16 @@ describe('serveForTest()', () => {
   // Its leak (a spied stats()) is in serve-for-test-isolated.test.ts.
 
   it('rejects close() with WSSUP_TEST_SHUTDOWN_STUCK after 100 moves that do not end the shutdown, naming the client', async () => {
-    // The supervisor is on real time, the clock given is another: a paced shutdown the test started
-    // closes alice at once, and bob only in its second batch, 30 real seconds later. No move ends it.
+    // A paced shutdown the test started closes alice at once, and bob only in its second batch,
+    // 30 simulated minutes later: 100 moves of a tenth of drainTimeoutMs (10 minutes) do not end it.
     const clock = new SimulatedClock();
     clock.increment(5_000); // the test's own move: simulatedMs counts close()'s only
-    const supervisor = createEcho({ drainTimeoutMs: 60_000 });
+    const supervisor = createEcho({ clock, drainTimeoutMs: 60_000, heartbeatIntervalMs: 3_600_000 });
     const app = await serveForTest(supervisor, { clock });
     await app.open('/?user=alice');
     const bob = await app.open('/?user=bob');
     const firstDisposed = new Promise<void>((resolve) => supervisor.on('disposed', () => resolve()));
-    const stopped = supervisor.shutdown({ pace: { windowMs: 60_000, batches: 2 } });
+    const stopped = supervisor.shutdown({ deadlineMs: 3_600_000, pace: { windowMs: 3_600_000, batches: 2 } });
     await firstDisposed;
     const error = await app.close().then(
       () => undefined,
@@ -148,6 +162,22 @@ describe('serveForTest() refuses bad arguments with WSSUP_INVALID_ARGUMENT', () 
     // biome-ignore lint/suspicious/noExplicitAny: bad arguments on purpose
     const call = () => serveForTest(given as any, options as any);
     await expect(call()).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message });
+  });
+
+  it('a clock the supervisor does not use: none of its own, or another (close() would move the wrong one)', async () => {
+    await expect(serveForTest(createEcho(), { clock: new SimulatedClock() })).rejects.toMatchObject({
+      code: 'WSSUP_INVALID_ARGUMENT',
+      message:
+        "serveForTest(): options.clock is not the supervisor's: createSupervisor() was given no clock, so its timers run on real time. Pass the same clock to createSupervisor({ clock }), or leave it out here.",
+    });
+    const other = createEcho({ clock: new SimulatedClock() });
+    await expect(serveForTest(other, { clock: new SimulatedClock() })).rejects.toMatchObject({
+      code: 'WSSUP_INVALID_ARGUMENT',
+      message:
+        "serveForTest(): options.clock is not the supervisor's: createSupervisor() was given another clock. Leave it out here: serveForTest() uses the supervisor's.",
+    });
+    // Refused before anything was attached: the supervisors are still free to serve.
+    await (await serveForTest(other)).close();
   });
 
   it('a supervisor already served, and one already shut down (WSSUP_SHUTTING_DOWN)', async () => {
