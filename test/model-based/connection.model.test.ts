@@ -314,10 +314,14 @@ async function perform(walk: Walk, event: EventObject & Record<string, unknown>,
       // The rig's sessions end SESSION_MS after authenticate; nothing fires meanwhile.
       rig.clock.leap(SESSION_MS);
       return;
-    case 'BUFFER_OVERFLOWED':
-      // The client reads nothing, so most of this stays in our send buffer.
-      handleOf(walk).send(Buffer.alloc(8 * 1024 * 1024, 1));
+    case 'BUFFER_OVERFLOWED': {
+      // The client reads nothing: once the kernel's buffer is full the rest stays in ours. In
+      // messages that each fit maxBufferedBytes (one that cannot is refused, nothing sent), up
+      // to 8 MiB, until the connection stops taking them (it overflowed and is leaving).
+      const chunk = Buffer.alloc(16 * 1024, 1);
+      for (let sent = 0; sent < 8 * 1024 * 1024 && handleOf(walk).send(chunk); sent += chunk.length);
       return;
+    }
     case 'APP_HOOK_FAILED':
       client.ws.send(FAILING_MESSAGE);
       return;
