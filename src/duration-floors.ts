@@ -69,7 +69,7 @@ const floors: Readonly<Record<Floored, { below: number; effect: (ms: number) => 
 const EXEMPTIONS =
   'an injected clock (clock: new SimulatedClock() from xstate; under vi.useFakeTimers() the default clock ' +
   "still counts as real time, so inject one), or preset 'test', which also changes the limits you do not set " +
-  '(maxConnectionsPerUser 5, lingerMs 0, maxPayloadBytes 64 KiB, idleTimeoutMs 1 s)';
+  '(e.g. maxConnectionsPerUser 5, lingerMs 0, maxPayloadBytes 64 KiB, idleTimeoutMs 1 s)';
 const EXEMPT = `none with ${EXEMPTIONS}`;
 
 /** Whether the options' durations are real milliseconds: neither preset 'test' nor an injected clock. */

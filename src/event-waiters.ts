@@ -160,7 +160,7 @@ function endedError(end: SupervisorError, method: string, site: Error): Supervis
   const frames = site.stack;
   if (typeof frames === 'string') {
     // V8 heads a stack with the error's name ("Error\n    at …", "Error: \n" once source-mapped); other engines do not.
-    const header = /^Error[^\n]*\n/.exec(frames)?.[0];
+    const header = /^Error(: )?\n/.exec(frames)?.[0];
     error.stack =
       header === undefined ? frames : `${error.name}: ${error.message}\n${frames.slice(header.length)}`;
   }

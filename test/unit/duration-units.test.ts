@@ -63,7 +63,7 @@ describe('a heartbeat below 100 ms on real time', () => {
       expect(error.message).toContain(`received ${ms}, which looks like seconds: ${meant}.`);
       expect(error.allowed).toMatch(/^an integer from 100 to 2147483647 on real time/);
       expect(error.allowed).toContain(
-        "from 1 with an injected clock (clock: new SimulatedClock() from xstate; under vi.useFakeTimers() the default clock still counts as real time, so inject one), or preset 'test', which also changes the limits you do not set (maxConnectionsPerUser 5, lingerMs 0, maxPayloadBytes 64 KiB, idleTimeoutMs 1 s))",
+        "from 1 with an injected clock (clock: new SimulatedClock() from xstate; under vi.useFakeTimers() the default clock still counts as real time, so inject one), or preset 'test', which also changes the limits you do not set (e.g. maxConnectionsPerUser 5, lingerMs 0, maxPayloadBytes 64 KiB, idleTimeoutMs 1 s))",
       );
     }
   });
@@ -127,7 +127,7 @@ describe('a legal duration that reads as seconds on real time: kept, and reporte
     expect(warning?.allowed).toContain(effect);
     // The clock first: preset 'test' also changes the limits, which a test of them must not.
     expect(warning?.allowed).toContain(
-      "none with an injected clock (clock: new SimulatedClock() from xstate; under vi.useFakeTimers() the default clock still counts as real time, so inject one), or preset 'test', which also changes the limits you do not set (maxConnectionsPerUser 5, lingerMs 0, maxPayloadBytes 64 KiB, idleTimeoutMs 1 s)",
+      "none with an injected clock (clock: new SimulatedClock() from xstate; under vi.useFakeTimers() the default clock still counts as real time, so inject one), or preset 'test', which also changes the limits you do not set (e.g. maxConnectionsPerUser 5, lingerMs 0, maxPayloadBytes 64 KiB, idleTimeoutMs 1 s)",
     );
   });
 

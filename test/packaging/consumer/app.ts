@@ -376,10 +376,10 @@ server.close();
 // Explicit resource management (TypeScript 5.2+): `await using` ends each at the end of its scope.
 // This app's lib is ES2023, without esnext.disposable: the symbols come from @types/node (which
 // @types/ws brings), and the library's members are declared on them.
-export async function scoped(url: string, clock: ManualClock): Promise<void> {
+export async function scoped(url: string): Promise<void> {
   await using scopedSupervisor = createSupervisor({ authenticate: () => 'user' });
   await using scopedClient = createClient({ url, WebSocket });
-  await using app = await serveForTest(createSupervisor({ authenticate: () => 'user' }), { clock });
+  await using app = await serveForTest(createSupervisor({ authenticate: () => 'user' }));
   using scopedDashboard = createDashboard(scopedSupervisor, { authorize: () => true });
   const ended: Promise<void> = scopedSupervisor[Symbol.asyncDispose]();
   console.log(scopedClient.state, app.port, scopedDashboard.basePath, await ended);
