@@ -425,17 +425,25 @@ export interface OfflineEvent {
  * its users named here may be back then, with no `admitted` event. So do not mark them offline
  * at once: wait a grace longer than the client's reconnect (its `shutdownWindowMs` plus
  * backoff), then ask the book again, as below; that also keeps a deploy from flickering.
+ * The ask rejects in an outage (`WSSUP_STORE_UNAVAILABLE`) and once `shutdown()` has begun
+ * (`WSSUP_SHUTTING_DOWN`): catch it (uncaught, it is an unhandled rejection, which ends Node),
+ * and leave those users to the reconciliation; unref the grace's timer (or clear it before
+ * `shutdown()`), or one still pending holds the process open.
  *
  * @example
  * ```ts
  * const graceMs = 20_000; // longer than the client's shutdownWindowMs plus its backoff
  * supervisor.on('reaped', ({ offline }) => {
  *   setTimeout(async () => {
- *     for (const userId of offline) {
- *       const live = (await supervisor.userStats(userId, { cluster: true }))?.live ?? 0;
- *       if (live === 0) presence.markOffline(userId);
+ *     try {
+ *       for (const userId of offline) {
+ *         const live = (await supervisor.userStats(userId, { cluster: true }))?.live ?? 0;
+ *         if (live === 0) presence.markOffline(userId);
+ *       }
+ *     } catch {
+ *       // The store unavailable, or shutdown() begun: those left go to the reconciliation.
  *     }
- *   }, graceMs);
+ *   }, graceMs).unref(); // a grace pending at shutdown() holds no process open
  * });
  * ```
  */

@@ -211,6 +211,10 @@ export function deliveryRefused(
 /**
  * Tells of refused deliveries at most once per `periodMs`: the first at once, each later one
  * only once `periodMs` has passed since the last told, with how many were refused meanwhile.
+ * `now` may be a wall clock (the supervisor's clock.now, Date.now() by default): a reading
+ * earlier than the last report's (the clock stepped back) counts as a period elapsed, or a step
+ * back would hold every report back for the step's length. The count meanwhile is told only
+ * with a later refusal: after a burst then silence, it is never told.
  */
 export function refusalReports(
   now: () => number,
@@ -222,7 +226,7 @@ export function refusalReports(
   return {
     refused(method, size) {
       const at = now();
-      if (toldAt !== undefined && at - toldAt < periodMs) {
+      if (toldAt !== undefined && at >= toldAt && at - toldAt < periodMs) {
         since += 1;
         return;
       }

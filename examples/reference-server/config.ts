@@ -324,6 +324,9 @@ const isLoopbackHost = (host: string) =>
 /** ws's frame header for a server's message of `size` bytes (unmasked). */
 const frameHeader = (size: number) => (size <= 125 ? 2 : size <= 65_535 ? 4 : 10);
 
+/** The largest --max-payload-bytes and --max-buffered-bytes createSupervisor accepts. */
+const LIMIT_MAX = 2_147_483_647;
+
 /**
  * Why the echo cannot serve what a client may send: a message of up to --max-payload-bytes is
  * sent back whole, and the supervisor refuses a message whose bytes, frame header and room for
@@ -344,10 +347,13 @@ export function echoRefusal(
   const preset = presets[presetName];
   const payload = limits.maxPayloadBytes ?? preset.maxPayloadBytes;
   const buffered = limits.maxBufferedBytes ?? preset.maxBufferedBytes;
-  if (!Number.isSafeInteger(payload) || !Number.isSafeInteger(buffered) || payload < 1 || buffered < 1)
+  // Out of their own ranges: createSupervisor refuses them with its own message, which is the one to read.
+  const inRange = (value: number) => Number.isSafeInteger(value) && value >= 1 && value <= LIMIT_MAX;
+  if (!inRange(payload) || !inRange(buffered)) return undefined;
+  const text = limits.heartbeatMessage;
+  if (text !== undefined && (typeof text !== 'string' || text === '' || Buffer.byteLength(text) > 125))
     return undefined;
-  const keepalive =
-    typeof limits.heartbeatMessage === 'string' ? Buffer.byteLength(limits.heartbeatMessage) : 0;
+  const keepalive = text === undefined ? 0 : Buffer.byteLength(text);
   const heartbeat = 2 + (keepalive === 0 ? 0 : frameHeader(keepalive) + keepalive);
   const needed = payload + frameHeader(payload) + heartbeat;
   if (needed <= buffered) return undefined;
@@ -360,8 +366,13 @@ export function echoRefusal(
     `${names.buffered} ${buffered}${from(limits.maxBufferedBytes)} cannot hold the echo of a client's largest message, ` +
     `${names.payload} ${payload}${from(limits.maxPayloadBytes)}: with its frame header and room for a heartbeat's ping${heartbeatMessage} ` +
     `it needs ${needed} bytes, and sending it back would fail (the client closed with 1011); ` +
-    `give ${names.buffered} at least ${needed}` +
-    (largest >= 1 ? `, or ${names.payload} at most ${largest}` : '')
+    `give ${
+      [
+        // Above its own maximum, a --max-buffered-bytes that holds it cannot be given.
+        ...(needed <= LIMIT_MAX ? [`${names.buffered} at least ${needed}`] : []),
+        ...(largest >= 1 ? [`${names.payload} at most ${largest}`] : []),
+      ].join(', or ') || `a lower ${names.payload} and a higher ${names.buffered}`
+    }`
   );
 }
 

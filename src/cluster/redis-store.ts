@@ -868,7 +868,10 @@ class Store implements RedisSlotStore {
       },
       () => this.#hasStopped(),
     );
-    // stop() waits for it (one page at most: it purges none once stopping) before it closes.
+    // stop() waits for it before it closes. Once stopping it purges no further page (the next
+    // SSCAN, sent with the page in flight, still lands), but when the page in flight was the last,
+    // the pass still sends its SREM with SCARD, then the forget script (SCARD 0) or a second
+    // scan's first SSCAN (whose page stops it): two or three round trips, each with its deadline.
     const settled = pass.then(
       () => {},
       () => {},

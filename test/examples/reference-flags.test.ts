@@ -557,6 +557,62 @@ describe('--max-buffered-bytes below what the echo of the largest message needs'
   });
 });
 
+describe('the echo check, with values out of their own ranges', () => {
+  // The echo check ran before the options' own rules: a --heartbeat-message over 125 bytes, or
+  // a --max-payload-bytes above 2147483647, got the echo's error (whose advice could not help)
+  // instead of the range's; and --max-payload-bytes 2147483647 was told to give a
+  // --max-buffered-bytes above that option's own maximum.
+  it('leaves a value out of its range to its own rule', async () => {
+    const tooLong = 'k'.repeat(126);
+    expect(
+      config([
+        '--max-payload-bytes',
+        '65530',
+        '--max-buffered-bytes',
+        '65536',
+        '--heartbeat-message',
+        tooLong,
+      ]).limits,
+    ).toMatchObject({ maxPayloadBytes: 65530, heartbeatMessage: tooLong });
+    await expect(
+      startReferenceServer({
+        host: '127.0.0.1',
+        port: 0,
+        limits: {
+          preset: 'test',
+          maxPayloadBytes: 65530,
+          maxBufferedBytes: 65536,
+          heartbeatMessage: tooLong,
+        },
+      }),
+    ).rejects.toThrow(/heartbeatMessage/);
+    expect(config(['--max-payload-bytes', '2147483648']).limits).toMatchObject({
+      maxPayloadBytes: 2147483648,
+    });
+    await expect(
+      startReferenceServer({
+        host: '127.0.0.1',
+        port: 0,
+        limits: { preset: 'test', maxPayloadBytes: 2147483648 },
+      }),
+    ).rejects.toThrow(/maxPayloadBytes/);
+    expect(config(['--max-buffered-bytes', '2147483648']).limits).toMatchObject({
+      maxBufferedBytes: 2147483648,
+    });
+  });
+
+  it('does not advise a --max-buffered-bytes above its maximum', () => {
+    let message = '';
+    try {
+      config(['--max-payload-bytes', '2147483647', '--max-buffered-bytes', '2147483647']);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/ it needs 2147483659 bytes, .*; give --max-payload-bytes at most 2147483635$/);
+    expect(message).not.toMatch(/give --max-buffered-bytes/);
+  });
+});
+
 describe('a bad value read from the environment', () => {
   // Set in a unit file or a pod spec, it is not on the command line: the message that
   // named only --max-per-user sent the reader looking for a flag nobody had typed.

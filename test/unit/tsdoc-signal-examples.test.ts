@@ -196,3 +196,23 @@ describe('every awaited shutdown() in a function of the README, the docs and exa
     },
   );
 });
+
+describe('TSDoc examples that ask the supervisor from a timer', () => {
+  // The `reaped` example asked userStats({ cluster: true }) after a grace, uncaught: it rejects
+  // in an outage (WSSUP_STORE_UNAVAILABLE) and once stopping (WSSUP_SHUTTING_DOWN), so a timer
+  // still pending at shutdown() became an unhandled rejection (Node 20 exits on it), and held
+  // the process open until it fired.
+  const timed = examples().filter(({ text }) => /setTimeout\(async/.test(text));
+
+  it('are found (the scan reads the examples)', () => {
+    expect(timed.map(({ file }) => file)).toEqual(['events.ts']);
+  });
+
+  it.each(timed.map(({ file, text }) => [file, text]))(
+    '%s catches what the supervisor rejects with, and holds no process open',
+    (_file, text) => {
+      expect(text).toMatch(/setTimeout\(async \(\) => \{\s*try \{[\s\S]*await supervisor\.[\s\S]*\} catch/);
+      expect(text).toMatch(/\}, \w+\)\.unref\(\);/);
+    },
+  );
+});
