@@ -42,6 +42,15 @@ async function editors() {
   return { t, a, b };
 }
 
+/** Both editors dropped: every connection disposed, nothing left, nothing reported. */
+async function endEditors({ t, a, b }: Awaited<ReturnType<typeof editors>>): Promise<void> {
+  a.ws.terminate();
+  b.ws.terminate();
+  await allDisposed(t.supervisor);
+  expectNoLeaks(t.supervisor);
+  expect(t.errors).toEqual([]);
+}
+
 type Send = (
   supervisor: Supervisor,
   handle: ConnectionHandle,
@@ -118,11 +127,7 @@ describe('a message larger than maxBufferedBytes can hold', () => {
     expect(b.handle.socket?.readyState).toBe(WebSocket.OPEN);
     expect(t.events.disposed).toEqual([]);
 
-    a.ws.terminate();
-    b.ws.terminate();
-    await allDisposed(t.supervisor);
-    expectNoLeaks(t.supervisor);
-    expect(t.errors).toEqual([]);
+    await endEditors({ t, a, b });
   });
 
   it('one that just fits (maxBufferedBytes less its frame header and a ping) reaches a reader keeping up, every time, and the connection stays open', async () => {
@@ -159,11 +164,7 @@ describe('a message larger than maxBufferedBytes can hold', () => {
     expect(b.handle.socket?.readyState).toBe(WebSocket.OPEN);
     expect(t.events.disposed).toEqual([]);
 
-    a.ws.terminate();
-    b.ws.terminate();
-    await allDisposed(t.supervisor);
-    expectNoLeaks(t.supervisor);
-    expect(t.errors).toEqual([]);
+    await endEditors({ t, a, b });
   });
 
   it('one that just fits goes volatile too, on an empty send buffer (the header counted as messageFit counts it)', async () => {
@@ -183,11 +184,7 @@ describe('a message larger than maxBufferedBytes can hold', () => {
     expect(gotA.sizes).toEqual(fits.map((data) => Buffer.byteLength(data)));
     expect(t.events.disposed).toEqual([]);
 
-    a.ws.terminate();
-    b.ws.terminate();
-    await allDisposed(t.supervisor);
-    expectNoLeaks(t.supervisor);
-    expect(t.errors).toEqual([]);
+    await endEditors({ t, a, b });
   });
 });
 
