@@ -12,6 +12,7 @@
 // #region imports
 import { once } from 'node:events';
 import { createServer } from 'node:http';
+import express from 'express';
 import { describe, expect, it, type TestContext, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createSupervisor, type Supervisor, type SupervisorOptions } from 'ws-supervisor';
@@ -129,6 +130,29 @@ it('closes its own HTTP server after the supervisor, declared in that order', as
   expect(supervisor.userStats('alice')).toMatchObject({ live: 1 });
 });
 // #endregion own-server
+
+// #region routes
+// Your app's HTTP routes on the same server: options.handler (an Express app, Koa's
+// app.callback(), a node:http handler) answers plain requests, upgrades still go to the
+// supervisor, and close() ends the routes' connections too (a fetch's keep-alive one).
+it("serves the app's REST routes beside its WebSockets", async () => {
+  const supervisor = createChat();
+  const routes = express()
+    .get('/online', (_request, response) => {
+      response.json({ connections: supervisor.stats().connections });
+    })
+    .post('/notice', (_request, response) => {
+      response.json({ delivered: supervisor.sendToUser('alice', JSON.stringify({ notice: 'at 6' })) });
+    });
+  await using app = await serveForTest(supervisor, { handler: routes });
+  const { messages } = await app.open(app.url('/?token=token-alice'));
+  const online = await fetch(`http://127.0.0.1:${app.port}/online`);
+  expect(await online.json()).toEqual({ connections: 1 });
+  const notice = await fetch(`http://127.0.0.1:${app.port}/notice`, { method: 'POST' });
+  expect(await notice.json()).toEqual({ delivered: 1 });
+  expect(JSON.parse((await messages.next()).text)).toEqual({ notice: 'at 6' });
+});
+// #endregion routes
 
 // #region limit
 it('refuses a user at the limit with HTTP 429 and a Retry-After', async (context) => {

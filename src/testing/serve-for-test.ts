@@ -5,7 +5,7 @@
  * that an app's test suite does not carry its own 100-line copy of it.
  */
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 // From node:timers, not the global: fake timers replace globalThis.setImmediate (vitest 4's, not
 // node:timers'), maybe before this module loads (a setup file), and close()'s turns of I/O must be
@@ -49,6 +49,14 @@ export interface ServeForTestOptions {
    * (vitest) or `(ms) => jest.advanceTimersByTime(ms)`. Leave it out on real timers.
    */
   advanceTimers?: ((ms: number) => unknown) | undefined;
+  /**
+   * The app's HTTP routes: the server's handler of plain requests, `(request, response) => void`
+   * (an Express app, Koa's `app.callback()`, a node:http handler), reached at
+   * `http://127.0.0.1:${app.port}/…`. Upgrades still go to the supervisor. `close()` ends the
+   * server's HTTP connections too (a fetch's keep-alive one, a response still streaming).
+   * Left out, plain requests get no answer.
+   */
+  handler?: RequestListener | undefined;
 }
 
 /** A client of {@link TestApp.open}: open, with the inbox of its messages. */
@@ -98,7 +106,7 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
    * Shuts the app down and checks it: resumes every client of open(), calls `shutdown()`, and
    * on a `clock` lets the clients answer the 1001 (until 20 turns of I/O pass with no TCP
    * connection closing) before each move of a tenth of `drainTimeoutMs`, until `shutdown()`
-   * resolves; calls `advanceTimers(drainTimeoutMs)` when given; closes the server; then
+   * resolves; calls `advanceTimers(drainTimeoutMs)` when given; closes the server (its HTTP connections too); then
    * checks {@link leaksOf} and the clients' unread socket errors. Every client of open() is
    * terminated whatever happened. Safe to repeat: a later call returns the first one's promise.
    *
@@ -143,13 +151,15 @@ function checkArguments(supervisor: unknown, options: unknown): void {
   }
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null) {
-    throw invalid(`expected options { clock?, advanceTimers? }, received ${describeValue(options)}.`);
+    throw invalid(
+      `expected options { clock?, advanceTimers?, handler? }, received ${describeValue(options)}.`,
+    );
   }
-  const { clock, advanceTimers, ...unknown } = options as ServeForTestOptions;
+  const { clock, advanceTimers, handler, ...unknown } = options as ServeForTestOptions;
   const extra = Object.keys(unknown);
   if (extra.length > 0) {
     throw invalid(
-      `unknown option ${extra.map((name) => `'${name}'`).join(', ')} (it takes clock and advanceTimers).`,
+      `unknown option ${extra.map((name) => `'${name}'`).join(', ')} (it takes clock, advanceTimers and handler).`,
     );
   }
   if (clock !== undefined) {
@@ -162,6 +172,11 @@ function checkArguments(supervisor: unknown, options: unknown): void {
   if (advanceTimers !== undefined && !isFunction(advanceTimers)) {
     throw invalid(
       `options.advanceTimers must be a function (ms) => …, received ${describeValue(advanceTimers)}.`,
+    );
+  }
+  if (handler !== undefined && !isFunction(handler)) {
+    throw invalid(
+      `options.handler must be a request handler (request, response) => … (an Express app, Koa's app.callback()), received ${describeValue(handler)}.`,
     );
   }
 }
@@ -203,9 +218,11 @@ interface Client extends TestClient {
  * when anything leaked. It imports no test runner.
  *
  * @param supervisor The app's supervisor, new (one per test; `close()` shuts it down).
- * @param options The supervisor's `clock` when a test moves it, and how to advance fake timers.
+ * @param options The supervisor's `clock` when a test moves it, how to advance fake timers, and
+ *   the app's `handler` of plain HTTP requests (its routes).
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (the promise rejects) for something other than a
- *   supervisor, one already served, or a bad option (a clock without `increment()`, or not the supervisor's);
+ *   supervisor, one already served, or a bad option (a clock without `increment()`, or not the supervisor's;
+ *   a handler that is not a function);
  *   WSSUP_SHUTTING_DOWN (from `attach()`) for a supervisor shut down.
  * @throws {Error} The server's error when it cannot listen (`EADDRNOTAVAIL`), once the
  *   supervisor is detached and shut down (there is no app to close()).
@@ -223,7 +240,8 @@ export async function serveForTest<S extends TestableSupervisor>(
   checkArguments(supervisor, options);
   const clock = clockToMove(supervisor, options?.clock);
   const advanceTimers = options?.advanceTimers;
-  const server = createServer();
+  const handler = options?.handler;
+  const server = handler === undefined ? createServer() : createServer(handler);
   const detach = supervisor.attach(server); // throws WSSUP_SHUTTING_DOWN for a supervisor shut down: nothing to undo yet
   served.add(supervisor);
 
@@ -336,7 +354,10 @@ export async function serveForTest<S extends TestableSupervisor>(
       await stopped;
       // Its sockets are gone once shutdown() has resolved; a close that fails rejects close().
       serverClosed = true;
-      await closeServer(server);
+      const serverClose = closeServer(server);
+      // The handler's HTTP connections: a fetch's kept alive, a response still streaming (SSE).
+      server.closeAllConnections();
+      await serverClose;
       const leaks = leaksOf(supervisor);
       const socketErrors = clients.flatMap(({ name, messages, reported }) =>
         messages.errors.filter((error) => error !== reported).map((error) => `${name}: ${error.message}`),

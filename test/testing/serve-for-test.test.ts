@@ -149,6 +149,58 @@ describe('serveForTest()', () => {
   });
 });
 
+describe("serveForTest() with options.handler: the app's HTTP routes on the same server", () => {
+  it('serves a route and admits a WebSocket on the same port; a route that broadcasts reaches the client', async () => {
+    const supervisor = createEcho();
+    const app = await serveForTest(supervisor, {
+      handler: (request, response) => {
+        if (request.url === '/online') {
+          response.end(JSON.stringify(supervisor.stats().connections));
+        } else if (request.url?.startsWith('/notify/')) {
+          const delivered = supervisor.sendToUser(request.url.slice('/notify/'.length), 'notice');
+          response.end(String(delivered));
+        } else {
+          response.statusCode = 404;
+          response.end();
+        }
+      },
+    });
+    onTestFinished(() => app.close());
+    const alice = await app.open('/?user=alice');
+    const online = await fetch(`http://127.0.0.1:${app.port}/online`);
+    expect([online.status, await online.text()]).toEqual([200, '1']);
+    const notify = await fetch(`http://127.0.0.1:${app.port}/notify/alice`, { method: 'POST' });
+    expect(await notify.text()).toBe('1');
+    expect((await alice.messages.next()).text).toBe('notice');
+    expect((await fetch(`http://127.0.0.1:${app.port}/other`)).status).toBe(404);
+    await app.close();
+    expect(alice.ws.readyState).toBe(WebSocket.CLOSED);
+  });
+
+  it("close() ends the handler's HTTP connections: a keep-alive one and a response still streaming", async () => {
+    const app = await serveForTest(createEcho(), {
+      handler: (request, response) => {
+        if (request.url === '/events') {
+          response.writeHead(200, { 'content-type': 'text/event-stream' });
+          response.write('data: hello\n\n'); // and never ends: an SSE stream
+        } else {
+          response.end('ok');
+        }
+      },
+    });
+    onTestFinished(() => app.close());
+    await app.open('/?user=alice');
+    const plain = await fetch(`http://127.0.0.1:${app.port}/`); // keep-alive (undici's default)
+    expect([plain.headers.get('connection'), await plain.text()]).toEqual(['keep-alive', 'ok']);
+    const events = await fetch(`http://127.0.0.1:${app.port}/events`);
+    const reader = events.body?.getReader();
+    expect(new TextDecoder().decode((await reader?.read())?.value)).toBe('data: hello\n\n');
+    const ended = reader?.read().catch((error: unknown) => error);
+    await app.close(); // hung on the stream before close() ended the server's connections
+    expect(await ended).toBeInstanceOf(Error); // the stream was cut, not ended
+  });
+});
+
 describe('serveForTest() refuses bad arguments with WSSUP_INVALID_ARGUMENT', () => {
   it.each([
     ['no supervisor', undefined, undefined, /expected a supervisor/],
@@ -157,6 +209,7 @@ describe('serveForTest() refuses bad arguments with WSSUP_INVALID_ARGUMENT', () 
     ['a clock without increment()', 'supervisor', { clock: { now: () => 0 } }, /options\.clock must be/],
     ['advanceTimers not a function', 'supervisor', { advanceTimers: 5000 }, /options\.advanceTimers must be/],
     ['an unknown option', 'supervisor', { clocks: new SimulatedClock() }, /unknown option 'clocks'/],
+    ['a handler not a function', 'supervisor', { handler: { get: () => {} } }, /options\.handler must be/],
   ])('%s', async (_name, supervisor, options, message) => {
     const given = supervisor === 'supervisor' ? createEcho() : supervisor;
     // biome-ignore lint/suspicious/noExplicitAny: bad arguments on purpose

@@ -303,6 +303,8 @@ export async function servedForTest(clock: ManualClock): Promise<string | undefi
   const app: TestApp<typeof withData> = await serveForTest(withData, {
     clock,
     advanceTimers: (ms: number) => ms,
+    // The app's routes (an Express app fits): node's RequestListener, the request typed.
+    handler: (request, response) => response.end((request satisfies IncomingMessage).url),
   });
   const client: TestClient = await app.open(app.url('/?token=x'), { autoPong: false });
   const lines: readonly string[] = app.history;
