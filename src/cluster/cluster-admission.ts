@@ -282,6 +282,12 @@ export class ClusterBook {
   /** stats().cluster.slotsReaped: what this process's reaper passes removed. */
   #slotsReaped = 0;
   /**
+   * What the `reaped` pages of the reaper pass in flight told, counted in #slotsReaped as each
+   * page is told (a listener reading stats() then sees its page counted); the pass's own count
+   * adds only the rest.
+   */
+  #reapedTold = 0;
+  /**
    * The incarnation the last `incarnation` event named (the first lease's until one did):
    * each new one is told once, whether the store called incarnationChanged or only its
    * renew() answered 'lost' (found by a review: such a store's change was never told).
@@ -904,6 +910,7 @@ export class ClusterBook {
    * failure (reported) counts for no breaker. Through the store-wide breaker otherwise.
    */
   #reap(): Promise<number> {
+    this.#reapedTold = 0;
     const pass =
       this.#stopping || this.#domains.all() === undefined
         ? this.#call(() => this.#store.reap())
@@ -913,8 +920,11 @@ export class ClusterBook {
     // Counted for stats().cluster.slotsReaped: a surviving node otherwise said nothing of a dead
     // one's slots freed (an on-call trial). A custom store's answer that is no count adds nothing.
     // A pass that failed in part says on its error what it removed first: counted too.
+    // Less what its pages told, already counted.
     const counted = (removed: unknown) => {
-      if (Number.isSafeInteger(removed) && (removed as number) > 0) this.#slotsReaped += removed as number;
+      const rest = Number.isSafeInteger(removed) ? (removed as number) - this.#reapedTold : 0;
+      this.#reapedTold = 0;
+      if (rest > 0) this.#slotsReaped += rest;
     };
     return pass.then(
       (removed) => {
@@ -949,6 +959,8 @@ export class ClusterBook {
     }
     if (reaped.removed < 1) return;
     const { nodeId, incarnation, removed, offline } = reaped;
+    this.#slotsReaped += removed;
+    this.#reapedTold += removed;
     this.#host.reaped?.({ nodeId, incarnation, removed, offline: [...offline] });
   }
 
