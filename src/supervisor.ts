@@ -871,6 +871,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     sendToRoom: registry.sendToRoom as Supervisor['sendToRoom'],
     roomMembers: registry.roomMembers as (room: string) => ConnectionHandle<Data>[],
     roomSize: registry.roomSize,
+    roomNames: registry.roomNames,
     stats: ((statsOptions?: StatsOptions) => {
       // Each option read once (readStatsOptions): the form chosen is the one checked.
       const { values, cluster, invalid } = readStatsOptions(statsOptions, ['perUser', 'cluster'], 'stats');
