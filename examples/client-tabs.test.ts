@@ -1,9 +1,9 @@
 /**
- * ws-supervisor/client in a web app whose users keep many tabs open (the README's "Many tabs").
+ * ws-supervisor/client in a web app whose users keep many tabs open (docs/client.md, "Many tabs").
  * Each tab is a client, its instance id kept in the tab's sessionStorage so that a reload is
  * the same instance. A duplicated tab copies sessionStorage, the id too: its client replaces
  * the original tab's connection (4001 `evicted: superseded`), and the original tab, suspended,
- * starts over with an id of its own (the region the README quotes, checked by
+ * starts over with an id of its own (the region docs/client.md quotes, checked by
  * test/examples/readme-snippets.test.ts). Then what else the section says: a tab refused at
  * the limit (4429) waits, `activity()` does nothing there and `resume()` tries at once, before
  * the server's hint; a `url` function whose token fetch fails is an `error` event (hook `url`)

@@ -1,8 +1,8 @@
 /**
  * What a reconnecting client does after its socket closed, by close code:
  * the contract between ws-supervisor's servers and `ws-supervisor/client`.
- * Pure (no I/O), so the client machine's guards, its tests and the README's
- * table read the same rules.
+ * Pure (no I/O), so the client machine's guards, its tests and the table
+ * of docs/client.md read the same rules.
  *
  * A refusal delivered as a close frame uses 4000 + the HTTP status it would
  * have had (4400, 4401, 4403, 4429, 4500, 4503). Its reason may end with

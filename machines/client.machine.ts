@@ -629,7 +629,7 @@ export const clientMachine = setup({
         // announced: the attempt had not failed, only started on a network that was not there.
         // Once (see the file's opening block): a storm of `online` events would otherwise restart
         // attempts for ever, none failing, maxAttempts never reached.
-        // Here, not on `connecting`: an arrow of its own widened the chart past what the README
+        // Here, not on `connecting`: an arrow of its own widened the chart past what the docs
         // shows; this one joins connection's arrow to `waiting`.
         NETWORK_ONLINE: {
           guard: 'mayRestart',

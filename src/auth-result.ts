@@ -8,7 +8,7 @@
 import { guessName, sayGuess } from './closest-name.js';
 import { describeValue } from './errors.js';
 
-/** Every key of `{ userId, correlationId?, data?, expiresAt?, maxConnectionsPerUser? }`, in the README's order. */
+/** Every key of `{ userId, correlationId?, data?, expiresAt?, maxConnectionsPerUser? }`, in the order of docs/admission.md. */
 export const AUTH_RESULT_KEYS: readonly string[] = [
   'userId',
   'correlationId',

@@ -473,7 +473,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
    * counts them disposed; their slots go with them. A child still in its
    * handshake (admitted, not upgraded yet) is first answered as an upgrade
    * that failed unexpectedly, 500 `internal error` (close 4500 with `refuse:
-   * 'close'`), as the README promises: its client is not left with a reset.
+   * 'close'`), as docs/rules.md promises (`WSSUP_INTERNAL`): its client is not left with a reset.
    */
   function supervisorFailed(record: UserRecord, error: unknown): void {
     report(
