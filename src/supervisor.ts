@@ -9,6 +9,7 @@
  * modules of their own.
  */
 import { type Actor, type AnyActorRef, createActor, fromCallback, toPromise } from 'xstate';
+import { withReconnectWithin } from '../machines/client-close.js';
 import { CloseCodes } from '../machines/connection.machine.js';
 import type { ConnectionOutput } from '../machines/events.js';
 import { hubMachine } from '../machines/hub.machine.js';
@@ -850,7 +851,12 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       type: 'SHUTDOWN',
       deadlineMs,
       code: CloseCodes.goingAway,
-      reason: 'server shutting down',
+      // Paced: each 1001 tells the client its batch's interval (client-close.ts), so that it comes
+      // back within that, not within its whole shutdownWindowMs on top of the pacing (ops trial).
+      reason:
+        pace === undefined
+          ? 'server shutting down'
+          : withReconnectWithin('server shutting down', pace.intervalMs),
       pace,
       chunkSize: shutdownChunk.connections,
     });
