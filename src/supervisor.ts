@@ -822,6 +822,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     const { deadlineMs, pace } = checked;
     if (shutdownPromise !== undefined) return shutdownPromise;
     shuttingDown = true;
+    // Before any connection is told to leave: the releases that fail now are told once, at the end.
+    cluster?.shutdownBegan();
     // Defensive: from here on the clock's timers (the deadline, the batches) stay ref'd. Nothing
     // was found that waits on this clock once a shutdown began with no connection held (a held
     // one is ref'd already, and its socket holds the process), and no test fails without it.
