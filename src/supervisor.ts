@@ -9,6 +9,7 @@
  * modules of their own.
  */
 import { type Actor, type AnyActorRef, createActor, fromCallback, toPromise } from 'xstate';
+import { withReconnectWithin } from '../machines/client-close.js';
 import { CloseCodes } from '../machines/connection.machine.js';
 import type { ConnectionOutput } from '../machines/events.js';
 import { hubMachine } from '../machines/hub.machine.js';
@@ -781,9 +782,20 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       );
     }
     refuseUnknownKeys(shutdownOptions, ['deadlineMs', 'pace'], 'shutdown options');
-    // `=== undefined`, not `??`: a null is a bad value to refuse, not the default.
+    // Each read once: an accessor (or a Proxy) answers what was checked.
+    const { deadlineMs: givenDeadlineMs, pace } = shutdownOptions;
+    const windowMs: unknown =
+      typeof pace === 'object' && pace !== null ? (pace as ShutdownPace).windowMs : undefined;
+    // `=== undefined`, not `??`: a null is a bad value to refuse, not the default. With a pace
+    // and no deadline, the window plus a drain: `pace: { windowMs: 20_000 }` alone was refused
+    // (5 s default < 20 s), and only at SIGTERM (ops trial). A bad window keeps drainTimeoutMs
+    // and is refused below by shutdownPace, naming the window.
     const deadlineMs =
-      shutdownOptions.deadlineMs === undefined ? resolved.drainTimeoutMs : shutdownOptions.deadlineMs;
+      givenDeadlineMs !== undefined
+        ? givenDeadlineMs
+        : typeof windowMs === 'number' && Number.isInteger(windowMs) && windowMs >= 0
+          ? Math.min(MAX_DEADLINE_MS, windowMs + resolved.drainTimeoutMs)
+          : resolved.drainTimeoutMs;
     // Past setTimeout's ceiling Node runs a timer after 1 ms: through an app's clock the
     // deadline would terminate everything at once (the default clock would wake every ms).
     if (!Number.isInteger(deadlineMs) || deadlineMs < 0 || deadlineMs > MAX_DEADLINE_MS) {
@@ -792,7 +804,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         `deadlineMs must be an integer from 0 to ${MAX_DEADLINE_MS}, got ${describeValue(deadlineMs)}`,
       );
     }
-    return { deadlineMs, pace: shutdownPace(shutdownOptions.pace, deadlineMs) };
+    return { deadlineMs, pace: shutdownPace(pace, deadlineMs, windowMs) };
   }
 
   function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
@@ -810,6 +822,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     const { deadlineMs, pace } = checked;
     if (shutdownPromise !== undefined) return shutdownPromise;
     shuttingDown = true;
+    // Before any connection is told to leave: the releases that fail now are told once, at the end.
+    cluster?.shutdownBegan();
     // Defensive: from here on the clock's timers (the deadline, the batches) stay ref'd. Nothing
     // was found that waits on this clock once a shutdown began with no connection held (a held
     // one is ref'd already, and its socket holds the process), and no test fails without it.
@@ -839,7 +853,12 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       type: 'SHUTDOWN',
       deadlineMs,
       code: CloseCodes.goingAway,
-      reason: 'server shutting down',
+      // Paced: each 1001 tells the client its batch's interval (client-close.ts), so that it comes
+      // back within that, not within its whole shutdownWindowMs on top of the pacing (ops trial).
+      reason:
+        pace === undefined
+          ? 'server shutting down'
+          : withReconnectWithin('server shutting down', pace.intervalMs),
       pace,
       chunkSize: shutdownChunk.connections,
     });
@@ -1023,13 +1042,15 @@ function checkStatsOptions(
 function shutdownPace(
   pace: unknown,
   deadlineMs: number,
+  givenWindowMs: unknown,
 ): { batches: number; intervalMs: number } | undefined {
   if (pace === undefined) return undefined;
   const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
   if (typeof pace !== 'object' || pace === null)
     throw invalid('pace must be an object { windowMs?, batches? }');
   refuseUnknownKeys(pace, ['windowMs', 'batches'], 'pace');
-  const { windowMs = Math.floor(deadlineMs / 2), batches = 10 } = pace as ShutdownPace;
+  const windowMs = (givenWindowMs === undefined ? Math.floor(deadlineMs / 2) : givenWindowMs) as number;
+  const { batches = 10 } = pace as ShutdownPace;
   if (!Number.isInteger(windowMs) || windowMs < 0 || windowMs > deadlineMs)
     throw invalid(
       `pace.windowMs must be an integer from 0 to deadlineMs (${deadlineMs}), got ${describeValue(windowMs)}`,

@@ -115,7 +115,11 @@ export interface ClientOptions {
    * @default { baseMs: 500, capMs: 30000, factor: 2 }
    */
   backoff?: { [K in keyof ClientBackoff]?: ClientBackoff[K] | undefined } | undefined;
-  /** After 1001 (server shutdown), reconnect at a random moment within this window. @default 10000 */
+  /**
+   * After 1001 (server shutdown), reconnect at a random moment within this window; after a paced
+   * shutdown's 1001 (` reconnect-within-ms=<ms>`) on a connection that lasted `stableAfterMs`,
+   * within that shorter window (at least 1 s, never longer than this). @default 10000
+   */
   shutdownWindowMs?: number | undefined;
   /** A socket not open after this long counts as a failed attempt. @default 10000 */
   connectTimeoutMs?: number | undefined;

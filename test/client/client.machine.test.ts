@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, SimulatedClock } from 'xstate';
+import { reconnectWithinMsOf } from '../../machines/client-close.js';
 import {
   type ClientEmitted,
   type ClientEvent,
@@ -128,6 +129,24 @@ describe('close codes', () => {
   ])('reads the retry hint of %j', (reason, ms, message) => {
     expect(retryAfterMsOf(reason)).toBe(ms);
     expect(closeMessageOf(reason)).toBe(message);
+  });
+
+  // A paced shutdown's window (ops trial). retryAfterMsOf is what a client of an earlier
+  // version reads: nothing, so it spreads over its own shutdownWindowMs as before.
+  it.each([
+    ['server shutting down reconnect-within-ms=1000', 1_000, 'server shutting down'],
+    ['server shutting down reconnect-within-ms=1000 retry-after=2', 1_000, 'server shutting down'],
+    [
+      'server shutting down reconnect-within-ms=1.5',
+      undefined,
+      'server shutting down reconnect-within-ms=1.5',
+    ],
+    ['reconnect-within-ms=1000', undefined, 'reconnect-within-ms=1000'], // it follows a message and a space
+    ['server shutting down', undefined, 'server shutting down'],
+  ])('reads the paced shutdown window of %j', (reason, ms, message) => {
+    expect(reconnectWithinMsOf(reason)).toBe(ms);
+    expect(closeMessageOf(reason)).toBe(message);
+    if (!reason.endsWith('retry-after=2')) expect(retryAfterMsOf(reason)).toBeUndefined();
   });
 });
 

@@ -89,7 +89,8 @@ describe('paced shutdown', () => {
     await done;
     expect(named(t, clients).slice(4).sort()).toEqual(['u1', 'u2']);
     for (const close of await Promise.all(closes)) {
-      expect(close).toEqual({ code: 1001, reason: 'server shutting down' });
+      // The batch interval, 100 ms, as the paced shutdown's window for ws-supervisor/client (ops trial).
+      expect(close).toEqual({ code: 1001, reason: 'server shutting down reconnect-within-ms=100' });
     }
     expect(t.events.disposed.every((event) => event.reason === 'shutdown')).toBe(true);
     expectNoLeaks(t.supervisor);
@@ -190,7 +191,7 @@ describe('a paced shutdown started inside a supervisor’s step', () => {
     t.clock.increment(100);
     t.clock.increment(100);
     expect(stillLive(t, clients)).toEqual([]);
-    expect(await end).toEqual({ code: 1001, reason: 'server shutting down' });
+    expect(await end).toEqual({ code: 1001, reason: 'server shutting down reconnect-within-ms=100' });
     await started;
     expectNoLeaks(t.supervisor);
     expect(t.errors).toEqual([]);

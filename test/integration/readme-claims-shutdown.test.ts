@@ -93,16 +93,17 @@ describe('paced shutdown without deadlineMs: the deadline is drainTimeoutMs, and
     expectNoLeaks(t.supervisor);
   });
 
-  it('a windowMs over drainTimeoutMs rejects with WSSUP_INVALID_ARGUMENT and starts nothing; drainTimeoutMs itself is accepted', async () => {
+  it('a windowMs over an explicit deadlineMs rejects with WSSUP_INVALID_ARGUMENT and starts nothing; without deadlineMs any window is accepted', async () => {
     const t = await startOwnServer();
-    const call = () => t.supervisor.shutdown({ pace: { windowMs: 501 } });
+    const call = () => t.supervisor.shutdown({ deadlineMs: 500, pace: { windowMs: 501 } });
     // Rejects, never throws: a SIGTERM handler's .catch() sees it (CommonJS trial).
     await expect(call()).rejects.toThrow(SupervisorError);
     await expect(call()).rejects.toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
     expect(t.supervisor.stats().admission).toEqual({ admitting: true, reason: null });
     const [ws] = await openMany(t, ['cid']);
     const closing = closeOf(ws as WebSocket);
-    const done = t.supervisor.shutdown({ pace: { windowMs: 500 } });
+    // No deadlineMs: it is windowMs + drainTimeoutMs (ops trial), so a window past drainTimeoutMs is fine.
+    const done = t.supervisor.shutdown({ pace: { windowMs: 501 } });
     expect((await closing).code).toBe(1001);
     await done;
     expectNoLeaks(t.supervisor);

@@ -358,6 +358,7 @@ describe("the README's list of the client's events", () => {
         code: true,
         reason: true,
         retryAfterMs: true,
+        reconnectWithinMs: true,
         wasClean: true,
         opened: true,
         kind: true,
