@@ -11,7 +11,7 @@
  */
 
 /**
- * Close codes the client treats specially. Public contract: see the README's "Client" table.
+ * Close codes the client treats specially. Public contract: see the "Client" table of docs/client.md.
  * Frozen: dispositionOf reads it, so a caller's write would change every client's reconnects.
  */
 export const ClientCloseCodes = Object.freeze({

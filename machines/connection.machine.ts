@@ -67,7 +67,7 @@ export interface ConnectionContext extends ConnectionInput {
 }
 
 /**
- * Close codes this machine sends. Public contract: see the README's table. Frozen: the machine
+ * Close codes this machine sends. Public contract: see the close-code table of docs/rules.md. Frozen: the machine
  * reads it when it closes a socket, so a caller's write would change what every server sends.
  */
 export const CloseCodes = Object.freeze({

@@ -1,7 +1,7 @@
 /**
  * Typed errors. Match on `code`, never on the message or the class: codes are
- * API, never renamed or reused, and each has a row in the README (a test
- * fails when this table and the README drift apart).
+ * API, never renamed or reused, and each has a row in docs/rules.md (a test
+ * fails when this table and that page drift apart).
  */
 import { ERROR_KIND, isErrorOf, markError } from './error-brand.js';
 import type { SupervisorEventName } from './events.js';

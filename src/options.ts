@@ -45,7 +45,7 @@ export type AuthResult<Data = unknown> =
   | string
   | {
       /**
-       * The user the connection counts against (see the README's "User ids"). A string that
+       * The user the connection counts against (see "User ids" in docs/rules.md). A string that
        * breaks their rules refuses the upgrade (400, `invalid-user-id`); a value that is not a
        * string is the app's slip: refused with 500 (`auth-failed`) and reported to onError.
        */
@@ -152,7 +152,7 @@ export interface Limits {
   /**
    * No application message in either direction for this long makes a connection idle. Below
    * 1000 on real time (neither preset 'test' nor an injected clock), reported once to onError
-   * as probably seconds (README, Options); so are the other durations below their floors.
+   * as probably seconds (docs/options.md); so are the other durations below their floors.
    */
   idleTimeoutMs: number;
   /**
@@ -420,7 +420,7 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => unknown) | undefined;
   /**
-   * Cluster mode (README, "Running several processes"): one per-user limit
+   * Cluster mode (docs/cluster.md, "Running several processes"): one per-user limit
    * across processes, on a slot book in Redis. Without it nothing changes,
    * and no Redis client is loaded.
    */

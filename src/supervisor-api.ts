@@ -324,6 +324,16 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
    */
   roomSize(room: string): number;
   /**
+   * The rooms that have members on this process, as a new array in the order each was made
+   * (its first member's join; a room emptied and joined again counts as made then), O(rooms):
+   * what a per-room ticker or a lobby list walks, instead of a copy of the rooms kept by the app.
+   * A room exists only while it has an open member (a connection leaves every room as it starts
+   * draining), so the last member out, however it ends, takes its room off this list.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an argument (per process only, as
+   *   roomMembers: another process's rooms are its own).
+   */
+  roomNames(): string[];
+  /**
    * Closes every live connection of the user gracefully ("kick"): each drains,
    * bounded by drainTimeoutMs, and is disposed with reason `app-close`.
    * Returns how many were closed.

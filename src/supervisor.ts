@@ -93,7 +93,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   const onError = options.onError ?? ((error: SupervisorError) => console.error(error));
   // Reporting runs inside actors, so it must not throw either; nor may an async
   // onError's rejection go unhandled (under Node's defaults it ends the process).
-  // Printed, not reported again: an onError that fails would fail again (README, onError).
+  // Printed, not reported again: an onError that fails would fail again (docs/options.md, onError).
   const reportFailed = (error: SupervisorError, failure: unknown, how: 'threw' | 'rejected') =>
     console.error(`ws-supervisor: onError ${how} while reporting`, error, failure);
   const report = (reported: SupervisorError) => {
@@ -167,7 +167,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     // of its supervisor (an `admitted`, `evicted` or `disposed` listener): its actor takes the
     // DRAIN only after that step, and tells its supervisor after that. The supervisor hears it
     // now instead, when it can take it; when it is in a step itself, the books say so ahead
-    // of it (Books.leavingAhead). README: "A draining connection leaves connectionsOf at once".
+    // of it (Books.leavingAhead). docs/sending.md: "A draining connection leaves connectionsOf at once".
     bookLeaving: safely('bookLeaving', (connection: WsConnection) => {
       const record = users.get(connection.userId);
       const { id: connectionId } = connection;
@@ -871,6 +871,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     sendToRoom: registry.sendToRoom as Supervisor['sendToRoom'],
     roomMembers: registry.roomMembers as (room: string) => ConnectionHandle<Data>[],
     roomSize: registry.roomSize,
+    roomNames: registry.roomNames,
     stats: ((statsOptions?: StatsOptions) => {
       // Each option read once (readStatsOptions): the form chosen is the one checked.
       const { values, cluster, invalid } = readStatsOptions(statsOptions, ['perUser', 'cluster'], 'stats');

@@ -438,7 +438,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         // A reset destroys the socket at once, but its 'close' (which aborts the signal) comes
         // a turn later, once the handle closed: a verdict in between was returned with the
         // signal not aborted, so the app may have reserved something by its correlationId (a
-        // per-address slot, README "A second limit"). The refusal carries it, to release by.
+        // per-address slot, docs/admission.md, "A second limit"). The refusal carries it, to release by.
         const correlationId = verdictCorrelationId(auth);
         return refuseGone(request, socket, head, { reason: 'socket-closed', message, correlationId });
       }
@@ -457,14 +457,14 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         if (badUserId !== undefined) {
           // Whom the app refused is for logs only: a bad one is left out, the refusal sent.
           const cause = new TypeError(
-            `authenticate's Refusal has a userId that is not a user id (${badUserId}): it was left out of the rejected event, and the refusal was sent with its status (README, User ids)`,
+            `authenticate's Refusal has a userId that is not a user id (${badUserId}): it was left out of the rejected event, and the refusal was sent with its status (docs/rules.md, User ids)`,
           );
           report(new AppHookError('authenticate', cause));
         }
         return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs, userId });
       }
       if (isUnhonouredRefusal(auth)) {
-        // Not read as a result: "another copy's Refusal", 500 (README, Refusals the app chooses).
+        // Not read as a result: "another copy's Refusal", 500 (docs/admission.md, Refusals the app chooses).
         report(new AppHookError('authenticate', authResultError(auth, undefined)));
         return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
       }
@@ -572,7 +572,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     if (authenticating.size === 1) holdChanged();
     waiting.timer = clock.setTimeout(() => timedOut(waiting), resolved.authenticateTimeoutMs);
     // A socket that closes meanwhile (a reset) ends the wait at once. Node no longer counts it
-    // against server.maxConnections, the bound on these waits (README, Admission rate limit):
+    // against server.maxConnections, the bound on these waits (docs/admission.md, Admission rate limit):
     // held until the verdict, resets could pile up waits, with their requests and heads, past it.
     // So does a FIN ('end': Node's HTTP server leaves the socket half-open, and isGone() would
     // refuse it at the verdict anyway): the app's signal aborts then, not at the verdict.

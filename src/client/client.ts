@@ -21,7 +21,7 @@ import { type ClientData, ReadyState, type WebSocketLike } from './websocket-lik
 /** Where the client is. `suspended` waits for the app: `activity()` after 4001, `resume()` after any. */
 export type ClientState = 'connecting' | 'open' | 'waiting' | 'suspended' | 'closed';
 
-/** What the client does after a close: see the README's "Client" table. */
+/** What the client does after a close: see the "Client" table of docs/client.md. */
 export type ClientNext = 'reconnect' | 'wait-for-activity' | 'wait-for-resume';
 
 /** The `close` event: how the socket ended, read by the client. */

@@ -4,7 +4,6 @@
  * reads that variable (the flag winning), and has the documented default;
  * and `--help` lists no flag the table leaves out.
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
@@ -20,8 +19,9 @@ import { main } from '../../examples/reference-server/main.js';
 import { startReferenceServer } from '../../examples/reference-server/server.js';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import { resolveOptions } from '../../src/index.js';
+import { readPage } from '../helpers/docs.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const readme = readPage('docs/reference-server.md');
 
 interface FlagRow {
   flag: string;
@@ -32,7 +32,7 @@ interface FlagRow {
 function flagTable(): FlagRow[] {
   const lines = readme.split('\n');
   const header = lines.indexOf('| Flag | Environment | Default |');
-  if (header === -1) throw new Error('README.md has no table of the reference server’s flags');
+  if (header === -1) throw new Error('docs/reference-server.md has no table of the reference server’s flags');
   const rows: FlagRow[] = [];
   for (const line of lines.slice(header + 2)) {
     if (!line.startsWith('|')) break;
