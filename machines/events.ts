@@ -121,7 +121,7 @@ export type EvictionCause = 'idle' | 'over-limit' | 'superseded' | 'replaced';
 
 /**
  * What an admission does at the user's limit (after evicting idle connections at T):
- * `'refuse'` the newcomer (1013 / HTTP 429), or `'replace-oldest'`: evict the user's
+ * `'refuse'` the newcomer (HTTP 429, or 4429), or `'replace-oldest'`: evict the user's
  * oldest live connections (4001 `evicted: replaced`) so that the newcomer fits.
  */
 export type AtLimitPolicy = 'refuse' | 'replace-oldest';

@@ -242,7 +242,7 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
   /**
    * What an admission does when its user is at `maxConnectionsPerUser` (after the idle
    * evictions at the threshold, which always come first):
-   * - `'refuse'`: the newcomer is refused (HTTP 429 `user-limit`, or 1013), the user's
+   * - `'refuse'`: the newcomer is refused (HTTP 429 `user-limit`, or 4429 with `refuse: 'close'`), the user's
    *   connections are kept.
    * - `'replace-oldest'` ("newest login wins": one session per account in a game, "you were
    *   signed in elsewhere"): the user's oldest live connections (longest admitted) are evicted
