@@ -89,6 +89,7 @@ export const OVER_THE_LIMIT_REASON = 'evicted: over the limit';
 export const SUPERSEDED_REASON = 'evicted: superseded';
 
 /**
+<<<<<<< HEAD
  * A paced shutdown's hint on its 1001 (` reconnect-within-ms=<integer ms>` at the end of the
  * reason, before any retry hint): the server already spread its closes, a batch every that
  * many ms, so a client may come back within that window instead of its whole
@@ -109,6 +110,16 @@ export function reconnectWithinMsOf(reason: string): number | undefined {
 }
 
 /** The close reason without its hints (retry, paced shutdown's window): the human-readable message. */
+=======
+ * The reason of a 4001 for a connection that a newer connection of its user replaced at the
+ * user's limit (the supervisor's `atLimit: 'replace-oldest'`: "newest login wins"). The user
+ * signed in elsewhere: reconnecting would replace that newer session in turn, and two devices
+ * would take turns evicting each other, so the client waits for the app (`resume()`).
+ */
+export const REPLACED_REASON = 'evicted: replaced';
+
+/** The close reason without its retry hint: the human-readable message. */
+>>>>>>> h-replace
 export function closeMessageOf(reason: string): string {
   return reason.replace(RETRY_AFTER, '').replace(RECONNECT_WITHIN, '');
 }
@@ -136,13 +147,15 @@ export function withReconnectWithin(reason: string, ms: number): string {
  * once a slot is free, or refused with the server's retry hint. `evicted: superseded` says
  * another client with this client's instance id connected: two live clients share one id (an
  * app's own `instance`), and reconnecting would evict the other in turn, so the app must act.
+ * `evicted: replaced` says the user connected elsewhere at the limit and the server keeps the
+ * newest (`atLimit: 'replace-oldest'`): reconnecting would replace that one, so the app must act.
  * Without a reason, a 4001 counts as idle.
  */
 export function dispositionOf(code: number, reason = ''): CloseDisposition {
   if (code === ClientCloseCodes.sessionExpired) return 'reconnect-now';
   if (code === ClientCloseCodes.evicted) {
     const message = closeMessageOf(reason);
-    if (message === SUPERSEDED_REASON) return 'suspend-until-resumed';
+    if (message === SUPERSEDED_REASON || message === REPLACED_REASON) return 'suspend-until-resumed';
     return message === OVER_THE_LIMIT_REASON ? 'backoff' : 'suspend-until-active';
   }
   if (code === ClientCloseCodes.goingAway || code === ClientCloseCodes.serviceRestart) return 'spread';

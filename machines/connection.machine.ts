@@ -38,7 +38,7 @@
  * `connectionMachine`).
  */
 import { assign, sendParent, setup } from 'xstate';
-import { OVER_THE_LIMIT_REASON, SUPERSEDED_REASON } from './client-close.js';
+import { OVER_THE_LIMIT_REASON, REPLACED_REASON, SUPERSEDED_REASON } from './client-close.js';
 import type {
   ConnectionEvent,
   ConnectionOutput,
@@ -122,6 +122,7 @@ const evictionReasons: Record<EvictionCause, string> = {
   idle: 'evicted: idle',
   'over-limit': OVER_THE_LIMIT_REASON,
   superseded: SUPERSEDED_REASON,
+  replaced: REPLACED_REASON,
 };
 
 /** A transition to `draining` that records why and sends the close frame. */

@@ -41,6 +41,7 @@ export const EVICTION_CAUSES = Object.keys({
   idle: true,
   'over-limit': true,
   superseded: true,
+  replaced: true,
 } satisfies Record<EvictionCause, true>) as readonly EvictionCause[];
 
 /**

@@ -11,10 +11,10 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { types } from 'node:util';
 import type { WebSocketServer } from 'ws';
-import type { InstanceClaim, RefusalReason } from '../machines/events.js';
+import type { AtLimitPolicy, InstanceClaim, RefusalReason } from '../machines/events.js';
 import { takeAdmissionToken } from './admission-rate.js';
 import { isOriginAllowed } from './allowed-origins.js';
-import { unknownAuthKeysProblem } from './auth-result.js';
+import { atLimitProblem, unknownAuthKeysProblem } from './auth-result.js';
 import { AuthenticateCall, abandon, isSettled, settle as settleCall } from './authenticate-context.js';
 import type { Books, UserRecord } from './books.js';
 import { type InstanceParam, instanceParamOf } from './client-instance.js';
@@ -76,6 +76,8 @@ interface Attempt {
    * and, with the `supersede` option on, the claim its admission replaces a predecessor by.
    */
   instance: InstanceClaim | undefined;
+  /** What it does at the user's limit: authenticate's atLimit, or the option's. */
+  atLimit: AtLimitPolicy;
 }
 
 /** An upgrade request waiting for the app's asynchronous `authenticate`. */
@@ -495,10 +497,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         typeof auth === 'object' ? auth.expiresAt : undefined,
       );
       const ownLimit = typeof auth === 'object' ? auth.maxConnectionsPerUser : undefined;
+      const ownAtLimit = typeof auth === 'object' ? auth.atLimit : undefined;
       const badResult =
         (typeof auth === 'object' ? unknownAuthKeysProblem(auth) : undefined) ??
         badExpiry ??
-        userLimitProblem(ownLimit);
+        userLimitProblem(ownLimit) ??
+        atLimitProblem(ownAtLimit, cluster !== undefined);
       if (badResult !== undefined) {
         report(new AppHookError('authenticate', badResult));
         const refusal = {
@@ -527,7 +531,19 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       const data = typeof auth === 'object' ? auth.data : undefined;
       const limit = userLimits.of(ownLimit);
       const instance = 'instance' in instanceParam ? instanceParam.instance : undefined;
-      await admit({ request, socket, head, userId, correlationId, data, expiresAt, limit, instance });
+      const atLimit = ownAtLimit ?? resolved.atLimit;
+      await admit({
+        request,
+        socket,
+        head,
+        userId,
+        correlationId,
+        data,
+        expiresAt,
+        limit,
+        instance,
+        atLimit,
+      });
     } finally {
       socket.off('error', ignore);
     }
@@ -727,6 +743,9 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         limit: limit.limit,
         evictAt: limit.evictAt,
         instance: resolved.supersede ? attempt.instance : undefined,
+        // Every other check (authenticate, the admission rate, the process limit) has passed:
+        // a replacement decided in this step is never for a newcomer refused after it.
+        atLimit: attempt.atLimit,
       });
       record.capacityHeld = false;
       return decided(attempt, connection, record);

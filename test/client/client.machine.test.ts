@@ -115,6 +115,9 @@ describe('close codes', () => {
     ['evicted: over the limits', 'suspend-until-active'],
     ['evicted: superseded', 'suspend-until-resumed'],
     ['evicted: superseded retry-after=5', 'suspend-until-resumed'],
+    // atLimit 'replace-oldest': the user signed in elsewhere; coming back would evict that one.
+    ['evicted: replaced', 'suspend-until-resumed'],
+    ['evicted: replaced retry-after=5', 'suspend-until-resumed'],
   ])('4001 with the reason "%s": %s', (reason, disposition) => {
     expect(dispositionOf(4001, reason)).toBe(disposition);
   });

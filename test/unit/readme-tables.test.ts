@@ -137,6 +137,7 @@ describe("the README's option tables", () => {
       lingerMs: true,
       activity: true,
       supersede: true,
+      atLimit: true,
       heartbeatMessage: true,
       maxConnections: true,
       maxRoomsPerConnection: true,
