@@ -89,7 +89,14 @@ export const OVER_THE_LIMIT_REASON = 'evicted: over the limit';
 export const SUPERSEDED_REASON = 'evicted: superseded';
 
 /**
-<<<<<<< HEAD
+ * The reason of a 4001 for a connection that a newer connection of its user replaced at the
+ * user's limit (the supervisor's `atLimit: 'replace-oldest'`: "newest login wins"). The user
+ * signed in elsewhere: reconnecting would replace that newer session in turn, and two devices
+ * would take turns evicting each other, so the client waits for the app (`resume()`).
+ */
+export const REPLACED_REASON = 'evicted: replaced';
+
+/**
  * A paced shutdown's hint on its 1001 (` reconnect-within-ms=<integer ms>` at the end of the
  * reason, before any retry hint): the server already spread its closes, a batch every that
  * many ms, so a client may come back within that window instead of its whole
@@ -110,16 +117,6 @@ export function reconnectWithinMsOf(reason: string): number | undefined {
 }
 
 /** The close reason without its hints (retry, paced shutdown's window): the human-readable message. */
-=======
- * The reason of a 4001 for a connection that a newer connection of its user replaced at the
- * user's limit (the supervisor's `atLimit: 'replace-oldest'`: "newest login wins"). The user
- * signed in elsewhere: reconnecting would replace that newer session in turn, and two devices
- * would take turns evicting each other, so the client waits for the app (`resume()`).
- */
-export const REPLACED_REASON = 'evicted: replaced';
-
-/** The close reason without its retry hint: the human-readable message. */
->>>>>>> h-replace
 export function closeMessageOf(reason: string): string {
   return reason.replace(RETRY_AFTER, '').replace(RECONNECT_WITHIN, '');
 }

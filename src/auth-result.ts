@@ -9,11 +9,7 @@ import { atLimitGuess, isAtLimitPolicy } from './at-limit.js';
 import { guessName, sayGuess } from './closest-name.js';
 import { describeValue } from './errors.js';
 
-<<<<<<< HEAD
-/** Every key of `{ userId, correlationId?, data?, expiresAt?, maxConnectionsPerUser? }`, in the order of docs/admission.md. */
-=======
-/** Every key of `{ userId, correlationId?, data?, expiresAt?, maxConnectionsPerUser?, atLimit? }`, in the README's order. */
->>>>>>> h-replace
+/** Every key of `{ userId, correlationId?, data?, expiresAt?, maxConnectionsPerUser?, atLimit? }`, in the order of docs/admission.md. */
 export const AUTH_RESULT_KEYS: readonly string[] = [
   'userId',
   'correlationId',
