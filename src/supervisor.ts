@@ -772,7 +772,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   /**
    * shutdown()'s options, checked, the default deadline filled in.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, naming what is wrong (nothing is started)
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, naming what is wrong (shutdown() then shuts down with the defaults)
    */
   function checkShutdownOptions(shutdownOptions: ShutdownOptions) {
     if (typeof shutdownOptions !== 'object' || shutdownOptions === null) {
@@ -814,13 +814,34 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     try {
       checked = checkShutdownOptions(shutdownOptions);
     } catch (error) {
-      // Rejected, not thrown: `process.on('SIGTERM', () => void supervisor.shutdown({ deadlineMs:
-      // Number(process.env.SHUTDOWN_MS) }).catch(log))` with a NaN threw past its .catch() and
-      // ended the process before any 1001 (CommonJS trial). Nothing is started either way.
-      return Promise.reject(error);
+      // A shutdown asked for must happen (newcomer trial): a bad pace used to start nothing, so
+      // a SIGTERM handler's `.finally(() => server.close())` never called back, the connections
+      // stayed open and the pod died by SIGKILL, every client cut at once. The defaults shut it
+      // down, then the mistake rejects: rejected, not thrown, so that a `.catch(log)` hears it
+      // (a NaN deadline once threw past it and ended the process before any 1001, CommonJS trial).
+      const began = shutdownPromise === undefined;
+      const ended = began ? startShutdown(checkShutdownOptions({})) : (shutdownPromise as Promise<void>);
+      const mistake = (failure?: unknown) => Promise.reject(shutdownMistake(error, began, failure));
+      return ended.then(() => mistake(), mistake);
     }
-    const { deadlineMs, pace } = checked;
     if (shutdownPromise !== undefined) return shutdownPromise;
+    return startShutdown(checked);
+  }
+
+  /** The options' error once the shutdown it did not stop has ended; the message says what ran instead. */
+  function shutdownMistake(error: unknown, began: boolean, failure: unknown): unknown {
+    if (!(error instanceof SupervisorError)) return error;
+    const instead = began
+      ? `; shut down with the defaults instead (no pace, deadlineMs ${resolved.drainTimeoutMs})`
+      : '; the shutdown already under way went on with its own options';
+    return new SupervisorError(
+      error.code,
+      `${error.message}${instead}`,
+      failure === undefined ? undefined : { cause: failure },
+    );
+  }
+
+  function startShutdown({ deadlineMs, pace }: ReturnType<typeof checkShutdownOptions>): Promise<void> {
     shuttingDown = true;
     // Before any connection is told to leave: the releases that fail now are told once, at the end.
     cluster?.shutdownBegan();
