@@ -772,7 +772,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   /**
    * shutdown()'s options, checked, the default deadline filled in.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, naming what is wrong (shutdown() then shuts down with the defaults)
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, naming what is wrong (shutdown() then shuts down unpaced: fallbackShutdownOptions)
    */
   function checkShutdownOptions(shutdownOptions: ShutdownOptions) {
     if (typeof shutdownOptions !== 'object' || shutdownOptions === null) {
@@ -820,19 +820,42 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       // down, then the mistake rejects: rejected, not thrown, so that a `.catch(log)` hears it
       // (a NaN deadline once threw past it and ended the process before any 1001, CommonJS trial).
       const began = shutdownPromise === undefined;
-      const ended = began ? startShutdown(checkShutdownOptions({})) : (shutdownPromise as Promise<void>);
-      const mistake = (failure?: unknown) => Promise.reject(shutdownMistake(error, began, failure));
+      const fallback = fallbackShutdownOptions(shutdownOptions);
+      const ended = began ? startShutdown(fallback) : (shutdownPromise as Promise<void>);
+      const mistake = (failure?: unknown) =>
+        Promise.reject(shutdownMistake(error, began, fallback.deadlineMs, failure));
+      // Told now as well (a review): the rejection waits for the drain, and a pod killed before
+      // it ends would never log why its shutdown ran unpaced.
+      const now = shutdownMistake(error, began, fallback.deadlineMs, undefined);
+      if (now instanceof SupervisorError) report(now);
       return ended.then(() => mistake(), mistake);
     }
     if (shutdownPromise !== undefined) return shutdownPromise;
     return startShutdown(checked);
   }
 
+  /**
+   * What a shutdown() whose options failed runs instead: no pace, and the call's own `deadlineMs`
+   * when that is valid on its own (the operator's budget: `{ deadlineMs: 30_000, pace: { windowMs:
+   * 40_000 } }` kept 30 s, not the 5 s drainTimeoutMs of production), else the default deadline.
+   * Reading the options may throw (a getter): then the defaults.
+   */
+  function fallbackShutdownOptions(given: unknown): ReturnType<typeof checkShutdownOptions> {
+    try {
+      const deadlineMs =
+        typeof given === 'object' && given !== null ? (given as ShutdownOptions).deadlineMs : undefined;
+      if (deadlineMs !== undefined) return checkShutdownOptions({ deadlineMs });
+    } catch {
+      // Not valid on its own either: the defaults below.
+    }
+    return checkShutdownOptions({});
+  }
+
   /** The options' error once the shutdown it did not stop has ended; the message says what ran instead. */
-  function shutdownMistake(error: unknown, began: boolean, failure: unknown): unknown {
+  function shutdownMistake(error: unknown, began: boolean, deadlineMs: number, failure: unknown): unknown {
     if (!(error instanceof SupervisorError)) return error;
     const instead = began
-      ? `; shut down with the defaults instead (no pace, deadlineMs ${resolved.drainTimeoutMs})`
+      ? `; shut down instead with no pace and deadlineMs ${deadlineMs}`
       : '; the shutdown already under way went on with its own options';
     return new SupervisorError(
       error.code,

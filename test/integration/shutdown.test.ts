@@ -361,10 +361,10 @@ describe('shutdown() with bad options shuts down with the defaults, then rejects
     ['a negative deadline', { deadlineMs: -5 }],
     ['null', null],
     ['a string', 'soon'],
-    // As createSupervisor() refuses unknown options: a typo must not fall back to a default.
+    // As createSupervisor() refuses unknown options: a typo must not pass silently.
     ['a misspelt option', { deadline: 30_000 }],
     ['a misspelt pace option', { deadlineMs: 1_000, pace: { window: 500 } }],
-    // A value, not an absent option: it fell back to drainTimeoutMs.
+    // A value, not an absent option: it once passed silently as drainTimeoutMs.
     ['a null deadline', { deadlineMs: null }],
   ])('%s', async (_name, options) => {
     const t = await startOwnServer();
