@@ -15,6 +15,7 @@ import type { ClientOptions } from 'ws';
 import { INJECTED_CLOCK } from '../clock-shape.js';
 import { type AsyncDisposableIfTyped, withAsyncDispose } from '../disposal.js';
 import { describeValue, SupervisorError } from '../errors.js';
+import { SOCKET_ADMISSIONS, type SocketAdmissionLookup } from '../socket-admissions.js';
 import type { Supervisor } from '../supervisor-api.js';
 import { WebSocket } from '../transport/ws-peer.js';
 import { type Inbox, inbox } from './inbox.js';
@@ -52,14 +53,17 @@ export interface ServeForTestOptions {
   /**
    * The app's HTTP routes: the server's handler of plain requests, `(request, response) => void`
    * (an Express app, Koa's `app.callback()`, a node:http handler), reached at
-   * `http://127.0.0.1:${app.port}/…`. Upgrades still go to the supervisor. `close()` ends the
+   * `app.httpUrl('/…')` (`http://127.0.0.1:${app.port}/…`). Upgrades still go to the supervisor. `close()` ends the
    * server's HTTP connections too (a fetch's keep-alive one, a response still streaming).
    * Left out, plain requests get no answer.
    */
   handler?: RequestListener | undefined;
 }
 
-/** A client of {@link TestApp.open}: open, with the inbox of its messages. */
+/**
+ * A client of {@link TestApp.open}: open, with the inbox of its messages and the server-side
+ * connection it is, as the supervisor admitted it.
+ */
 export interface TestClient {
   /** Its name in close()'s errors: its order and URL, `#2 ws://127.0.0.1:…/?token=bob`. */
   readonly name: string;
@@ -67,6 +71,32 @@ export interface TestClient {
   readonly ws: WebSocket;
   /** Every message it received from before its `open` (a greeting sent in `onOpen` included). */
   readonly messages: Inbox;
+  /**
+   * The id of the connection the supervisor admitted for this client (its `admitted` event's
+   * `connectionId`): for `supervisor.connection(id)`, `send`/`close` on that handle, or to match
+   * its `evicted` and `disposed` events. Read from the admission made on this client's own TCP
+   * connection, so it is this client's whatever the order of admissions (several clients of one
+   * user opened at once, an async `authenticate`). It stays the same after the connection ends.
+   *
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when read for a client that this
+   *   supervisor did not admit: one opened with a full URL of another server (only this
+   *   property and `userId` throw; the client is usable).
+   * @example
+   * ```ts
+   * const { ws, connectionId } = await app.open('/?token=alice');
+   * const disposed = app.supervisor.once('disposed', { matches: (event) => event.connectionId === connectionId });
+   * app.supervisor.connection(connectionId)?.close(4000, 'bye');
+   * ```
+   */
+  readonly connectionId: string;
+  /**
+   * The user id `authenticate` returned for this client's connection (`admitted`'s `userId`):
+   * for `userStats(userId)`, `connectionsOf(userId)`, `sendToUser(userId, …)`.
+   *
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when read for a client that this
+   *   supervisor did not admit, as `connectionId`.
+   */
+  readonly userId: string;
 }
 
 /**
@@ -85,7 +115,14 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
    */
   url(path?: string): string;
   /**
-   * Opens a client and resolves once it is open, with its inbox, made before the `open`. It
+   * The HTTP URL of `path` on the server, for the app's routes (options.handler):
+   * `httpUrl('/health')` is `http://127.0.0.1:<port>/health`, e.g. for `fetch(app.httpUrl('/health'))`.
+   * @default path '/'
+   */
+  httpUrl(path?: string): string;
+  /**
+   * Opens a client and resolves once it is open, with its inbox, made before the `open`, and
+   * the `connectionId` and `userId` of the connection the supervisor admitted for it. It
    * answers the shutdown at close() (one the test paused reads again), and is terminated then.
    *
    * @param target A path (`'/?token=x'`, on this server) or a full `ws://` URL.
@@ -204,11 +241,36 @@ function isManualClock(clock: unknown): clock is ManualClock {
   return typeof shape === 'object' && shape !== null && isFunction(shape.increment) && isFunction(shape.now);
 }
 
-interface Client extends TestClient {
+interface Client {
+  readonly name: string;
+  readonly ws: WebSocket;
+  readonly messages: Inbox;
   /** The server's end of its TCP connection, once upgraded. */
   serverEnd?: Socket | undefined;
   /** The error open() rejected with, if it did: not one that no wait read. */
   reported?: unknown;
+}
+
+/**
+ * A client open() opened without an admission of this supervisor on record: a full URL of
+ * another server, or a supervisor of a copy that keeps no record. Still returned (it is open,
+ * and close() terminates it); only reading its connectionId or userId throws, saying why.
+ * Not enumerable: printing the client (a failed expect) does not throw.
+ */
+function notAdmitted(name: string, ws: WebSocket, messages: Inbox, unrecorded: boolean): TestClient {
+  const why = unrecorded
+    ? "this supervisor does not record which socket each connection came on (a copy of ws-supervisor older than ws-supervisor/testing's?): read the 'admitted' event instead"
+    : "this supervisor admitted no connection on its socket (a URL of another server?): open() a path of this app's, or app.url(…)";
+  const unknown = (field: string) => (): never => {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `serveForTest open(): client ${name} has no ${field}: ${why}.`,
+    );
+  };
+  const client = { name, ws, messages } as TestClient;
+  Object.defineProperty(client, 'connectionId', { get: unknown('connectionId') });
+  Object.defineProperty(client, 'userId', { get: unknown('userId') });
+  return client;
 }
 
 /**
@@ -242,6 +304,11 @@ export async function serveForTest<S extends TestableSupervisor>(
   const advanceTimers = options?.advanceTimers;
   const handler = options?.handler;
   const server = handler === undefined ? createServer() : createServer(handler);
+  // Before attach(): from the first admission on, the supervisor records which socket each
+  // connection came on. Undefined for a copy of the package without the record.
+  const admissionOf = (
+    supervisor as { [SOCKET_ADMISSIONS]?: () => SocketAdmissionLookup } & TestableSupervisor
+  )[SOCKET_ADMISSIONS]?.();
   const detach = supervisor.attach(server); // throws WSSUP_SHUTTING_DOWN for a supervisor shut down: nothing to undo yet
   served.add(supervisor);
 
@@ -278,7 +345,10 @@ export async function serveForTest<S extends TestableSupervisor>(
     throw error;
   }
   const { port } = server.address() as AddressInfo;
-  const url = (path = '/') => `ws://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`;
+  const onServer = (scheme: 'ws' | 'http', path: string) =>
+    `${scheme}://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`;
+  const url = (path = '/') => onServer('ws', path);
+  const httpUrl = (path = '/') => onServer('http', path);
 
   let closing: Promise<void> | undefined;
 
@@ -294,7 +364,10 @@ export async function serveForTest<S extends TestableSupervisor>(
     const client: Client = { name: `#${clients.length + 1} ${address}`, ws, messages: inbox(ws) };
     clients.push(client);
     ws.once('upgrade', (response) => {
-      client.serverEnd = serverEnds.get(response.socket.localPort);
+      // Only a connection to this server: the same local port can be another's to another server.
+      const { localPort, remoteAddress, remotePort } = response.socket;
+      const ours = remoteAddress === '127.0.0.1' && remotePort === port;
+      client.serverEnd = ours ? serverEnds.get(localPort) : undefined;
     });
     try {
       await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
@@ -302,7 +375,14 @@ export async function serveForTest<S extends TestableSupervisor>(
       client.reported = error; // open()'s rejection reported it: close() does not again
       throw error;
     }
-    return { name: client.name, ws, messages: client.messages };
+    // The 101 came after the admission (the handshake completes only once the machines have
+    // admitted the connection), so the record has it by now.
+    const admission = client.serverEnd === undefined ? undefined : admissionOf?.(client.serverEnd);
+    const { name, messages } = client;
+    if (admission !== undefined) {
+      return { name, ws, messages, connectionId: admission.connectionId, userId: admission.userId };
+    }
+    return notAdmitted(name, ws, messages, admissionOf === undefined);
   };
 
   /**
@@ -382,6 +462,7 @@ export async function serveForTest<S extends TestableSupervisor>(
       supervisor,
       port,
       url,
+      httpUrl,
       open,
       get history(): readonly string[] {
         return [...history];
