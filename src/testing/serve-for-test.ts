@@ -79,8 +79,9 @@ export interface TestClient {
    * user opened at once, an async `authenticate`). It stays the same after the connection ends.
    *
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when read for a client that this
-   *   supervisor did not admit: one opened with a full URL of another server (only this
-   *   property and `userId` throw; the client is usable).
+   *   supervisor did not admit: one refused with a close frame (`refuse: 'close'`: its
+   *   handshake completes, so open() resolves, and `messages.closed` has the code), or opened
+   *   with a full URL of another server. Only this property and `userId` throw; the client is usable.
    * @example
    * ```ts
    * const { ws, connectionId } = await app.open('/?token=alice');
@@ -128,6 +129,8 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
    * @param target A path (`'/?token=x'`, on this server) or a full `ws://` URL.
    * @param options `ws`'s client options, e.g. `{ autoPong: false }` for a peer that is gone.
    * @throws {Error} ws's error (the promise rejects) when the upgrade fails, e.g. refused with 401.
+   *   With `refuse: 'close'` a refused client opens and gets a close frame (4401, 4429…):
+   *   open() resolves, `messages.closed` has the code, and its `connectionId` throws.
    * @throws {SupervisorError} WSSUP_SHUTTING_DOWN (the promise rejects) when called after close();
    *   one still in flight when close() starts rejects with ws's `WebSocket was closed before the
    *   connection was established` instead (close() terminates it).
@@ -251,16 +254,30 @@ interface Client {
   reported?: unknown;
 }
 
+/** Why a client of open() has no admission on record. */
+const NOT_ADMITTED = {
+  refused:
+    "this supervisor refused it over the WebSocket (refuse: 'close'), and admitted no connection on its socket: await its messages.closed for the close code",
+  'another-server':
+    "this supervisor admitted no connection on its socket (a URL of another server?): open() a path of this app's, or app.url(…)",
+  unrecorded:
+    "this supervisor does not record which socket each connection came on (a copy of ws-supervisor older than ws-supervisor/testing's?): read the 'admitted' event instead",
+} as const;
+
 /**
- * A client open() opened without an admission of this supervisor on record: a full URL of
- * another server, or a supervisor of a copy that keeps no record. Still returned (it is open,
- * and close() terminates it); only reading its connectionId or userId throws, saying why.
- * Not enumerable: printing the client (a failed expect) does not throw.
+ * A client open() opened without an admission of this supervisor on record: refused with a
+ * close frame (`refuse: 'close'`, whose handshake completes), a full URL of another server, or
+ * a supervisor of a copy that keeps no record. Still returned (it is open, and close()
+ * terminates it); only reading its connectionId or userId throws, saying why. Not
+ * enumerable: printing the client (a failed expect) does not throw.
  */
-function notAdmitted(name: string, ws: WebSocket, messages: Inbox, unrecorded: boolean): TestClient {
-  const why = unrecorded
-    ? "this supervisor does not record which socket each connection came on (a copy of ws-supervisor older than ws-supervisor/testing's?): read the 'admitted' event instead"
-    : "this supervisor admitted no connection on its socket (a URL of another server?): open() a path of this app's, or app.url(…)";
+function notAdmitted(
+  name: string,
+  ws: WebSocket,
+  messages: Inbox,
+  reason: keyof typeof NOT_ADMITTED,
+): TestClient {
+  const why = NOT_ADMITTED[reason];
   const unknown = (field: string) => (): never => {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
@@ -382,7 +399,13 @@ export async function serveForTest<S extends TestableSupervisor>(
     if (admission !== undefined) {
       return { name, ws, messages, connectionId: admission.connectionId, userId: admission.userId };
     }
-    return notAdmitted(name, ws, messages, admissionOf === undefined);
+    const why =
+      admissionOf === undefined
+        ? 'unrecorded'
+        : client.serverEnd === undefined
+          ? 'another-server'
+          : 'refused';
+    return notAdmitted(name, ws, messages, why);
   };
 
   /**

@@ -112,6 +112,21 @@ describe("serveForTest() open(): the client's connectionId and userId", () => {
     expect((await stranger.messages.closed).code).toBe(1006);
   });
 
+  it("throws WSSUP_INVALID_ARGUMENT when read for a client refused over the WebSocket (refuse: 'close'), which open() resolves", async () => {
+    const supervisor = createEcho({ refuse: 'close', maxConnectionsPerUser: 1 });
+    const app = await serveForTest(supervisor);
+    onTestFinished(() => app.close());
+    await app.open('/?user=alice');
+    const rejected = supervisor.once('rejected');
+    const refused = await app.open('/?user=alice'); // opens, then gets its close frame
+    expect(await refused.messages.closed).toMatchObject({ code: 4429 });
+    expect(await rejected).toMatchObject({ reason: 'user-limit', via: 'close' });
+    const message = `serveForTest open(): client #2 ws://127.0.0.1:${app.port}/?user=alice has no connectionId: this supervisor refused it over the WebSocket (refuse: 'close'), and admitted no connection on its socket: await its messages.closed for the close code.`;
+    expect(() => refused.connectionId).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT', message }),
+    );
+  });
+
   it("throws, saying so, for a supervisor that keeps no record of its sockets' admissions (another copy)", async () => {
     // Its own properties only: not the record, which is kept under a symbol, not enumerable.
     const copy = { ...createEcho() };
