@@ -445,7 +445,9 @@ export async function serveForTest<S extends TestableSupervisor>(
   const shutDown = async () => {
     let serverClosed = false;
     try {
-      for (const { ws } of clients) ws.resume(); // one the test paused reads again: it answers
+      // One the test paused reads again: it answers. Only a paused one: ws's resume() throws for a
+      // client whose handshake failed past the 101 (its socket still closing, no receiver yet).
+      for (const { ws } of clients) if (ws.isPaused) ws.resume();
       const stopped = supervisor.shutdown();
       // Handled from the start: when advanceTimers throws or the clock's bound is hit, close()
       // rejects with that, and a later rejection of the shutdown must not be an unhandled one.
