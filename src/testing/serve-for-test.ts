@@ -137,6 +137,20 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
    */
   open(target: string, options?: ClientOptions): Promise<TestClient>;
   /**
+   * Opens a client that asks for subprotocols (`Sec-WebSocket-Protocol`), as ws's
+   * `new WebSocket(url, protocols, options)` does: for an app that reads a token from them, or
+   * whose own `webSocketServer` chooses one (`handleProtocols`); `client.ws.protocol` is the one
+   * chosen. Otherwise as {@link TestApp.open | open(target, options)}.
+   *
+   * @param target A path (`'/?token=x'`, on this server) or a full `ws://` URL.
+   * @param protocols The subprotocols to ask for, e.g. `'graphql-transport-ws'` or `['v2', 'v1']`.
+   * @param options `ws`'s client options.
+   * @example
+   * const { ws } = await app.open('/', ['chat.v2', 'chat.v1']);
+   * expect(ws.protocol).toBe('chat.v2');
+   */
+  open(target: string, protocols: string | readonly string[], options?: ClientOptions): Promise<TestClient>;
+  /**
    * What the supervisor did, one line per event (`admitted`, `rejected`, `evicted`, `disposed`,
    * as JSON), each admission followed by the user's limit and T: print it when a test fails
    * (a wait for an event that never comes times out and says nothing).
@@ -369,7 +383,11 @@ export async function serveForTest<S extends TestableSupervisor>(
 
   let closing: Promise<void> | undefined;
 
-  const open = async (target: string, clientOptions?: ClientOptions): Promise<TestClient> => {
+  const open = async (
+    target: string,
+    protocolsOrOptions?: string | readonly string[] | ClientOptions,
+    options?: ClientOptions,
+  ): Promise<TestClient> => {
     if (closing !== undefined) {
       throw new SupervisorError(
         'WSSUP_SHUTTING_DOWN',
@@ -377,7 +395,10 @@ export async function serveForTest<S extends TestableSupervisor>(
       );
     }
     const address = /^wss?:\/\//.test(target) ? target : url(target);
-    const ws = new WebSocket(address, clientOptions);
+    const ws =
+      typeof protocolsOrOptions === 'string' || Array.isArray(protocolsOrOptions)
+        ? new WebSocket(address, protocolsOrOptions as string | string[], options)
+        : new WebSocket(address, protocolsOrOptions as ClientOptions | undefined);
     const client: Client = { name: `#${clients.length + 1} ${address}`, ws, messages: inbox(ws) };
     clients.push(client);
     ws.once('upgrade', (response) => {

@@ -139,6 +139,26 @@ describe("serveForTest() open(): the client's connectionId and userId", () => {
   });
 });
 
+describe('serveForTest() open() with subprotocols, as ws takes them', () => {
+  it('asks for them (a token in Sec-WebSocket-Protocol, as browsers send one), with options still applied', async () => {
+    // The browser habit: ['access_token', token], since a browser's WebSocket sends no header.
+    // (As a header in options.headers it failed: ws rejects a 101 that names a subprotocol it did not ask for.)
+    const supervisor = createEcho({
+      authenticate: (request) => {
+        const [kind, token] = (request.headers['sec-websocket-protocol'] ?? '').split(/, */);
+        return kind === 'access_token' ? `${token}${request.headers['x-tab'] ?? ''}` : null;
+      },
+    });
+    const app = await serveForTest(supervisor);
+    onTestFinished(() => app.close());
+    const alice = await app.open('/', ['access_token', 'alice']);
+    expect([alice.userId, alice.ws.protocol]).toEqual(['alice', 'access_token']); // ws's server picks the first
+    const tab = await app.open('/', ['access_token', 'bob'], { headers: { 'x-tab': '#2' } });
+    expect(tab.userId).toBe('bob#2');
+    await expect(app.open('/', 'something-else')).rejects.toThrow('Unexpected server response: 401');
+  });
+});
+
 describe('serveForTest() httpUrl()', () => {
   it("is the HTTP URL of a path on the app's server, which the handler answers", async () => {
     const app = await serveForTest(createEcho(), {
