@@ -311,6 +311,12 @@ export async function servedForTest(clock: ManualClock): Promise<string | undefi
   console.log(client.name, client.messages.unread, lines, app.port, app.httpUrl('/health') satisfies string);
   // The client's own connection, as the supervisor admitted it: the handle typed by the app's Data.
   console.log(client.userId satisfies string);
+  // Subprotocols, as ws's constructor takes them, before its options.
+  const tabs: TestClient[] = [
+    await app.open('/', ['chat.v2', 'chat.v1'], { autoPong: false }),
+    await app.open('/', 'chat.v1'),
+  ];
+  console.log(tabs.map(({ ws }) => ws.protocol));
   return app.close().then(
     () => app.supervisor.connection(client.connectionId satisfies string)?.data?.plan,
     (error: unknown) => {
