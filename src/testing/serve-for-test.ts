@@ -55,7 +55,8 @@ export interface ServeForTestOptions {
    * (an Express app, Koa's `app.callback()`, a node:http handler), reached at
    * `app.httpUrl('/…')` (`http://127.0.0.1:${app.port}/…`). Upgrades still go to the supervisor. `close()` ends the
    * server's HTTP connections too (a fetch's keep-alive one, a response still streaming).
-   * Left out, plain requests get no answer.
+   * Left out, a plain request is answered 404, with a body that says there is no handler (it
+   * got no answer: a test's `fetch()` waited until the test timed out).
    */
   handler?: RequestListener | undefined;
 }
@@ -179,6 +180,14 @@ export type TestableSupervisor = Pick<
   Supervisor<never>,
   'attach' | 'shutdown' | 'stats' | 'audit' | 'userStats' | 'options' | 'on'
 >;
+
+/** Plain requests of an app served without options.handler: an answer that says why, not none. */
+const noHandler: RequestListener = (request, response) => {
+  response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+  response.end(
+    `serveForTest(): no route for ${request.method} ${request.url}: this app was served without options.handler (its HTTP routes)\n`,
+  );
+};
 
 /** Supervisors already served: a second serveForTest() would shut it down twice over. */
 const served = new WeakSet<object>();
@@ -334,7 +343,7 @@ export async function serveForTest<S extends TestableSupervisor>(
   const clock = clockToMove(supervisor, options?.clock);
   const advanceTimers = options?.advanceTimers;
   const handler = options?.handler;
-  const server = handler === undefined ? createServer() : createServer(handler);
+  const server = createServer(handler ?? noHandler);
   // Before attach(): from the first admission on, the supervisor records which socket each
   // connection came on. Undefined for a copy of the package without the record.
   const admissionOf = (

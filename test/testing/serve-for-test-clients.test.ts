@@ -172,4 +172,15 @@ describe('serveForTest() httpUrl()', () => {
     expect([response.status, await response.text()]).toEqual([200, 'you asked for /online?room=a']);
     expect(app.url('/online')).toBe(`ws://127.0.0.1:${app.port}/online`); // unchanged beside it
   });
+
+  it('is answered 404, saying why, on an app served without options.handler (no answer: fetch waited for ever)', async () => {
+    const app = await serveForTest(createEcho());
+    onTestFinished(() => app.close());
+    const response = await fetch(app.httpUrl('/health'), { signal: AbortSignal.timeout(10_000) });
+    expect([response.status, await response.text()]).toEqual([
+      404,
+      'serveForTest(): no route for GET /health: this app was served without options.handler (its HTTP routes)\n',
+    ]);
+    await app.open('/?user=alice'); // upgrades still go to the supervisor
+  });
 });
