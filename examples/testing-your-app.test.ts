@@ -83,9 +83,9 @@ async function startChat(context: TestContext, overrides: Parameters<typeof crea
 // #region protocol
 it('answers {"say"} and closes with 4100 on anything but JSON', async (context) => {
   const { supervisor, url, open } = await startChat(context);
-  const admitted = supervisor.once('admitted');
-  const { ws, messages } = await open(url('token-alice'));
-  const { connectionId } = await admitted;
+  // Which connection the client is: the id the supervisor admitted it with, on its own socket.
+  const { ws, messages, connectionId, userId } = await open(url('token-alice'));
+  expect(userId).toBe('alice');
   expect(supervisor.connection(connectionId)?.data?.plan).toBe('pro'); // typed: ChatData | undefined
 
   ws.send(JSON.stringify({ say: 'hi' }));
