@@ -1,7 +1,7 @@
 /**
  * ws-supervisor/client in Node, over wss:// to a server whose certificate a CA of your own
  * signed (a private CA, a test server's self-signed certificate): Node trusts only the CAs it
- * knows, so the client's WebSocket is given yours. The README's "Client" quotes the region
+ * knows, so the client's WebSocket is given yours. docs/client.md ("Client") quotes the region
  * below (test/examples/readme-snippets.test.ts); vitest runs it against a real https server
  * with the test certificates of test/fixtures/tls.
  *

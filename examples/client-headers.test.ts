@@ -1,7 +1,7 @@
 /**
  * ws-supervisor/client in Node (a service, a CLI, a test), sending an `Authorization` header:
  * a browser's WebSocket cannot, `ws`'s can (its third argument), and a subclass passes a fresh
- * token on every attempt. The README's "Client" quotes the region below
+ * token on every attempt. docs/client.md ("Client") quotes the region below
  * (test/examples/readme-snippets.test.ts); vitest runs it against a real server whose
  * `authenticate` reads the header.
  *

@@ -1,6 +1,6 @@
 /**
  * Cluster mode: one per-user limit across every process that shares a Redis
- * (README, "Running several processes"). Run it twice on one Redis and a
+ * (docs/cluster.md, "Running several processes"). Run it twice on one Redis and a
  * user's connections to both count toward one limit of 5.
  *
  *   npm run example:cluster -- --redis redis://127.0.0.1:6379 --node-id a --port 8080

@@ -4,7 +4,7 @@
  * network address holds at most 20 visitor connections, read behind a trusted proxy from
  * X-Forwarded-For. The library keeps one limit per user; the per-address count is the
  * app's, reserved at authenticate's verdict and released by the verdict's correlationId.
- * The README ("A second limit: per network address") quotes the regions below
+ * docs/admission.md ("A second limit: per network address") quotes the regions below
  * (test/examples/readme-snippets.test.ts); test/examples/per-ip-limit.test.ts runs it.
  *
  *   npm run example:per-ip-limit -- --port 8080
@@ -198,7 +198,7 @@ export function createPerIpApp(options: PerIpOptions): PerIpApp {
       if (signal.aborted) return null;
       const userId = `visitor:${visitorId}`;
       // A reconnect with a later attempt time than every connection of its client instance
-      // replaces the newest (README, Reconnects replace their earlier connection): let it in
+      // replaces the newest (docs/rules.md, Reconnects replace their earlier connection): let it in
       // at the cap, its predecessor's slot comes back at that one's `disposed`. An equal or
       // earlier attempt replaces nothing: the library admits it beside, so it counts.
       const claim = claimOf(query.get('wssup-instance'));

@@ -2,7 +2,7 @@
  * Plan tiers: a per-user limit from `authenticate`. Free users may hold 3
  * connections, Pro users 20, and anonymous visitors 2 per address; each
  * admission is decided against the limit its own `authenticate` returned, so
- * a user who upgrades gets the new limit at their next connection. The README
+ * a user who upgrades gets the new limit at their next connection. docs/admission.md
  * ("A limit per user: plans") quotes the region below
  * (test/examples/readme-snippets.test.ts).
  *

@@ -2,7 +2,7 @@
  * Socket.IO's rooms, the ws-supervisor way: `connection.join(room)` and
  * `supervisor.sendToRoom(room, data, { except })`; messages are JSON of the
  * app's own framing. A connection leaves its rooms as it starts to drain (or
- * at its disposal, ending without a drain), however it ends. The README ("Coming from Socket.IO") quotes the region
+ * at its disposal, ending without a drain), however it ends. docs/coming-from-socket-io.md quotes the region
  * below (test/examples/readme-snippets.test.ts).
  *
  *   npm run example:rooms -- --port 8080

@@ -2,7 +2,7 @@
  * Several tenants and plans in one supervisor: per-plan limits from `authenticate`, the option
  * set to the lowest plan's limit, tenant-scoped user ids, a `tenant:<t>` room per tenant, a
  * suspended tenant refused with a `Refusal` that names its user, a downgrade applied at once,
- * and a constant label on this process's metrics. The README's "Several tenants and plans"
+ * and a constant label on this process's metrics. docs/admission.md ("Several tenants and plans")
  * quotes the regions below (test/examples/readme-snippets.test.ts); vitest runs them against a
  * real server on port 0, with plain `ws` sockets and ws-supervisor/client.
  *

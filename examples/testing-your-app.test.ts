@@ -1,7 +1,7 @@
 /**
  * Testing your own service built on ws-supervisor, with vitest: a real `ws`
  * server on port 0, real `ws` clients, and simulated time for the rules that
- * take minutes (idle eviction, heartbeats). The README's "Testing your app"
+ * take minutes (idle eviction, heartbeats). docs/testing-your-app.md
  * quotes the regions below (test/examples/readme-snippets.test.ts).
  *
  *   npm run example:testing-your-app
@@ -259,7 +259,7 @@ it('evicts an idle connection under vi.useFakeTimers(), on the default clock (no
   vi.advanceTimersByTime(idleTimeoutMs - 1);
   expect(supervisor.userStats('alice')).toMatchObject({ live: 1, idle: 0 });
   // Runs what falls due before it returns, as increment() does (over 500 connections going idle
-  // in the same ms: 500 a fake ms, so advance 1 ms more per further 500; see the README).
+  // in the same ms: 500 a fake ms, so advance 1 ms more per further 500; see docs/testing-your-app.md).
   vi.advanceTimersByTime(1);
   expect(supervisor.userStats('alice')).toMatchObject({ live: 0, draining: 1 });
   const { code, reason } = await messages.closed;

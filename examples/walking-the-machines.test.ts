@@ -1,6 +1,6 @@
 /**
- * Walking an exported machine with xstate/graph, outside the supervisor: the README's "How it
- * is built" quotes the region below (test/examples/readme-snippets.test.ts), and this test walks
+ * Walking an exported machine with xstate/graph, outside the supervisor: docs/internals.md ("How it
+ * is built") quotes the region below (test/examples/readme-snippets.test.ts), and this test walks
  * it, so the recipe cannot rot. The machines are exported as the runtime runs them: each needs
  * its input, and the connection's reports to its parent need stand-ins (see its JSDoc).
  *

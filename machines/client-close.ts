@@ -1,8 +1,8 @@
 /**
  * What a reconnecting client does after its socket closed, by close code:
  * the contract between ws-supervisor's servers and `ws-supervisor/client`.
- * Pure (no I/O), so the client machine's guards, its tests and the README's
- * table read the same rules.
+ * Pure (no I/O), so the client machine's guards, its tests and the table
+ * of docs/client.md read the same rules.
  *
  * A refusal delivered as a close frame uses 4000 + the HTTP status it would
  * have had (4400, 4401, 4403, 4429, 4500, 4503). Its reason may end with
@@ -11,13 +11,16 @@
  */
 
 /**
- * Close codes the client treats specially. Public contract: see the README's "Client" table.
+ * Close codes the client treats specially. Public contract: see the "Client" table of docs/client.md.
  * Frozen: dispositionOf reads it, so a caller's write would change every client's reconnects.
  */
 export const ClientCloseCodes = Object.freeze({
   /** The server closed on purpose (an app's `connection.close()`, a kick): not retried. */
   normal: 1000,
-  /** Server shutdown or restart: reconnect after a delay spread over `shutdownWindowMs`. */
+  /**
+   * Server shutdown or restart: reconnect after a delay spread over `shutdownWindowMs`, or over
+   * a paced shutdown's shorter `reconnect-within-ms` window (see reconnectWithinMsOf).
+   */
   goingAway: 1001,
   /** No close frame at all (socket dropped, server killed, HTTP refusal): back off. */
   abnormal: 1006,
@@ -52,7 +55,8 @@ export const ClientCloseCodes = Object.freeze({
  *   had not been stable: see its `isSessionExpired` guard);
  * - `suspend-until-active`: evicted as idle; reconnect on the app's `activity()` (or `resume()`);
  * - `suspend-until-resumed`: the app must act (log in again, fix the request); reconnect on `resume()`;
- * - `spread`: a planned shutdown; reconnect after a random delay within `shutdownWindowMs`;
+ * - `spread`: a planned shutdown; reconnect after a random delay within `shutdownWindowMs` (or
+ *   the paced shutdown's shorter window, after a stable connection);
  * - `backoff`: reconnect after exponential backoff with full jitter, and never before a retry hint.
  */
 export type CloseDisposition =
@@ -84,9 +88,46 @@ export const OVER_THE_LIMIT_REASON = 'evicted: over the limit';
  */
 export const SUPERSEDED_REASON = 'evicted: superseded';
 
-/** The close reason without its retry hint: the human-readable message. */
+/**
+ * The reason of a 4001 for a connection that a newer connection of its user replaced at the
+ * user's limit (the supervisor's `atLimit: 'replace-oldest'`: "newest login wins"). The user
+ * signed in elsewhere: reconnecting would replace that newer session in turn, and two devices
+ * would take turns evicting each other, so the client waits for the app (`resume()`).
+ */
+export const REPLACED_REASON = 'evicted: replaced';
+
+/**
+ * A paced shutdown's hint on its 1001 (` reconnect-within-ms=<integer ms>` at the end of the
+ * reason, before any retry hint): the server already spread its closes, a batch every that
+ * many ms, so a client may come back within that window instead of its whole
+ * `shutdownWindowMs`. A client of an earlier version ignores it: it reads no retry hint there
+ * (that must end the reason), only a longer `reason`, and spreads over its own window as before.
+ */
+const RECONNECT_WITHIN = / reconnect-within-ms=(\d+)$/;
+
+/**
+ * The paced shutdown's reconnect window of a close reason (` reconnect-within-ms=<ms>`), in ms
+ * as the server sent it, or undefined when it has none. The client bounds it (see
+ * `reconnectWithinBounds` in the client machine): a server can shorten the wait, never make it
+ * longer than `shutdownWindowMs`, nor shorter than a second.
+ */
+export function reconnectWithinMsOf(reason: string): number | undefined {
+  const ms = RECONNECT_WITHIN.exec(reason.replace(RETRY_AFTER, ''))?.[1];
+  return ms === undefined ? undefined : Number(ms);
+}
+
+/** The close reason without its hints (retry, paced shutdown's window): the human-readable message. */
 export function closeMessageOf(reason: string): string {
-  return reason.replace(RETRY_AFTER, '');
+  return reason.replace(RETRY_AFTER, '').replace(RECONNECT_WITHIN, '');
+}
+
+/**
+ * A paced shutdown's close reason: `reason` with the window its client may come back within
+ * (` reconnect-within-ms=<ms>`, whole ms rounded up). The server writes it; clients read it
+ * with {@link reconnectWithinMsOf}.
+ */
+export function withReconnectWithin(reason: string, ms: number): string {
+  return `${reason} reconnect-within-ms=${Math.ceil(ms)}`;
 }
 
 /**
@@ -103,13 +144,15 @@ export function closeMessageOf(reason: string): string {
  * once a slot is free, or refused with the server's retry hint. `evicted: superseded` says
  * another client with this client's instance id connected: two live clients share one id (an
  * app's own `instance`), and reconnecting would evict the other in turn, so the app must act.
+ * `evicted: replaced` says the user connected elsewhere at the limit and the server keeps the
+ * newest (`atLimit: 'replace-oldest'`): reconnecting would replace that one, so the app must act.
  * Without a reason, a 4001 counts as idle.
  */
 export function dispositionOf(code: number, reason = ''): CloseDisposition {
   if (code === ClientCloseCodes.sessionExpired) return 'reconnect-now';
   if (code === ClientCloseCodes.evicted) {
     const message = closeMessageOf(reason);
-    if (message === SUPERSEDED_REASON) return 'suspend-until-resumed';
+    if (message === SUPERSEDED_REASON || message === REPLACED_REASON) return 'suspend-until-resumed';
     return message === OVER_THE_LIMIT_REASON ? 'backoff' : 'suspend-until-active';
   }
   if (code === ClientCloseCodes.goingAway || code === ClientCloseCodes.serviceRestart) return 'spread';

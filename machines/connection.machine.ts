@@ -38,7 +38,7 @@
  * `connectionMachine`).
  */
 import { assign, sendParent, setup } from 'xstate';
-import { OVER_THE_LIMIT_REASON, SUPERSEDED_REASON } from './client-close.js';
+import { OVER_THE_LIMIT_REASON, REPLACED_REASON, SUPERSEDED_REASON } from './client-close.js';
 import type {
   ConnectionEvent,
   ConnectionOutput,
@@ -67,7 +67,7 @@ export interface ConnectionContext extends ConnectionInput {
 }
 
 /**
- * Close codes this machine sends. Public contract: see the README's table. Frozen: the machine
+ * Close codes this machine sends. Public contract: see the close-code table of docs/rules.md. Frozen: the machine
  * reads it when it closes a socket, so a caller's write would change what every server sends.
  */
 export const CloseCodes = Object.freeze({
@@ -122,6 +122,7 @@ const evictionReasons: Record<EvictionCause, string> = {
   idle: 'evicted: idle',
   'over-limit': OVER_THE_LIMIT_REASON,
   superseded: SUPERSEDED_REASON,
+  replaced: REPLACED_REASON,
 };
 
 /** A transition to `draining` that records why and sends the close frame. */

@@ -113,16 +113,28 @@ export type TransportEvent =
  * Why a supervisor evicts a connection: it was idle at the threshold; or (cluster
  * mode, after an outage) the user is over the cluster-wide limit and it is the
  * newest of the connections admitted meanwhile; or its client instance has come
- * back on a new connection (`superseded`), so this one was left behind.
+ * back on a new connection (`superseded`), so this one was left behind; or it was the
+ * user's oldest at the limit when a newcomer came, and the `atLimit` policy
+ * `'replace-oldest'` let the newcomer in in its place (`replaced`).
  */
-export type EvictionCause = 'idle' | 'over-limit' | 'superseded';
+export type EvictionCause = 'idle' | 'over-limit' | 'superseded' | 'replaced';
+
+/**
+ * What an admission does at the user's limit (after evicting idle connections at T):
+ * `'refuse'` the newcomer (HTTP 429, or 4429), or `'replace-oldest'`: evict the user's
+ * oldest live connections (4001 `evicted: replaced`) so that the newcomer fits.
+ */
+export type AtLimitPolicy = 'refuse' | 'replace-oldest';
 
 /** Commands a connection actor accepts from its supervisor or the app. */
 export type ConnectionCommand =
   | {
       /** Close with 4001 (the reason says the `cause`) and drain. */
       type: 'EVICT';
-      /** Why: idle at the threshold, over the cluster-wide limit, or replaced by its instance's reconnect. */
+      /**
+       * Why: idle at the threshold, over the cluster-wide limit, replaced by its instance's
+       * reconnect, or the oldest at the limit when a newcomer replaced it.
+       */
       cause: EvictionCause;
     }
   | {
@@ -209,6 +221,12 @@ export interface AdmitCommand {
    * evicted (`superseded`).
    */
   instance?: InstanceClaim | undefined;
+  /**
+   * What this admission does at `limit` (the `atLimit` option): with `'replace-oldest'` it is
+   * never refused for the user's limit; the user's oldest live children (longest admitted)
+   * are evicted (`replaced`) so that it fits. Absent: `'refuse'`.
+   */
+  atLimit?: AtLimitPolicy | undefined;
 }
 
 /** An ADMIT's client instance, and when its client made the attempt. */

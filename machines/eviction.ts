@@ -1,5 +1,5 @@
 /**
- * The eviction rule (README, "The rules") as one pure function, shared by the
+ * The eviction rule (docs/rules.md, "The rules") as one pure function, shared by the
  * supervisor's admission and idle paths so that both apply the same rule.
  *
  * Invariant: while a user's live count n is at or above the threshold T, no

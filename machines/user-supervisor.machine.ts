@@ -36,6 +36,13 @@
  * at 5,000 children cost milliseconds per admission (bench/RESULTS.md). The
  * free names are kept (`freeSlots`), so finding the lowest is not a scan.
  *
+ * At the limit (after the idle evictions at T), an ADMIT is refused, unless it carries
+ * `atLimit: 'replace-oldest'` ("newest login wins"): then the user's oldest live children
+ * (longest admitted: `live` is in admission order) are evicted (`replaced`) until the
+ * newcomer fits, in the same step that admits it. The runtime sends the ADMIT only after
+ * every other check (authenticate, the admission rate, the process-wide limit) has passed,
+ * so an old connection is never replaced by a newcomer that is then refused.
+ *
  * The limit and T are the user's, not fixed: each ADMIT carries the limit of
  * its own admission (authenticate may return one per user, e.g. per plan) and
  * its T. The ADMIT is decided against them, and they become the user's limit
@@ -257,6 +264,15 @@ function predecessorOf(context: UserSupervisorContext, claim: InstanceClaim | un
   return context.live.includes(previous.connectionId) ? previous.connectionId : undefined;
 }
 
+/**
+ * The oldest live children (longest admitted) to evict so that one more fits under `limit`,
+ * oldest first; none below it. `live` is in admission order.
+ */
+function oldestToReplace(context: UserSupervisorContext, limit: number): readonly string[] {
+  const over = context.live.length - limit + 1;
+  return over > 0 ? context.live.slice(0, over) : [];
+}
+
 /** `instances` with the ADMIT's newcomer as its instance's newest, unless a later one is there. */
 function withNewest(
   instances: ReadonlyMap<string, InstanceChild>,
@@ -366,6 +382,8 @@ export const userSupervisorMachine = setup({
         superseded !== undefined && !context.idle.some((child) => child.connectionId === superseded) ? 1 : 0;
       return context.live.length - context.idle.length - freed < event.limit;
     },
+    /** This ADMIT replaces the user's oldest rather than be refused at the limit (`atLimit`). */
+    replacesOldest: ({ event }) => event.type === 'ADMIT' && event.atLimit === 'replace-oldest',
     /** True when the child whose done or error event this is was the last one. */
     isLastChild: ({ context }) => context.slots.size <= 1,
     hasNoChildren: ({ context }) => context.slots.size === 0,
@@ -391,6 +409,7 @@ export const userSupervisorMachine = setup({
     evictIdle: { liveCount: number };
     evictChild: { connectionId: string; cause: EvictionCause };
     supersede: undefined;
+    replaceOldest: undefined;
     capDrains: { fresh: number };
     drainAll: undefined;
     terminateAll: undefined;
@@ -455,6 +474,41 @@ export const userSupervisorMachine = setup({
         const connectionId = supersededChild(context, event);
         if (connectionId === undefined) return;
         enqueue({ type: 'evictChild', params: { connectionId, cause: 'superseded' } });
+      }),
+
+      /**
+       * Makes room for the ADMIT's newcomer under its limit (`atLimit: 'replace-oldest'`), after
+       * `supersede`: idle children go first, at T, as for any admission (`idle`); then, if the
+       * user is still at the limit, its oldest live children (`replaced`). One step, one drain
+       * cap over both: none of the drains begun here is cut by it. Each drains as any evicted
+       * child, its slot free at once.
+       */
+      replaceOldest: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'ADMIT') return;
+        const idle =
+          context.idle.length === 0
+            ? []
+            : planEvictions(
+                context.live.length + 1,
+                context.idle.map((child) => child.connectionId),
+                context.evictAt,
+              );
+        const afterIdle = { ...context, ...markDraining(context, idle) };
+        const replaced = oldestToReplace(afterIdle, event.limit);
+        const victims = [...idle, ...replaced];
+        if (victims.length === 0) return;
+        const next = { ...context, ...markDraining(context, victims) };
+        enqueue.assign(markDraining(context, victims));
+        enqueue({ type: 'publishBook', params: bookCounts(next) });
+        enqueue({ type: 'markEvicted', params: { connectionIds: victims } });
+        const evict = (connectionId: string, cause: EvictionCause) => {
+          const slot = context.slots.get(connectionId);
+          if (slot !== undefined) enqueue.sendTo(slot, { type: 'EVICT', cause });
+          enqueue({ type: 'announceEvicted', params: { connectionId, userId: context.userId, cause } });
+        };
+        for (const connectionId of idle) evict(connectionId, 'idle');
+        for (const connectionId of replaced) evict(connectionId, 'replaced');
+        enqueue({ type: 'capDrains', params: { fresh: victims.length } });
       }),
 
       /** Spawns the newcomer in the lowest free slot, books it (and its instance's newest), and says so. */
@@ -586,6 +640,19 @@ export const userSupervisorMachine = setup({
                 'supersede',
                 // The newcomer counts: evict so the invariant holds once it is in.
                 { type: 'evictIdle', params: ({ context }) => ({ liveCount: context.live.length + 1 }) },
+                'admit',
+              ],
+            },
+            {
+              // At the limit with atLimit 'replace-oldest': the newest login wins. Every other
+              // check passed before this ADMIT was sent, so the newcomer is admitted in this
+              // very step: an old connection is never given up for a refused one.
+              guard: 'replacesOldest',
+              actions: [
+                'adoptLimit',
+                'supersede',
+                // Idle children first, at T, as for any admission; then the oldest if still full.
+                'replaceOldest',
                 'admit',
               ],
             },

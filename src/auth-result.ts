@@ -5,16 +5,18 @@
  * (expires-at.ts, user-limit.ts): reported to onError with the key probably
  * meant, and the upgrade answered 500 (`auth-failed`).
  */
+import { atLimitGuess, isAtLimitPolicy } from './at-limit.js';
 import { guessName, sayGuess } from './closest-name.js';
 import { describeValue } from './errors.js';
 
-/** Every key of `{ userId, correlationId?, data?, expiresAt?, maxConnectionsPerUser? }`, in the README's order. */
+/** Every key of `{ userId, correlationId?, data?, expiresAt?, maxConnectionsPerUser?, atLimit? }`, in the order of docs/admission.md. */
 export const AUTH_RESULT_KEYS: readonly string[] = [
   'userId',
   'correlationId',
   'data',
   'expiresAt',
   'maxConnectionsPerUser',
+  'atLimit',
 ];
 
 /** The most unknown keys a report names, each with its guess: a record spread in by mistake has dozens. */
@@ -42,6 +44,24 @@ export function unknownAuthKeysProblem(auth: object): TypeError | undefined {
   const more = unknown.length > NAMED_KEYS ? ` and ${unknown.length - NAMED_KEYS} more` : '';
   const keys = named.length === 1 ? `an unknown key ${named[0]}` : `unknown keys ${named.join(', ')}${more}`;
   return new TypeError(
-    `authenticate returned ${keys}; the upgrade was refused (its keys are userId, correlationId, data, expiresAt and maxConnectionsPerUser; the app's own values go in data)`,
+    `authenticate returned ${keys}; the upgrade was refused (its keys are userId, correlationId, data, expiresAt, maxConnectionsPerUser and atLimit; the app's own values go in data)`,
+  );
+}
+
+/**
+ * The onError report for authenticate's `atLimit`, or undefined when it is usable: undefined
+ * (the option's) or one of its values; `'replace-oldest'` not in cluster mode, whose
+ * cluster-wide book cannot replace yet. Allocates only for a bad value.
+ */
+export function atLimitProblem(given: unknown, clustered: boolean): TypeError | undefined {
+  if (given === undefined || given === 'refuse') return undefined;
+  if (!isAtLimitPolicy(given)) {
+    return new TypeError(
+      `authenticate returned atLimit ${describeValue(given)}, which is not 'refuse' or 'replace-oldest'${atLimitGuess(given)}; the upgrade was refused (return one of them, or undefined for the atLimit option)`,
+    );
+  }
+  if (!clustered) return undefined;
+  return new TypeError(
+    "authenticate returned atLimit 'replace-oldest', which is not supported with cluster yet; the upgrade was refused (return 'refuse' or undefined)",
   );
 }

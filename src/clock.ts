@@ -55,7 +55,7 @@ export function createCountingClock(base?: Clock & { now?: () => number }): Coun
     // Monotonic for the queue's due times (a wall clock may jump); Date.now() for the app's times.
     // So the two disagree across a step of the system clock: the `offline` event's grace is
     // lingerMs on the monotonic clock, while its leftAt and offlineAt are Date.now() readings,
-    // whose difference moves with the step (the README and OfflineEvent's TSDoc say so).
+    // whose difference moves with the step (docs/sending.md and OfflineEvent's TSDoc say so).
     // Both read from the global object at each call, as realClock's timers are: fake timers
     // (vi.useFakeTimers(), @sinonjs/fake-timers) replace all three, so they drive this clock
     // consistently. They replace the global `performance`, not node:perf_hooks' export: on that

@@ -1,7 +1,7 @@
 /**
  * Typed errors. Match on `code`, never on the message or the class: codes are
- * API, never renamed or reused, and each has a row in the README (a test
- * fails when this table and the README drift apart).
+ * API, never renamed or reused, and each has a row in docs/rules.md (a test
+ * fails when this table and that page drift apart).
  */
 import { ERROR_KIND, isErrorOf, markError } from './error-brand.js';
 import type { SupervisorEventName } from './events.js';
@@ -12,7 +12,7 @@ import type { SupervisorEventName } from './events.js';
  */
 export const ErrorCodes = Object.freeze({
   WSSUP_INVALID_OPTION:
-    "An option passed to createSupervisor() is unknown, of the wrong type, or out of range. Also reported to onError, once, when your own cluster.store answers shardOf() or shards() with something of the wrong type: that store is then taken as one failure domain; and once when your own node-redis client given as cluster.redis has a socket.socketTimeout and no socket.reconnectStrategy (see WSSUP_STORE_CLIENT_CLOSED). And the client's `error` event when a `url` function answers no URL it can connect to.",
+    "An option passed to createSupervisor() is unknown, of the wrong type, or out of range, or not supported with another (atLimit 'replace-oldest' with cluster). Also reported to onError, once, when your own cluster.store answers shardOf() or shards() with something of the wrong type: that store is then taken as one failure domain; and once when your own node-redis client given as cluster.redis has a socket.socketTimeout and no socket.reconnectStrategy (see WSSUP_STORE_CLIENT_CLOSED). And the client's `error` event when a `url` function answers no URL it can connect to.",
   WSSUP_INVALID_ARGUMENT:
     'A method was called with a bad argument, e.g. a close code other than 1000, 1003, 1007, 1008 or 3000–4999, an option the method does not know, a broadcast filter that answers a Promise, or a listener given to once() (it returns a promise).',
   WSSUP_SHUTTING_DOWN:
@@ -30,7 +30,7 @@ export const ErrorCodes = Object.freeze({
   WSSUP_TEST_SHUTDOWN_STUCK:
     "ws-supervisor/testing: a serveForTest() app's close() on a simulated clock moved the clock 100 times (ten drainTimeoutMs) and shutdown() had still not resolved (ShutdownStuckError's stillConnected names open()'s clients still connected).",
   WSSUP_APP_HOOK_FAILED:
-    "An app hook or event listener threw or rejected, or authenticate returned a user id that is not a string (refused with 500, auth-failed, which clients retry) or a correlationId that is not a string (left out; the connection is not refused for it), or a result with a key it does not know (`expiresAtMs`: the cause names the key probably meant) or an expiresAt or maxConnectionsPerUser it cannot use (refused with 500); it is reported to onError and the connection still reaches disposed. Also the client's `error` event when a `url` function throws.",
+    "An app hook or event listener threw or rejected, or authenticate returned a user id that is not a string (refused with 500, auth-failed, which clients retry) or a correlationId that is not a string (left out; the connection is not refused for it), or a result with a key it does not know (`expiresAtMs`: the cause names the key probably meant) or an expiresAt, maxConnectionsPerUser or atLimit it cannot use (refused with 500); it is reported to onError and the connection still reaches disposed. Also the client's `error` event when a `url` function throws.",
   WSSUP_MISSING_PEER:
     'A feature needs an optional peer dependency that is not installed, e.g. SVG charts need elkjs (npm install elkjs).',
   WSSUP_UNSUPPORTED_PEER:

@@ -54,7 +54,7 @@ export interface RejectedEventFields {
   userId: string | undefined;
   /**
    * The refusal's message as sent: on one line, without control or format characters or a
-   * `retry-after=<digits>` of its own, a lone surrogate as U+FFFD (README, "Refusals a client can read"); the HTTP body
+   * `retry-after=<digits>` of its own, a lone surrogate as U+FFFD (docs/admission.md, "Refusals a client can read"); the HTTP body
    * without its newline, or the close reason before its 123-byte cut and retry hint. A
    * Refusal's own `message` stays as the app gave it.
    */
@@ -326,7 +326,7 @@ export interface StoreEvent {
  * stops counting as it starts draining, before its `disposed`). `up` fires
  * when the live count reaches ceil(level × limit); `down` only once it
  * falls below the level by `capacityHysteresis` of the limit (see the
- * README, Capacity alerts).
+ * docs/observing.md, "Capacity alerts").
  */
 export interface CapacityEvent {
   /** The user whose live count crossed the level. */

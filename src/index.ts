@@ -3,7 +3,7 @@
  * Everything a user imports is re-exported here; anything else is internal.
  */
 
-export type { DisposeReason, EvictionCause, RefusalReason } from '../machines/events.js';
+export type { AtLimitPolicy, DisposeReason, EvictionCause, RefusalReason } from '../machines/events.js';
 export {
   connectionMachine,
   hubMachine,

@@ -28,7 +28,7 @@ const supervisorHabits: Habits = {
     pingtimeout: 'heartbeatIntervalMs', // Socket.IO: here the timeout is the interval
     cors: 'allowedOrigins', // Socket.IO
     maxhttpbuffersize: 'maxPayloadBytes', // Socket.IO
-    adapter: 'cluster', // Socket.IO's Redis adapter: cluster mode (README, Running several processes)
+    adapter: 'cluster', // Socket.IO's Redis adapter: cluster mode (docs/cluster.md)
   },
   elsewhere: {
     port: listens,
@@ -42,7 +42,7 @@ const supervisorHabits: Habits = {
     skiputf8validation: wsOption,
     autopong: wsOption,
     allowsynchronousevents: wsOption,
-    // Socket.IO's, each with its row in the README's "Coming from Socket.IO".
+    // Socket.IO's, each with its row in docs/coming-from-socket-io.md.
     connectionstaterecovery:
       'there is no connection state recovery: the reconnecting client sends the id of the last ' +
       'message it got (in the url or a first message) and the app replays from its own store',

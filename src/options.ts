@@ -6,8 +6,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocketServer } from 'ws';
 import type { InspectionEvent, Observer } from 'xstate';
+import type { AtLimitPolicy } from '../machines/events.js';
 import type { AdmissionRate } from './admission-rate.js';
 import { type AllowedOrigin, type OriginAllowlist, resolveAllowedOrigins } from './allowed-origins.js';
+import { atLimitGuess, isAtLimitPolicy } from './at-limit.js';
 import {
   checkCapacityHysteresis,
   checkCapacityLevels,
@@ -43,7 +45,7 @@ export type AuthResult<Data = unknown> =
   | string
   | {
       /**
-       * The user the connection counts against (see the README's "User ids"). A string that
+       * The user the connection counts against (see "User ids" in docs/rules.md). A string that
        * breaks their rules refuses the upgrade (400, `invalid-user-id`); a value that is not a
        * string is the app's slip: refused with 500 (`auth-failed`) and reported to onError.
        */
@@ -70,6 +72,13 @@ export type AuthResult<Data = unknown> =
        * it. Any other value refuses the upgrade (500, `auth-failed`) and is reported to onError.
        */
       maxConnectionsPerUser?: number | undefined;
+      /**
+       * What this admission does at the user's limit: `'refuse'` or `'replace-oldest'`
+       * (the `atLimit` option, for this user: e.g. one session per account on some plans).
+       * Undefined: the `atLimit` option. Any other value, or `'replace-oldest'` with
+       * `cluster`, refuses the upgrade (500, `auth-failed`) and is reported to onError.
+       */
+      atLimit?: AtLimitPolicy | undefined;
     }
   | Refusal
   | null
@@ -143,7 +152,7 @@ export interface Limits {
   /**
    * No application message in either direction for this long makes a connection idle. Below
    * 1000 on real time (neither preset 'test' nor an injected clock), reported once to onError
-   * as probably seconds (README, Options); so are the other durations below their floors.
+   * as probably seconds (docs/options.md); so are the other durations below their floors.
    */
   idleTimeoutMs: number;
   /**
@@ -230,6 +239,22 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * @default true
    */
   supersede?: boolean | undefined;
+  /**
+   * What an admission does when its user is at `maxConnectionsPerUser` (after the idle
+   * evictions at the threshold, which always come first):
+   * - `'refuse'`: the newcomer is refused (HTTP 429 `user-limit`, or 4429 with `refuse: 'close'`), the user's
+   *   connections are kept.
+   * - `'replace-oldest'` ("newest login wins": one session per account in a game, "you were
+   *   signed in elsewhere"): the user's oldest live connections (longest admitted) are evicted
+   *   so that the newcomer fits, each closed with 4001 `evicted: replaced` (the `evicted`
+   *   event's cause `replaced`), and the newcomer is admitted. Only once every other check has
+   *   passed (authenticate, `admissionRate`, `maxConnections`): a newcomer refused for any of
+   *   them replaces nothing. `ws-supervisor/client` does not reconnect after `evicted: replaced`
+   *   (its `close` event's `next` is `'wait-for-resume'`): two devices would otherwise take
+   *   turns evicting each other. Not supported with `cluster` yet (createSupervisor() throws).
+   * @default 'refuse'
+   */
+  atLimit?: AtLimitPolicy | undefined;
   /**
    * A text frame sent with every heartbeat's ping, for clients that cannot see pings (a
    * browser's WebSocket answers them unseen): `createClient({ silenceTimeoutMs, heartbeatMessage })`
@@ -395,7 +420,7 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => unknown) | undefined;
   /**
-   * Cluster mode (README, "Running several processes"): one per-user limit
+   * Cluster mode (docs/cluster.md, "Running several processes"): one per-user limit
    * across processes, on a slot book in Redis. Without it nothing changes,
    * and no Redis client is loaded.
    */
@@ -410,6 +435,8 @@ export interface ResolvedOptions extends Limits {
   activity: ActivityMode;
   /** The `supersede` option: whether a reconnect replaces its client instance's earlier connection. */
   supersede: boolean;
+  /** The `atLimit` option: refuse a newcomer at the user's limit, or replace the user's oldest connection. */
+  atLimit: AtLimitPolicy;
   /** The `heartbeatMessage` option; undefined without it (pings only). */
   heartbeatMessage: string | undefined;
   /** The `maxConnections` option; undefined without it (no process-wide cap). */
@@ -542,6 +569,7 @@ const knownOptions = new Set<string>([
   'preset',
   'activity',
   'supersede',
+  'atLimit',
   'heartbeatMessage',
   'maxConnections',
   'maxRoomsPerConnection',
@@ -601,6 +629,7 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
   if (typeof supersede !== 'boolean') {
     throw new InvalidOptionError('supersede', 'true or false', options.supersede);
   }
+  const atLimit = resolveAtLimit(options.atLimit);
   const { maxConnections } = options;
   if (maxConnections !== undefined && !integerIn(1, Number.POSITIVE_INFINITY)(maxConnections)) {
     throw new InvalidOptionError(
@@ -672,11 +701,21 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
       ? DEFAULT_CAPACITY_HYSTERESIS
       : checkCapacityHysteresis(options.capacityHysteresis);
   const cluster = options.cluster === undefined ? undefined : resolveClusterOptions(options.cluster);
+  // The cluster-wide book (its admission script) refuses at the limit; it cannot name the
+  // oldest entry to replace yet, and a local replacement would not keep the cluster's limit.
+  if (cluster !== undefined && atLimit !== 'refuse') {
+    throw new InvalidOptionError(
+      'atLimit',
+      "'refuse' with cluster ('replace-oldest' is not supported with cluster yet)",
+      options.atLimit,
+    );
+  }
   return {
     ...limits,
     preset: presetName,
     activity,
     supersede,
+    atLimit,
     heartbeatMessage: resolveHeartbeatMessage(options.heartbeatMessage),
     maxConnections,
     maxRoomsPerConnection,
@@ -687,6 +726,13 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
     messageRate: resolveRate('messageRate', options.messageRate),
     cluster,
   };
+}
+
+/** The `atLimit` option: one of AT_LIMIT_POLICIES; a near miss (`'replace'`) names the one meant. */
+function resolveAtLimit(value: unknown): AtLimitPolicy {
+  if (value === undefined) return 'refuse';
+  if (isAtLimitPolicy(value)) return value;
+  throw new InvalidOptionError('atLimit', `'refuse' or 'replace-oldest'${atLimitGuess(value)}`, value);
 }
 
 const MAX_RATE = 1_000_000;

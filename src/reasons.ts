@@ -1,7 +1,7 @@
 /**
  * Every reason a `rejected` or `disposed` event can carry, and every cause of
  * an `evicted` one, as lists: for the metrics' series exported at 0 and the
- * test that keeps the README's table in step. Keyed by the unions, so a
+ * test that keeps the table of docs/rules.md in step. Keyed by the unions, so a
  * reason or cause added to any of them fails to compile here until it is listed.
  */
 import type { DisposeReason, EvictionCause } from '../machines/events.js';
@@ -41,6 +41,7 @@ export const EVICTION_CAUSES = Object.keys({
   idle: true,
   'over-limit': true,
   superseded: true,
+  replaced: true,
 } satisfies Record<EvictionCause, true>) as readonly EvictionCause[];
 
 /**

@@ -35,7 +35,7 @@ export const MAX_CLOSE_REASON_BYTES = 123;
  * @param options.userId The user refused, when the app knows it (a tenant suspended, a plan over
  *   its quota): the `rejected` event's `userId`, for logs and audits. It never reaches the client
  *   and books nothing. One that is not a user id (a string that breaks the rules of user ids,
- *   README "User ids", or no string at all), which may come from the request (a token's subject),
+ *   docs/rules.md, "User ids", or no string at all), which may come from the request (a token's subject),
  *   does not throw: where the refusal is sent, it is left out of the event (userId undefined) and
  *   reported to onError as an `AppHookError` (hook `authenticate`), and the client still gets the
  *   status the app chose. So is one changed after the refusal was made.

@@ -118,6 +118,7 @@ export interface Registry {
   ): number | Promise<ClusterSendResult>;
   roomMembers(room: string): ConnectionHandle[];
   roomSize(room: string): number;
+  roomNames(): string[];
   disconnectUser(
     userId: string,
     code?: number,
@@ -459,6 +460,14 @@ export function createRegistry(
         );
       checkRoom('roomSize', room);
       return books.rooms.membersOf(room)?.size ?? 0;
+    },
+
+    roomNames: (...args: unknown[]) => {
+      if (args.some((arg) => arg !== undefined))
+        throw invalid(
+          'roomNames() takes no arguments: it lists the rooms with members on this process; sendToRoom(room, data, { cluster: true }) reaches the members on every process',
+        );
+      return [...books.rooms.names()];
     },
 
     disconnectUser: (userId, code = 1000, reason = '', options = undefined) => {

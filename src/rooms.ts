@@ -60,6 +60,11 @@ export class Rooms<Member extends RoomMember = RoomMember> {
     return this.#members.get(room);
   }
 
+  /** The names of the rooms that have members, in the order each was made (by its first join). */
+  names(): IterableIterator<string> {
+    return this.#members.keys();
+  }
+
   /** Every room and its members: for audit() only. */
   entries(): IterableIterator<[string, ReadonlySet<Member>]> {
     return this.#members.entries();

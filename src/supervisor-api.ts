@@ -26,7 +26,13 @@ import type { ClusterWideStats, StatsOptions, SupervisorStats, UserStats } from 
 
 /** The options of `supervisor.shutdown()`. */
 export interface ShutdownOptions {
-  /** Connections still open this long after shutdown starts are terminated. @default drainTimeoutMs */
+  /**
+   * Connections still open this long after shutdown starts are terminated. With a `pace` that
+   * gives a `windowMs`, it defaults to that window plus `drainTimeoutMs` (capped at 2147483647),
+   * so that a window longer than `drainTimeoutMs` needs no deadline of its own; an explicit
+   * `deadlineMs` shorter than the window is refused (WSSUP_INVALID_ARGUMENT).
+   * @default drainTimeoutMs, or `pace.windowMs + drainTimeoutMs` when `pace.windowMs` is given
+   */
   deadlineMs?: number | undefined;
   /**
    * Close the connections in batches spread over a window instead of all at
@@ -44,7 +50,10 @@ export interface ShutdownOptions {
  * whatever is still open at `deadlineMs` is terminated, as unpaced.
  */
 export interface ShutdownPace {
-  /** The window the batches are spread over; at most `deadlineMs`. @default half of deadlineMs */
+  /**
+   * The window the batches are spread over; at most `deadlineMs` (which, when not given, is this
+   * window plus `drainTimeoutMs`). @default half of deadlineMs
+   */
   windowMs?: number | undefined;
   /** How many batches, 1 to 10000 (1 closes everything at once). @default 10 */
   batches?: number | undefined;
@@ -324,6 +333,16 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
    */
   roomSize(room: string): number;
   /**
+   * The rooms that have members on this process, as a new array in the order each was made
+   * (its first member's join; a room emptied and joined again counts as made then), O(rooms):
+   * what a per-room ticker or a lobby list walks, instead of a copy of the rooms kept by the app.
+   * A room exists only while it has an open member (a connection leaves every room as it starts
+   * draining), so the last member out, however it ends, takes its room off this list.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an argument (per process only, as
+   *   roomMembers: another process's rooms are its own).
+   */
+  roomNames(): string[];
+  /**
    * Closes every live connection of the user gracefully ("kick"): each drains,
    * bounded by drainTimeoutMs, and is disposed with reason `app-close`.
    * Returns how many were closed.
@@ -442,8 +461,11 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
    * still awaiting: one that resumes later finds its handle disposed (send() and join() false).
    * Idempotent: every call returns the same promise, and the first call's options win.
    * @throws {SupervisorError} (rejects, never throws: a signal handler's `.catch()` sees it)
-   *   WSSUP_INVALID_ARGUMENT for a bad deadlineMs or pace, on any call (nothing is started,
-   *   and a later call changes nothing).
+   *   WSSUP_INVALID_ARGUMENT for bad options (a bad deadlineMs or pace, an unknown key, a
+   *   non-object), on any call. A shutdown asked for still happens: the first such call shuts
+   *   down with the defaults (no pace, `deadlineMs` = `drainTimeoutMs`), and a later one lets the
+   *   shutdown already under way go on; either rejects only once that shutdown has ended, its
+   *   message saying what ran instead, so that `.finally(() => server.close())` still runs.
    * @example
    * ```ts
    * // 10 batches over 20 s, anything still open at 30 s is terminated.

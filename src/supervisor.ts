@@ -9,6 +9,7 @@
  * modules of their own.
  */
 import { type Actor, type AnyActorRef, createActor, fromCallback, toPromise } from 'xstate';
+import { withReconnectWithin } from '../machines/client-close.js';
 import { CloseCodes } from '../machines/connection.machine.js';
 import type { ConnectionOutput } from '../machines/events.js';
 import { hubMachine } from '../machines/hub.machine.js';
@@ -94,7 +95,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   const onError = options.onError ?? ((error: SupervisorError) => console.error(error));
   // Reporting runs inside actors, so it must not throw either; nor may an async
   // onError's rejection go unhandled (under Node's defaults it ends the process).
-  // Printed, not reported again: an onError that fails would fail again (README, onError).
+  // Printed, not reported again: an onError that fails would fail again (docs/options.md, onError).
   const reportFailed = (error: SupervisorError, failure: unknown, how: 'threw' | 'rejected') =>
     console.error(`ws-supervisor: onError ${how} while reporting`, error, failure);
   const report = (reported: SupervisorError) => {
@@ -168,7 +169,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     // of its supervisor (an `admitted`, `evicted` or `disposed` listener): its actor takes the
     // DRAIN only after that step, and tells its supervisor after that. The supervisor hears it
     // now instead, when it can take it; when it is in a step itself, the books say so ahead
-    // of it (Books.leavingAhead). README: "A draining connection leaves connectionsOf at once".
+    // of it (Books.leavingAhead). docs/sending.md: "A draining connection leaves connectionsOf at once".
     bookLeaving: safely('bookLeaving', (connection: WsConnection) => {
       const record = users.get(connection.userId);
       const { id: connectionId } = connection;
@@ -474,7 +475,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
    * counts them disposed; their slots go with them. A child still in its
    * handshake (admitted, not upgraded yet) is first answered as an upgrade
    * that failed unexpectedly, 500 `internal error` (close 4500 with `refuse:
-   * 'close'`), as the README promises: its client is not left with a reset.
+   * 'close'`), as docs/rules.md promises (`WSSUP_INTERNAL`): its client is not left with a reset.
    */
   function supervisorFailed(record: UserRecord, error: unknown): void {
     report(
@@ -775,7 +776,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   /**
    * shutdown()'s options, checked, the default deadline filled in.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, naming what is wrong (nothing is started)
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, naming what is wrong (shutdown() then shuts down with the defaults)
    */
   function checkShutdownOptions(shutdownOptions: ShutdownOptions) {
     if (typeof shutdownOptions !== 'object' || shutdownOptions === null) {
@@ -785,9 +786,20 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       );
     }
     refuseUnknownKeys(shutdownOptions, ['deadlineMs', 'pace'], 'shutdown options');
-    // `=== undefined`, not `??`: a null is a bad value to refuse, not the default.
+    // Each read once: an accessor (or a Proxy) answers what was checked.
+    const { deadlineMs: givenDeadlineMs, pace } = shutdownOptions;
+    const windowMs: unknown =
+      typeof pace === 'object' && pace !== null ? (pace as ShutdownPace).windowMs : undefined;
+    // `=== undefined`, not `??`: a null is a bad value to refuse, not the default. With a pace
+    // and no deadline, the window plus a drain: `pace: { windowMs: 20_000 }` alone was refused
+    // (5 s default < 20 s), and only at SIGTERM (ops trial). A bad window keeps drainTimeoutMs
+    // and is refused below by shutdownPace, naming the window.
     const deadlineMs =
-      shutdownOptions.deadlineMs === undefined ? resolved.drainTimeoutMs : shutdownOptions.deadlineMs;
+      givenDeadlineMs !== undefined
+        ? givenDeadlineMs
+        : typeof windowMs === 'number' && Number.isInteger(windowMs) && windowMs >= 0
+          ? Math.min(MAX_DEADLINE_MS, windowMs + resolved.drainTimeoutMs)
+          : resolved.drainTimeoutMs;
     // Past setTimeout's ceiling Node runs a timer after 1 ms: through an app's clock the
     // deadline would terminate everything at once (the default clock would wake every ms).
     if (!Number.isInteger(deadlineMs) || deadlineMs < 0 || deadlineMs > MAX_DEADLINE_MS) {
@@ -796,7 +808,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         `deadlineMs must be an integer from 0 to ${MAX_DEADLINE_MS}, got ${describeValue(deadlineMs)}`,
       );
     }
-    return { deadlineMs, pace: shutdownPace(shutdownOptions.pace, deadlineMs) };
+    return { deadlineMs, pace: shutdownPace(pace, deadlineMs, windowMs) };
   }
 
   function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
@@ -806,14 +818,37 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     try {
       checked = checkShutdownOptions(shutdownOptions);
     } catch (error) {
-      // Rejected, not thrown: `process.on('SIGTERM', () => void supervisor.shutdown({ deadlineMs:
-      // Number(process.env.SHUTDOWN_MS) }).catch(log))` with a NaN threw past its .catch() and
-      // ended the process before any 1001 (CommonJS trial). Nothing is started either way.
-      return Promise.reject(error);
+      // A shutdown asked for must happen (newcomer trial): a bad pace used to start nothing, so
+      // a SIGTERM handler's `.finally(() => server.close())` never called back, the connections
+      // stayed open and the pod died by SIGKILL, every client cut at once. The defaults shut it
+      // down, then the mistake rejects: rejected, not thrown, so that a `.catch(log)` hears it
+      // (a NaN deadline once threw past it and ended the process before any 1001, CommonJS trial).
+      const began = shutdownPromise === undefined;
+      const ended = began ? startShutdown(checkShutdownOptions({})) : (shutdownPromise as Promise<void>);
+      const mistake = (failure?: unknown) => Promise.reject(shutdownMistake(error, began, failure));
+      return ended.then(() => mistake(), mistake);
     }
-    const { deadlineMs, pace } = checked;
     if (shutdownPromise !== undefined) return shutdownPromise;
+    return startShutdown(checked);
+  }
+
+  /** The options' error once the shutdown it did not stop has ended; the message says what ran instead. */
+  function shutdownMistake(error: unknown, began: boolean, failure: unknown): unknown {
+    if (!(error instanceof SupervisorError)) return error;
+    const instead = began
+      ? `; shut down with the defaults instead (no pace, deadlineMs ${resolved.drainTimeoutMs})`
+      : '; the shutdown already under way went on with its own options';
+    return new SupervisorError(
+      error.code,
+      `${error.message}${instead}`,
+      failure === undefined ? undefined : { cause: failure },
+    );
+  }
+
+  function startShutdown({ deadlineMs, pace }: ReturnType<typeof checkShutdownOptions>): Promise<void> {
     shuttingDown = true;
+    // Before any connection is told to leave: the releases that fail now are told once, at the end.
+    cluster?.shutdownBegan();
     // Defensive: from here on the clock's timers (the deadline, the batches) stay ref'd. Nothing
     // was found that waits on this clock once a shutdown began with no connection held (a held
     // one is ref'd already, and its socket holds the process), and no test fails without it.
@@ -843,7 +878,12 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       type: 'SHUTDOWN',
       deadlineMs,
       code: CloseCodes.goingAway,
-      reason: 'server shutting down',
+      // Paced: each 1001 tells the client its batch's interval (client-close.ts), so that it comes
+      // back within that, not within its whole shutdownWindowMs on top of the pacing (ops trial).
+      reason:
+        pace === undefined
+          ? 'server shutting down'
+          : withReconnectWithin('server shutting down', pace.intervalMs),
       pace,
       chunkSize: shutdownChunk.connections,
     });
@@ -875,6 +915,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     sendToRoom: registry.sendToRoom as Supervisor['sendToRoom'],
     roomMembers: registry.roomMembers as (room: string) => ConnectionHandle<Data>[],
     roomSize: registry.roomSize,
+    roomNames: registry.roomNames,
     stats: ((statsOptions?: StatsOptions) => {
       // Each option read once (readStatsOptions): the form chosen is the one checked.
       const { values, cluster, invalid } = readStatsOptions(statsOptions, ['perUser', 'cluster'], 'stats');
@@ -1028,13 +1069,15 @@ function checkStatsOptions(
 function shutdownPace(
   pace: unknown,
   deadlineMs: number,
+  givenWindowMs: unknown,
 ): { batches: number; intervalMs: number } | undefined {
   if (pace === undefined) return undefined;
   const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
   if (typeof pace !== 'object' || pace === null)
     throw invalid('pace must be an object { windowMs?, batches? }');
   refuseUnknownKeys(pace, ['windowMs', 'batches'], 'pace');
-  const { windowMs = Math.floor(deadlineMs / 2), batches = 10 } = pace as ShutdownPace;
+  const windowMs = (givenWindowMs === undefined ? Math.floor(deadlineMs / 2) : givenWindowMs) as number;
+  const { batches = 10 } = pace as ShutdownPace;
   if (!Number.isInteger(windowMs) || windowMs < 0 || windowMs > deadlineMs)
     throw invalid(
       `pace.windowMs must be an integer from 0 to deadlineMs (${deadlineMs}), got ${describeValue(windowMs)}`,

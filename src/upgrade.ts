@@ -11,10 +11,10 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { types } from 'node:util';
 import type { WebSocketServer } from 'ws';
-import type { InstanceClaim, RefusalReason } from '../machines/events.js';
+import type { AtLimitPolicy, InstanceClaim, RefusalReason } from '../machines/events.js';
 import { takeAdmissionToken } from './admission-rate.js';
 import { isOriginAllowed } from './allowed-origins.js';
-import { unknownAuthKeysProblem } from './auth-result.js';
+import { atLimitProblem, unknownAuthKeysProblem } from './auth-result.js';
 import { AuthenticateCall, abandon, isSettled, settle as settleCall } from './authenticate-context.js';
 import type { Books, UserRecord } from './books.js';
 import { type InstanceParam, instanceParamOf } from './client-instance.js';
@@ -79,6 +79,8 @@ interface Attempt {
    * and, with the `supersede` option on, the claim its admission replaces a predecessor by.
    */
   instance: InstanceClaim | undefined;
+  /** What it does at the user's limit: authenticate's atLimit, or the option's. */
+  atLimit: AtLimitPolicy;
 }
 
 /** An upgrade request waiting for the app's asynchronous `authenticate`. */
@@ -440,7 +442,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         // A reset destroys the socket at once, but its 'close' (which aborts the signal) comes
         // a turn later, once the handle closed: a verdict in between was returned with the
         // signal not aborted, so the app may have reserved something by its correlationId (a
-        // per-address slot, README "A second limit"). The refusal carries it, to release by.
+        // per-address slot, docs/admission.md, "A second limit"). The refusal carries it, to release by.
         const correlationId = verdictCorrelationId(auth);
         return refuseGone(request, socket, head, { reason: 'socket-closed', message, correlationId });
       }
@@ -459,14 +461,14 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         if (badUserId !== undefined) {
           // Whom the app refused is for logs only: a bad one is left out, the refusal sent.
           const cause = new TypeError(
-            `authenticate's Refusal has a userId that is not a user id (${badUserId}): it was left out of the rejected event, and the refusal was sent with its status (README, User ids)`,
+            `authenticate's Refusal has a userId that is not a user id (${badUserId}): it was left out of the rejected event, and the refusal was sent with its status (docs/rules.md, User ids)`,
           );
           report(new AppHookError('authenticate', cause));
         }
         return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs, userId });
       }
       if (isUnhonouredRefusal(auth)) {
-        // Not read as a result: "another copy's Refusal", 500 (README, Refusals the app chooses).
+        // Not read as a result: "another copy's Refusal", 500 (docs/admission.md, Refusals the app chooses).
         report(new AppHookError('authenticate', authResultError(auth, undefined)));
         return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
       }
@@ -499,10 +501,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         typeof auth === 'object' ? auth.expiresAt : undefined,
       );
       const ownLimit = typeof auth === 'object' ? auth.maxConnectionsPerUser : undefined;
+      const ownAtLimit = typeof auth === 'object' ? auth.atLimit : undefined;
       const badResult =
         (typeof auth === 'object' ? unknownAuthKeysProblem(auth) : undefined) ??
         badExpiry ??
-        userLimitProblem(ownLimit);
+        userLimitProblem(ownLimit) ??
+        atLimitProblem(ownAtLimit, cluster !== undefined);
       if (badResult !== undefined) {
         report(new AppHookError('authenticate', badResult));
         const refusal = {
@@ -531,7 +535,19 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       const data = typeof auth === 'object' ? auth.data : undefined;
       const limit = userLimits.of(ownLimit);
       const instance = 'instance' in instanceParam ? instanceParam.instance : undefined;
-      await admit({ request, socket, head, userId, correlationId, data, expiresAt, limit, instance });
+      const atLimit = ownAtLimit ?? resolved.atLimit;
+      await admit({
+        request,
+        socket,
+        head,
+        userId,
+        correlationId,
+        data,
+        expiresAt,
+        limit,
+        instance,
+        atLimit,
+      });
     } finally {
       socket.off('error', ignore);
     }
@@ -560,7 +576,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     if (authenticating.size === 1) holdChanged();
     waiting.timer = clock.setTimeout(() => timedOut(waiting), resolved.authenticateTimeoutMs);
     // A socket that closes meanwhile (a reset) ends the wait at once. Node no longer counts it
-    // against server.maxConnections, the bound on these waits (README, Admission rate limit):
+    // against server.maxConnections, the bound on these waits (docs/admission.md, Admission rate limit):
     // held until the verdict, resets could pile up waits, with their requests and heads, past it.
     // So does a FIN ('end': Node's HTTP server leaves the socket half-open, and isGone() would
     // refuse it at the verdict anyway): the app's signal aborts then, not at the verdict.
@@ -731,6 +747,9 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         limit: limit.limit,
         evictAt: limit.evictAt,
         instance: resolved.supersede ? attempt.instance : undefined,
+        // Every other check (authenticate, the admission rate, the process limit) has passed:
+        // a replacement decided in this step is never for a newcomer refused after it.
+        atLimit: attempt.atLimit,
       });
       record.capacityHeld = false;
       const admitted = decided(attempt, connection, record);

@@ -95,7 +95,7 @@ const PRINTABLE_ASCII = /^[ -~]*$/;
  * takes one (else `WSSUP_INVALID_ARGUMENT`). A user id is a non-empty string of at most
  * MAX_USER_ID_BYTES bytes in UTF-8, free of controls, Bidi_Control, U+2028/U+2029, U+FFFD,
  * lone surrogates and invisible characters, with joiners and variation selectors only where
- * they join or select something (README, "User ids").
+ * they join or select something (docs/rules.md, "User ids").
  *
  * @example
  * const problem = userIdProblem(claims.sub); // in authenticate, to log the token's subject

@@ -24,6 +24,7 @@ export const isolatedFiles = [
   'test/cluster/idle-edges-at-scale.test.ts',
   'test/cluster/runtime.test.ts',
   'test/cluster/shutdown-resources.test.ts',
+  'test/cluster/shutdown-release-summary.test.ts',
   'test/cluster/store-doc-breaker.test.ts',
   'test/cluster/store-redis-tls.test.ts',
   'test/cluster/store.test.ts',

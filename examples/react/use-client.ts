@@ -1,9 +1,9 @@
 /**
- * ws-supervisor/client in a React app (the README's "React"): a hook that gives a component
+ * ws-supervisor/client in a React app (docs/client.md, "React"): a hook that gives a component
  * one client, created in an effect and closed in its cleanup, and a component that listens to
  * it. Plain TypeScript, no JSX. test/browser/react-strict-mode.test.ts bundles it with esbuild
  * and mounts it under <StrictMode> in Chromium against a server of limit 1 with
- * `refuse: 'close'`; test/examples/readme-snippets.test.ts checks that the README quotes the
+ * `refuse: 'close'`; test/examples/readme-snippets.test.ts checks that docs/client.md quotes the
  * region below as it is here. Not a program: it runs in a page, so it has no command of its own.
  */
 // #region react

@@ -92,7 +92,7 @@ const NEGATIVE_NUMBER = /^-(?:\d|\.\d|Infinity$)/;
  * `--idle-timeout-ms -5` becomes `--idle-timeout-ms=-5`. parseArgs refuses the first as
  * ambiguous (`-5` might be a flag) and tells the user to write the second, which reads as a
  * flag of ours never does (no flag here is a digit); joined, the value reaches its own check,
- * which names its range, as the README promises. `origin[i]` is the index in `argv` of the
+ * which names its range, as docs/reference-server.md promises. `origin[i]` is the index in `argv` of the
  * i-th argument returned, for a message that names an argument's place.
  */
 function negativeValuesJoined(
@@ -219,7 +219,7 @@ export function toPort(name: string, raw: string): number {
 }
 
 /**
- * Ends an example whose server cannot listen (its port taken: the README's
+ * Ends an example whose server cannot listen (its port taken: the docs'
  * commands all say --port 8080) with one line and exit 2, as the reference
  * server does, not with Node's stack trace of an unhandled 'error'.
  */

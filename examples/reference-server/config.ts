@@ -59,6 +59,12 @@ export interface ServerConfig {
   >;
   /** Issue 12: cluster mode, when --redis, --redis-cluster or --redis-sentinel is given. */
   cluster?: ClusterOptions | undefined;
+  /**
+   * `--shutdown-pace-ms`: on SIGTERM/SIGINT, close the connections in 10 batches spread over this
+   * window (`shutdown({ pace: { windowMs } })`, its deadline the window plus drainTimeoutMs), so
+   * that their clients do not all reconnect elsewhere at once. Absent (or 0): all at once.
+   */
+  shutdownPaceMs?: number | undefined;
 }
 
 /** flag name → [environment variable, supervisor option (undefined for server-only settings)] */
@@ -73,6 +79,7 @@ const settings = {
   'heartbeat-ms': ['WSSUP_HEARTBEAT_MS', 'heartbeatIntervalMs'],
   'connect-timeout-ms': ['WSSUP_CONNECT_TIMEOUT_MS', 'connectTimeoutMs'],
   'drain-timeout-ms': ['WSSUP_DRAIN_TIMEOUT_MS', 'drainTimeoutMs'],
+  'shutdown-pace-ms': ['WSSUP_SHUTDOWN_PACE_MS', undefined],
   'max-connections': ['WSSUP_MAX_CONNECTIONS', 'maxConnections'],
   refuse: ['WSSUP_REFUSE', 'refuse'],
   'allowed-origins': ['WSSUP_ALLOWED_ORIGINS', 'allowedOrigins'],
@@ -177,6 +184,9 @@ Options (environment variable in brackets):
   --heartbeat-ms <ms>           ping interval; no pong by the next one = dead [WSSUP_HEARTBEAT_MS]
   --connect-timeout-ms <ms>     bound on the handshake [WSSUP_CONNECT_TIMEOUT_MS]
   --drain-timeout-ms <ms>       bound on the close handshake and on shutdown [WSSUP_DRAIN_TIMEOUT_MS]
+  --shutdown-pace-ms <ms>       on SIGTERM, close the connections in 10 batches over this window
+                                instead of all at once; the shutdown then lasts up to it plus
+                                --drain-timeout-ms [WSSUP_SHUTDOWN_PACE_MS] (default 0: at once)
   --max-connections <n>         process-wide cap [WSSUP_MAX_CONNECTIONS]
   --refuse <how>                http | close: refusals as HTTP statuses, or as close codes
                                 4000 + status that a browser can read [WSSUP_REFUSE] (default http)
@@ -791,14 +801,51 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
               : toInteger(nameOf('reaper-interval-ms'), reaperInterval),
         };
   const portNumber = port === undefined ? 0 : toPort(nameOf('port'), port);
+  const shutdownPaceMs = paceOf(nameOf('shutdown-pace-ms'), read('shutdown-pace-ms'));
   return {
     host,
     port: portNumber,
     limits,
     ...(cluster === undefined ? {} : { cluster }),
+    ...(shutdownPaceMs === undefined ? {} : { shutdownPaceMs }),
     ...(dashboardToken === undefined ? {} : { dashboardToken }),
     ...(dashboardOpen ? { dashboardOpen } : {}),
   };
+}
+
+/** The largest window a paced shutdown takes (setTimeout's ceiling, as its deadline's). */
+const PACE_MAX_MS = 2_147_483_647;
+
+/**
+ * Why `shutdownPaceMs` (a config built in code) would fail the shutdown at SIGTERM, leaving the
+ * process serving: not an integer ms from 0 to 2147483647. Undefined when it is fine or absent.
+ */
+export function paceRefusal(
+  shutdownPaceMs: unknown,
+  name = '--shutdown-pace-ms',
+  shown = String(shutdownPaceMs),
+): string | undefined {
+  if (shutdownPaceMs === undefined) return undefined;
+  if (
+    Number.isInteger(shutdownPaceMs) &&
+    (shutdownPaceMs as number) >= 0 &&
+    (shutdownPaceMs as number) <= PACE_MAX_MS
+  )
+    return undefined;
+  return `${name} must be an integer from 0 to ${PACE_MAX_MS}, got ${shown}`;
+}
+
+/**
+ * --shutdown-pace-ms: an integer ms from 0 to 2147483647, checked at start (a bad one found at
+ * SIGTERM would leave the process serving: ops trial); 0 is the default, unpaced (undefined).
+ * @throws {ConfigError} naming the setting, for anything else
+ */
+function paceOf(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const windowMs = toInteger(name, raw);
+  const refusal = paceRefusal(windowMs, name, JSON.stringify(raw));
+  if (refusal !== undefined) throw new ConfigError(refusal);
+  return windowMs === 0 ? undefined : windowMs;
 }
 
 /** How a message names a switch: as settingName() names a flag. */

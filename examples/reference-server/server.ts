@@ -21,7 +21,13 @@ import {
 } from '../../src/dashboard/index.js';
 import { createSupervisor, type Supervisor } from '../../src/index.js';
 import { ConfigError } from './command-line.js';
-import { echoRefusal, exposureRefusal, type ServerConfig, secondsLikeInFlagTerms } from './config.js';
+import {
+  echoRefusal,
+  exposureRefusal,
+  paceRefusal,
+  type ServerConfig,
+  secondsLikeInFlagTerms,
+} from './config.js';
 import { createErrorLog } from './error-log.js';
 import { pathOf, queryOf, refuseMethod, sendJson, sendText } from './http.js';
 import { createMetricsRoute } from './metrics-route.js';
@@ -98,6 +104,9 @@ export async function startReferenceServer(
   if (refusal !== undefined) throw new ConfigError(refusal);
   const echo = echoRefusal(config.limits);
   if (echo !== undefined) throw new ConfigError(echo);
+  // Checked now: a bad one found by shutdown() at SIGTERM would leave the process serving.
+  const pace = paceRefusal(config.shutdownPaceMs);
+  if (pace !== undefined) throw new ConfigError(pace);
   // One access rule for the dashboard and the per-user detail of /stats. Without a token both are
   // open, a choice said out loud to createDashboard and checkAccess (neither has an open default):
   // on loopback, or with --dashboard-open elsewhere (exposureRefusal; it warns: exposureWarning).
@@ -228,7 +237,13 @@ export async function startReferenceServer(
         // The port stays open while the supervisor drains: a load balancer's probes must
         // still reach /healthz (200, or the orchestrator kills the draining process) and
         // /readyz (503 shutting-down); an upgrade meanwhile gets 503 from the supervisor.
-        await supervisor.shutdown();
+        // Paced with --shutdown-pace-ms: 10 batches over the window, the deadline the window
+        // plus drainTimeoutMs (the supervisor's default for a pace without a deadline).
+        await supervisor.shutdown(
+          config.shutdownPaceMs === undefined || config.shutdownPaceMs === 0
+            ? {}
+            : { pace: { windowMs: config.shutdownPaceMs } },
+        );
         errorLog.close(); // after the shutdown, which may still report
         const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         metrics.close();

@@ -61,7 +61,7 @@ export interface OneUserStats extends Omit<SupervisorStats, 'perUser'> {
 }
 
 /**
- * The library's own verdict on a user id (README "User ids"): undefined when it
+ * The library's own verdict on a user id (docs/rules.md, "User ids"): undefined when it
  * is one, else the message of its WSSUP_INVALID_ARGUMENT. userStats() validates
  * before it reads anything, so a bad id never reaches the store.
  */
@@ -110,7 +110,7 @@ export function createStatsRoute(
       });
       return;
     }
-    // The library's rules (README "User ids"), by the library: `?user=` (empty) is refused too.
+    // The library's rules (docs/rules.md, "User ids"), by the library: `?user=` (empty) is refused too.
     const invalidUser = userId === null ? undefined : userIdError(supervisor, userId);
     if (invalidUser !== undefined) {
       sendJson(response, 400, { error: `user: ${invalidUser}`, code: 'WSSUP_INVALID_ARGUMENT' });

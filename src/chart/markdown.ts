@@ -22,7 +22,7 @@ const INTROS: Record<string, string> = {
     "user's slot book, admits or refuses, evicts idle connections, lingers briefly after its last " +
     'child for a reconnect, and then stops (`stopped`). Its guards say `live` for counted, not ' +
     'for active: `isLive` is true of a child in `connecting` or `active` (not `draining`), counted ' +
-    "in the user's live count `n` (the README's *The rules*), idle or not. So `EVICT_CHILD [isLive]` " +
+    "in the user's live count `n` (*The rules* in docs/rules.md), idle or not. So `EVICT_CHILD [isLive]` " +
     '(cluster mode: the cluster-wide book has the user over the limit) evicts a counted child, ' +
     'whatever it is doing, and `isLiveAndNotIdle` is counted and not yet idle. (In the connection ' +
     'chart, `active.activity.live` is the other meaning: not idle.) The eviction threshold `T` is ' +

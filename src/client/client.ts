@@ -21,7 +21,7 @@ import { type ClientData, ReadyState, type WebSocketLike } from './websocket-lik
 /** Where the client is. `suspended` waits for the app: `activity()` after 4001, `resume()` after any. */
 export type ClientState = 'connecting' | 'open' | 'waiting' | 'suspended' | 'closed';
 
-/** What the client does after a close: see the README's "Client" table. */
+/** What the client does after a close: see the "Client" table of docs/client.md. */
 export type ClientNext = 'reconnect' | 'wait-for-activity' | 'wait-for-resume';
 
 /** The `close` event: how the socket ended, read by the client. */
@@ -362,7 +362,8 @@ const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
  * (session expired) it reconnects at once, calling a `url` function again for
  * a fresh token (backed off instead when the connection had not lasted
  * `stableAfterMs`, so that a server cannot make it loop); after 1001 (shutdown) it comes back at a random moment within
- * `shutdownWindowMs`;
+ * `shutdownWindowMs`, or within a paced shutdown's interval (its ` reconnect-within-ms=<ms>` hint,
+ * taken as 1 s to `shutdownWindowMs`) when the connection had lasted `stableAfterMs`;
  * after 4429 / 4503 it waits at least the server's `retry-after`; after
  * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`, as it does after `maxAttempts`
  * failures in a row, if set (by default it backs off forever). Under Node with

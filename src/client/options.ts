@@ -82,7 +82,7 @@ export interface ClientOptions {
    * of ws-supervisor 0.1.0 or later with `supersede` on (its default) replaces the instance's
    * connection from an earlier attempt that still holds a slot (a phone that changed networks
    * left it behind) instead of refusing the reconnect at the user's limit, in cluster mode on
-   * whichever process holds it (not past the server's process-wide cap: README). A string of
+   * whichever process holds it (not past the server's process-wide cap: docs/rules.md). A string of
    * the app's own (16 to 64 characters A-Z, a-z, 0-9, `_`
    * or `-`), kept in `sessionStorage` say, makes a page reload the same instance too; never
    * give one id to two live clients: each would replace the other. `false` sends none (and
@@ -115,7 +115,11 @@ export interface ClientOptions {
    * @default { baseMs: 500, capMs: 30000, factor: 2 }
    */
   backoff?: { [K in keyof ClientBackoff]?: ClientBackoff[K] | undefined } | undefined;
-  /** After 1001 (server shutdown), reconnect at a random moment within this window. @default 10000 */
+  /**
+   * After 1001 (server shutdown), reconnect at a random moment within this window; after a paced
+   * shutdown's 1001 (` reconnect-within-ms=<ms>`) on a connection that lasted `stableAfterMs`,
+   * within that shorter window (at least 1 s, never longer than this). @default 10000
+   */
   shutdownWindowMs?: number | undefined;
   /** A socket not open after this long counts as a failed attempt. @default 10000 */
   connectTimeoutMs?: number | undefined;
@@ -210,7 +214,7 @@ export interface ClientOptions {
    * 0 ms delay (the silence check's second look), which under Node waits until the sockets were
    * read: a clock of your own runs it as it runs any delay, so in production leave this out (a
    * clock of real timers passed only for a better `now()` brings back the give-up of a live
-   * socket after a freeze, README "A server gone silent").
+   * socket after a freeze, docs/client.md, "A server gone silent").
    */
   clock?: (Clock & { now?: () => number }) | undefined;
   /** Passed to XState's `createActor`, to watch the client's actor. */

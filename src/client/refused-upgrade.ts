@@ -162,7 +162,7 @@ export function readRefusalMessage(
 }
 
 /**
- * The statuses that have a close-code twin the client acts on (README, "Refusals a client can
+ * The statuses that have a close-code twin the client acts on (docs/admission.md, "Refusals a client can
  * read"). Not 500: a proxy's or an app's own 500 is no failed `authenticate` (4500). Every
  * other status stays a failed connection, 1006, backed off as before.
  */

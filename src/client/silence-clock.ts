@@ -76,7 +76,7 @@ class Turn {
  * second look gave up a socket whose messages waited unread (a trial's repro: 3 and 5 runs of
  * 10). One check phase is not enough either: armed in an I/O callback, the next one comes before
  * any further poll. A platform without `setImmediate` (a browser) keeps the 0 ms timer, which
- * runs after the message tasks already queued (README, "A server gone silent").
+ * runs after the message tasks already queued (docs/client.md, "A server gone silent").
  */
 export function createMachineClock(): MachineClock {
   const platform: MachineClock = {

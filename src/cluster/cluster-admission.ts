@@ -250,6 +250,15 @@ export class ClusterBook {
    * connected its client again).
    */
   #clientClosed = false;
+  /**
+   * The supervisor's shutdown has begun (shutdownBegan()), before stop(): its connections are
+   * being closed, and a release that fails is counted here, not reported one by one. A Redis
+   * that hung during a paced shutdown made onError hear one error per connection (83 for 100
+   * users, ops trial); stop() tells one summary (#tellFailedReleases).
+   */
+  #shuttingDown = false;
+  /** The releases that failed during the shutdown, before stop(), and the first failure. */
+  #failedReleases: { count: number; first: SupervisorError } | undefined;
   /** The repeated WSSUP_STORE_CLIENT_CLOSED failures, told once already: not reported again. */
   readonly #toldAlready = new WeakSet<object>();
   /**
@@ -863,6 +872,7 @@ export class ClusterBook {
     } finally {
       this.#storeStopped = true;
     }
+    this.#tellFailedReleases();
     // An app's store: its stop() has settled or run out; what is still in flight fails now
     // (the book acts on none of it), and the watchdog's timer goes.
     this.#deadlines?.stop();
@@ -1023,9 +1033,50 @@ export class ClusterBook {
         // A slot the store never freed would stay booked while this node lives: retried at
         // reconciliation (after shutdown, the lease's end frees it).
         if (!this.#stopping) this.#ledger.releaseOwed(userId, connectionId);
-        this.#reportStore('release', error);
+        if (this.#shuttingDown) this.#releaseFailedInShutdown(error);
+        else this.#reportStore('release', error);
       },
     );
+  }
+
+  /**
+   * A release failed while the supervisor shuts down: counted for stop()'s one summary. After
+   * stop() began it is dropped, as every report then (untilStopping); an open breaker's refusal
+   * is not counted, as it is not reported (its `store` event told the outage).
+   */
+  #releaseFailedInShutdown(error: unknown): void {
+    if (this.#stopping) return;
+    const failure = storeError('release', error);
+    if (failure === undefined) return;
+    if (this.#failedReleases === undefined) this.#failedReleases = { count: 1, first: failure };
+    else this.#failedReleases.count += 1;
+  }
+
+  /** stop()'s one report of the releases that failed during the shutdown, if any did. */
+  #tellFailedReleases(): void {
+    const failed = this.#failedReleases;
+    if (failed === undefined) return;
+    this.#failedReleases = undefined;
+    const { count, first } = failed;
+    // Not "released since" even when the store's stop() resolved: a store's stop is best effort
+    // (the Redis store's resolves on a stalled server too).
+    this.#reportStopFailure(
+      new SupervisorError(
+        'WSSUP_STORE_UNAVAILABLE',
+        `slot store: ${count} release${count === 1 ? '' : 's'} failed during shutdown, told once here ` +
+          `(the first: ${first.message}); the store's stop() releases this node's slots with its lease, ` +
+          `and what it could not reach is freed when the lease expires (leaseTtlMs, ${this.#options.leaseTtlMs} ms)`,
+        { cause: first },
+      ),
+    );
+  }
+
+  /**
+   * The supervisor's shutdown has begun: the releases of the connections it closes that fail
+   * are told once, by stop(), not one by one. Idempotent.
+   */
+  shutdownBegan(): void {
+    this.#shuttingDown = true;
   }
 
   /**

@@ -317,7 +317,7 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
       );
     }
   }
-  // An app's own client must be open: the store never connects it (README's recipe connects
+  // An app's own client must be open: the store never connects it (docs/cluster.md's recipe connects
   // first), and one never connected, or closed already, only failed every retry of the lease
   // with "The client is closed", forever. Reconnecting (open, not ready) is an outage: taken.
   if (

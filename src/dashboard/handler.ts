@@ -155,7 +155,7 @@ const defaultOnError = (error: unknown) => {
   console.error(ours ? 'dashboard:' : 'dashboard: authorize failed:', error);
 };
 
-/** The options, defaults applied; a bad one throws before anything is allocated. Exported for the README table test. */
+/** The options, defaults applied; a bad one throws before anything is allocated. Exported for the test of docs/observing.md's table. */
 export function resolveDashboardOptions(options: DashboardOptions) {
   // A JavaScript caller may leave the options out: what is missing is authorize.
   if (options === undefined) throw missingAuthorize();

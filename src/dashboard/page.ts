@@ -11,7 +11,7 @@
  * origin.
  */
 import { createHash } from 'node:crypto';
-import { OVER_THE_LIMIT_REASON, SUPERSEDED_REASON } from '../../machines/client-close.js';
+import { OVER_THE_LIMIT_REASON, REPLACED_REASON, SUPERSEDED_REASON } from '../../machines/client-close.js';
 import type { EvictionCause } from '../../machines/events.js';
 
 /** The close reason of a 4001 by the `evicted` event's cause, as the connection machine sends it. */
@@ -19,6 +19,7 @@ const EVICTION_REASONS: Record<EvictionCause, string> = {
   idle: 'evicted: idle',
   'over-limit': OVER_THE_LIMIT_REASON,
   superseded: SUPERSEDED_REASON,
+  replaced: REPLACED_REASON,
 };
 
 /**

@@ -152,7 +152,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `rooms`                         | gauge     |          | stats().resources.rooms: rooms with at least one member (a Map's size) |
  * | `admitted_total`                | counter   |          | `admitted` events |
  * | `rejected_total`                | counter   | `reason`, `status`: the HTTP status (`401`, …), `none` when the socket was gone | `rejected` events |
- * | `evicted_total`                 | counter   | `cause`: idle, over-limit, superseded | `evicted` events |
+ * | `evicted_total`                 | counter   | `cause`: idle, over-limit, superseded, replaced | `evicted` events |
  * | `disposed_total`                | counter   | `reason` | `disposed` events |
  * | `cleanup_latency_seconds`       | histogram |          | `disposed` events: `cleanupMs`, socket end → slot free |
  * | `connection_lifetime_seconds`   | histogram |          | `disposed` events: `lifetimeMs` |
@@ -296,7 +296,7 @@ export function registerMetrics(
   });
   const evicted = new client.Counter({
     name: name('evicted'),
-    help: 'Connections evicted, by cause: idle ones at the threshold; (cluster mode) the newest over the cluster-wide limit; or superseded, left behind by their client instance, which connected again.',
+    help: 'Connections evicted, by cause: idle ones at the threshold; (cluster mode) the newest over the cluster-wide limit; superseded, left behind by their client instance, which connected again; or replaced, the oldest at the limit when a newer connection of the user came (atLimit replace-oldest).',
     labelNames: ['cause'] as const,
     registers,
   });

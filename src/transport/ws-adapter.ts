@@ -243,7 +243,7 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     this.#request = upgrade.request;
     this.#raw = upgrade.socket;
     this.#head = upgrade.head;
-    // Set once (README, Coming from Socket.IO): `readonly` in the type, and at run time too. In plain
+    // Set once (docs/coming-from-socket-io.md): `readonly` in the type, and at run time too. In plain
     // JavaScript, `connection.data = …` (Socket.IO's `socket.data = …`) or `connection.userId = …`
     // rewrote what every later hook and connectionsOf() showed while the books kept the old values
     // (connection(id) no longer found the handle by its own id). Frozen, such an assignment throws a
@@ -940,7 +940,7 @@ function appRefusal({ code, reason }: AppClose, hints: Readonly<RetryAfterDefaul
 }
 
 /**
- * The statuses of the README's close-code table (4400, 4401, 4403, 4429,
+ * The statuses of the close-code table (docs/rules.md) (4400, 4401, 4403, 4429,
  * 4500, 4503): the ones the library itself answers, and so the only codes a
  * client reads as a status. Not every 4xx: some need headers an app's close
  * cannot give (405 Allow, 407 Proxy-Authenticate, 426 Upgrade).

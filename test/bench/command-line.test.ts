@@ -6,9 +6,10 @@
  * so the message reads `error: …` as every example's does.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { readPage } from '../helpers/docs.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -100,8 +101,8 @@ describe.concurrent('the bench programs on the command line', { timeout: 90_000 
     expect(errors).toMatch(/^error: --only: unknown benchmark "chrun"; choose from memory, churn,/);
   });
 
-  it("the README's Performance section names the benchmarks and server kinds it takes", async () => {
-    const readme = readFileSync(`${root}README.md`, 'utf8');
+  it('the Performance section (docs/internals.md) names the benchmarks and server kinds it takes', async () => {
+    const readme = readPage('docs/internals.md');
     const listed = (line: RegExp) => (readme.match(line)?.[1] ?? '').split(',').map((name) => name.trim());
     const only = (await run('run', ['--only', 'none'])).errors;
     const kinds = (await run('run', ['--kinds', 'none'])).errors;

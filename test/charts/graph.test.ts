@@ -316,12 +316,18 @@ describe('machineGraph on our machines', () => {
         internal: true,
         guard: 'hasRoomAfterEviction',
       }),
+      expect.objectContaining({
+        source: 'supervising',
+        target: 'supervising',
+        internal: true,
+        guard: 'replacesOldest',
+      }),
       expect.objectContaining({ source: 'supervising', target: 'supervising', internal: true }),
       expect.objectContaining({ source: 'lingering', target: 'supervising', kind: 'event' }),
       expect.objectContaining({ source: 'shuttingDown', target: 'shuttingDown', internal: true }),
     ]);
-    expect(admit[1]).not.toHaveProperty('guard');
-    expect(admit[2]).not.toHaveProperty('internal');
+    expect(admit[2]).not.toHaveProperty('guard');
+    expect(admit[3]).not.toHaveProperty('internal');
     expect(graph.edges).toContainEqual(
       expect.objectContaining({
         source: 'supervising',

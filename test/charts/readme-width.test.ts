@@ -8,15 +8,19 @@
  * but sent arrows round the picture (svg.test.ts, "takes a short path").
  */
 import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { docPages, readPage } from '../helpers/docs.js';
 
 const MAX_WIDTH = 1200;
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-const embedded = [...readme.matchAll(/!\[[^\]]*\]\((docs\/machines\/[\w-]+\.svg)\)/g)].map(
-  (match) => match[1] as string,
+// Every page of the docs: a chart embedded in a guide (`machines/x.svg` from docs/) is named from the root.
+const embedded = docPages.flatMap((page) =>
+  [...readPage(page).matchAll(/!\[[^\]]*\]\(((?:\.\.\/)*(?:docs\/)?machines\/[\w-]+\.svg)\)/g)].map((match) =>
+    posix.join(posix.dirname(page), match[1] as string),
+  ),
 );
 
-describe('the charts the README embeds', () => {
+describe('the charts the README and the guides embed', () => {
   it('embeds the connection and client charts (the widest)', () => {
     expect(embedded).toEqual(
       expect.arrayContaining(['docs/machines/connection.svg', 'docs/machines/client.svg']),

@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, SimulatedClock } from 'xstate';
+import { reconnectWithinMsOf } from '../../machines/client-close.js';
 import {
   type ClientEmitted,
   type ClientEvent,
@@ -114,6 +115,9 @@ describe('close codes', () => {
     ['evicted: over the limits', 'suspend-until-active'],
     ['evicted: superseded', 'suspend-until-resumed'],
     ['evicted: superseded retry-after=5', 'suspend-until-resumed'],
+    // atLimit 'replace-oldest': the user signed in elsewhere; coming back would evict that one.
+    ['evicted: replaced', 'suspend-until-resumed'],
+    ['evicted: replaced retry-after=5', 'suspend-until-resumed'],
   ])('4001 with the reason "%s": %s', (reason, disposition) => {
     expect(dispositionOf(4001, reason)).toBe(disposition);
   });
@@ -128,6 +132,24 @@ describe('close codes', () => {
   ])('reads the retry hint of %j', (reason, ms, message) => {
     expect(retryAfterMsOf(reason)).toBe(ms);
     expect(closeMessageOf(reason)).toBe(message);
+  });
+
+  // A paced shutdown's window (ops trial). retryAfterMsOf is what a client of an earlier
+  // version reads: nothing, so it spreads over its own shutdownWindowMs as before.
+  it.each([
+    ['server shutting down reconnect-within-ms=1000', 1_000, 'server shutting down'],
+    ['server shutting down reconnect-within-ms=1000 retry-after=2', 1_000, 'server shutting down'],
+    [
+      'server shutting down reconnect-within-ms=1.5',
+      undefined,
+      'server shutting down reconnect-within-ms=1.5',
+    ],
+    ['reconnect-within-ms=1000', undefined, 'reconnect-within-ms=1000'], // it follows a message and a space
+    ['server shutting down', undefined, 'server shutting down'],
+  ])('reads the paced shutdown window of %j', (reason, ms, message) => {
+    expect(reconnectWithinMsOf(reason)).toBe(ms);
+    expect(closeMessageOf(reason)).toBe(message);
+    if (!reason.endsWith('retry-after=2')) expect(retryAfterMsOf(reason)).toBeUndefined();
   });
 });
 

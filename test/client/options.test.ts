@@ -18,6 +18,7 @@ import {
 } from '../../src/client/index.js';
 import { resolveClientOptions } from '../../src/client/options.js';
 import { clientSharedModules } from '../helpers/client-modules.js';
+import { readPage } from '../helpers/docs.js';
 import { expectReleased, startClient } from './helpers.js';
 
 const WS: WebSocketConstructorLike = WebSocket;
@@ -179,7 +180,7 @@ describe('createClient() options', () => {
   });
 
   it('the README’s option table names exactly the known options, with these defaults', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const readme = readPage('docs/client.md');
     const section = readme.split(/^## Client$/m)[1]?.split(/^## /m)[0] ?? '';
     const table = section.slice(section.indexOf('| Option | Default | Meaning |'));
     const rows = [...table.matchAll(/^\| ((?:`\w+`(?:, )?)+) \| ([^|]+) \|/gm)].map((match) => ({

@@ -12,13 +12,13 @@
  * cluster-wide reads and a cluster-wide send answer, and each shutdown gives its slots and
  * lease back: and Redis denied nothing (`ACL LOG` empty), no key outside the prefix is left.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
 import { connectRedis } from '../../src/cluster/redis-client.js';
 import { type Script, scripts } from '../../src/cluster/redis-scripts.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
+import { readPage } from '../helpers/docs.js';
 import { type ClusterMaster, startRedisCluster } from '../helpers/redis-cluster.js';
 import type { PrivateRedis } from '../helpers/redis-server.js';
 import { httpRefusal } from '../helpers/refusals.js';
@@ -26,7 +26,7 @@ import { closed, connect, ioWait, nextMessage, startServer } from '../helpers/se
 import { formedAhead } from './formed-ahead.js';
 import { hasRedis, usePrivateRedis } from './store-fixture.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const readme = readPage('docs/cluster.md');
 const keyPrefix = 'acme:ws';
 const password = 'acl s3cret';
 

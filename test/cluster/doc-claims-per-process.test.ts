@@ -18,9 +18,9 @@
  * published after it on the same channel arrives after it, so "the other process's client
  * got only the cluster-wide ones, once that one arrived" proves the plain one never went there.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
+import { readPage } from '../helpers/docs.js';
 import {
   closed,
   connect,
@@ -83,9 +83,11 @@ describe.runIf(hasRedis)('docs: what stays per process in cluster mode', () => {
       expect(t.supervisor.userStats('cap')).toMatchObject({ live: 2, band: 1 });
       expect(t.supervisor.stats().capacity.usersByBand).toEqual([0, 1, 0, 0]);
     }
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    expect(readme).toContain("**In cluster mode the live count is this process's own**");
-    expect(readme).toContain('(2 + 2 of 4: `up 0.5` on each, nothing more)');
+    // Capacity alerts (docs/observing.md) and the table of what is per process (docs/cluster.md).
+    expect(readPage('docs/observing.md')).toContain(
+      "**In cluster mode the live count is this process's own**",
+    );
+    expect(readPage('docs/cluster.md')).toContain('(2 + 2 of 4: `up 0.5` on each, nothing more)');
   });
 
   it('admissionRate is each process’s own bucket: a user admitted once on each of two processes with burst 1, the next on either is 429 (rate-limited)', async () => {

@@ -5,15 +5,15 @@
  * the runbook names, run as written, and what it says each one answers.
  */
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createClient } from '../../src/client/index.js';
 import type { RejectedEvent } from '../../src/index.js';
+import { readPage } from '../helpers/docs.js';
 import { connect, connectRefused, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const readme = readPage('docs/observing.md');
 const runbook = readme.split(/^### A user hits the limit: what to check$/m)[1]?.split(/^## /m)[0] ?? '';
 
 const leaseTtlMs = 3_000;

@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs';
 import { createClient, createSentinel } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type WebSocket from 'ws';
+import { readPage } from '../helpers/docs.js';
 import { closed, connect, ioWait, nextMessage, startServer } from '../helpers/server.js';
 import {
   admin,
@@ -31,7 +32,7 @@ import {
 } from './sentinel-acl-fixture.js';
 import { hasRedis, usePrivateSentinel } from './store-fixture.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const readme = readPage('docs/cluster.md');
 const keyPrefix = 'acme:ws';
 const app = { username: 'wssup-app', password: 'app s3cret' };
 /** The README's `ACL SETUSER` rules for `keyPrefix`, with the app's password. */

@@ -8,11 +8,11 @@
  * example, as `npm run example:logging` runs it.
  */
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AppHookError } from '../../src/index.js';
+import { readPage } from '../helpers/docs.js';
 import { runProgram } from '../helpers/process.js';
 
 it('a reconnect storm of one user: past the burst of 5, close 4429 with retry-after=1, logged as rate-limited', async () => {
@@ -161,7 +161,7 @@ it('a capacity alert is logged at pino level 30, with its own level as capacityL
  * installed pino, and the README's words for the fix (ops user trial).
  */
 it("pino's err serializer repeats the cause's message; errWithCause, as the README says, does not", () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8').replace(/\s+/g, ' ');
+  const readme = readPage('docs/admission.md').replace(/\s+/g, ' ');
   expect(readme).toContain('("App hook onMessage failed: boom: boom")');
   expect(readme).toContain('`serializers: { err: pino.stdSerializers.errWithCause }`');
   const error = new AppHookError('onMessage', new Error('boom'), 'c-1');

@@ -14,19 +14,19 @@
  * `ws-supervisor` resolves as in the user's app, through package.json's
  * `exports` to dist/ (the build's declarations): run `npm run build` first.
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { readPage } from '../helpers/docs.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const readme = readFileSync(`${root}README.md`, 'utf8');
+const readme = readPage('docs/testing-your-app.md');
 
-/** The TypeScript blocks of the README section `heading`, in order. */
+/** The TypeScript blocks of the section `heading` of docs/testing-your-app.md, in order. */
 function blocksOf(heading: string): string[] {
   const start = readme.indexOf(`\n## ${heading}\n`);
   const end = readme.indexOf('\n## ', start + 1);
-  if (start === -1) throw new Error(`README.md has no section "${heading}"`);
+  if (start === -1) throw new Error(`docs/testing-your-app.md has no section "${heading}"`);
   const section = readme.slice(start, end);
   return [...section.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((match) => match[1] ?? '');
 }

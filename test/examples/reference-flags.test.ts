@@ -4,7 +4,6 @@
  * reads that variable (the flag winning), and has the documented default;
  * and `--help` lists no flag the table leaves out.
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
@@ -20,8 +19,9 @@ import { main } from '../../examples/reference-server/main.js';
 import { startReferenceServer } from '../../examples/reference-server/server.js';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import { resolveOptions } from '../../src/index.js';
+import { readPage } from '../helpers/docs.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const readme = readPage('docs/reference-server.md');
 
 interface FlagRow {
   flag: string;
@@ -32,7 +32,7 @@ interface FlagRow {
 function flagTable(): FlagRow[] {
   const lines = readme.split('\n');
   const header = lines.indexOf('| Flag | Environment | Default |');
-  if (header === -1) throw new Error('README.md has no table of the reference server’s flags');
+  if (header === -1) throw new Error('docs/reference-server.md has no table of the reference server’s flags');
   const rows: FlagRow[] = [];
   for (const line of lines.slice(header + 2)) {
     if (!line.startsWith('|')) break;
@@ -62,6 +62,7 @@ const sample: Record<string, string> = {
   '--heartbeat-ms': '2345',
   '--connect-timeout-ms': '3456',
   '--drain-timeout-ms': '4567',
+  '--shutdown-pace-ms': '20000',
   '--max-connections': '99',
   '--refuse': 'close',
   '--allowed-origins': 'https://app.example.com,http://localhost:8080',
@@ -179,6 +180,9 @@ describe("the README's table of the reference server's flags", () => {
     expect(defaults['--capacity-levels']).toMatch(new RegExp(`^\`${resolved.capacityLevels.join(',')}\`:`));
     expect(defaults['--capacity-hysteresis']).toMatch(new RegExp(`^${resolved.capacityHysteresis}:`));
     expect(plain.limits).toEqual({});
+    expect(defaults['--shutdown-pace-ms']).toMatch(/^0: on SIGTERM every connection is closed at once;/);
+    expect(plain.shutdownPaceMs).toBeUndefined();
+    expect(config(['--shutdown-pace-ms', '0'])).toEqual(plain);
 
     const cluster = resolveClusterOptions(config(['--redis', 'redis://127.0.0.1:6390']).cluster);
     expect(defaults['--redis']).toMatch(/^none;/);
@@ -702,6 +706,7 @@ describe('numbers written other than in decimal', () => {
     '--heartbeat-ms',
     '--connect-timeout-ms',
     '--drain-timeout-ms',
+    '--shutdown-pace-ms',
     '--max-connections',
     '--max-payload-bytes',
     '--max-buffered-bytes',

@@ -5,7 +5,6 @@
  * known path.
  */
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { connect as connectTcp } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -18,6 +17,7 @@ import {
 } from '../../examples/reference-server/server.js';
 import type { OneUserStats, PerUserStats } from '../../examples/reference-server/stats-route.js';
 import { MAX_USER_ID_BYTES } from '../../src/index.js';
+import { readPage } from '../helpers/docs.js';
 import { connectRefused, ioWait, connect as openClient } from '../helpers/server.js';
 
 const TOKEN = 's3cret-token-0123456789';
@@ -435,7 +435,7 @@ describe('methods (item 16)', () => {
 });
 
 describe("the README's table of endpoints", () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = readPage('docs/reference-server.md');
   const table = readme.slice(readme.indexOf('| Endpoint | Answers |')).split('\n\n')[0] ?? '';
   const paths = table
     .split('\n')

@@ -9,13 +9,13 @@
  * status; the supervisor must count a `bad-handshake` rejection, never call
  * authenticate, and hold nothing afterwards.
  */
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket, { WebSocketServer, type ServerOptions as WsServerOptions } from 'ws';
 import type { RejectedEvent } from '../../src/index.js';
 import { rawConnect, readResponseHead, upgradeRequest } from '../helpers/cleanup.js';
+import { readPage } from '../helpers/docs.js';
 import { closeOf, evictAt, idleTimeoutMs, startRulesServer, touch } from '../helpers/rules.js';
 import {
   allDisposed,
@@ -215,7 +215,7 @@ describe('an app’s shouldHandle() that throws', () => {
 });
 
 describe('the README’s row for a malformed upgrade request', () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = readPage('docs/rules.md');
   const row = readme.split('\n').find((line) => line.startsWith('| Malformed upgrade request')) ?? '';
 
   it('names every status such a request is answered with, and nothing was admitted', async () => {

@@ -5,8 +5,8 @@
  * Across processes: test/cluster/doc-claims-runbook.test.ts.
  */
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { readPage } from '../helpers/docs.js';
 import {
   type Client,
   closeOf,
@@ -20,7 +20,7 @@ import {
   waitForUser,
 } from '../helpers/rules.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const readme = readPage('docs/observing.md');
 const runbook = readme.split(/^### A user hits the limit: what to check$/m)[1]?.split(/^## /m)[0] ?? '';
 
 describe('README: a user hits the limit (one process)', () => {

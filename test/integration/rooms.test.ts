@@ -100,6 +100,40 @@ describe('join, leave and sendToRoom', () => {
     await closeAll(t, [ann, bob, cy]);
   });
 
+  it('roomNames() lists the rooms with members on this process, in the order each was made, until the last member is gone', async () => {
+    const t = await startRulesServer();
+    expect(t.supervisor.roomNames()).toEqual([]);
+    const [ann, bob] = [await t.open('ann'), await t.open('bob')];
+    ann.handle.join('lobby');
+    bob.handle.join('kitchen');
+    bob.handle.join('lobby');
+    const names = t.supervisor.roomNames();
+    expect(names).toEqual(['lobby', 'kitchen']);
+    // A new array each call: the app's to keep or change, the books untouched.
+    names.push('forged');
+    expect(t.supervisor.roomNames()).toEqual(['lobby', 'kitchen']);
+
+    expect(ann.handle.leave('lobby')).toBe(true);
+    expect(t.supervisor.roomNames()).toEqual(['lobby', 'kitchen']); // bob is still in it
+    // bob's connection ends: both rooms lose their last member as it starts draining.
+    const disposed = nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === bob.id);
+    bob.ws.close();
+    await disposed;
+    expect(t.supervisor.roomNames()).toEqual([]);
+    // Made again by its next first join: listed from then on, after any older room.
+    ann.handle.join('kitchen');
+    ann.handle.join('lobby');
+    expect(t.supervisor.roomNames()).toEqual(['kitchen', 'lobby']);
+
+    expect(() => (t.supervisor.roomNames as (options: unknown) => string[])({ cluster: true })).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_INVALID_ARGUMENT',
+        message: expect.stringContaining('roomNames()'),
+      }),
+    );
+    await closeAll(t, [ann]);
+  });
+
   it('connection.rooms is a read-only copy in join order, safe to leave while iterating', async () => {
     const t = await startRulesServer();
     const ann = await t.open('ann');

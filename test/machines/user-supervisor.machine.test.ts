@@ -15,7 +15,13 @@
  */
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type AnyActorRef, createActor, SimulatedClock } from 'xstate';
-import { bookCounts, type ConnectionEvent, evictionPoint, type InstanceClaim } from '../../machines/index.js';
+import {
+  type AtLimitPolicy,
+  bookCounts,
+  type ConnectionEvent,
+  evictionPoint,
+  type InstanceClaim,
+} from '../../machines/index.js';
 import { pendingDelays } from '../helpers/fake-transport.js';
 import { ClockedTransport, closed, loggedUserSupervisor } from '../helpers/logged-machines.js';
 
@@ -75,7 +81,14 @@ function startSupervisor(
       limit: own = options.limit ?? limit,
       evictAt: ownT = options.evictAt ?? evictAt,
       instance,
-    }: { open?: boolean; limit?: number; evictAt?: number; instance?: InstanceClaim } = {},
+      atLimit,
+    }: {
+      open?: boolean;
+      limit?: number;
+      evictAt?: number;
+      instance?: InstanceClaim;
+      atLimit?: AtLimitPolicy;
+    } = {},
   ) => {
     const transport = new ClockedTransport(clock);
     transports.set(connectionId, transport);
@@ -87,6 +100,7 @@ function startSupervisor(
       limit: own,
       evictAt: ownT,
       instance,
+      atLimit,
     });
     if (open && transport.subscribed > 0) transport.open();
     return transport;
@@ -747,6 +761,65 @@ describe('reconnects: an ADMIT with the instance of a live child, from a later a
     for (const id of ['a1', 'b']) h.transport(id).push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
     expect(h.value()).toBe('lingering');
     expect(h.context().instances.size).toBe(0);
+  });
+});
+
+describe("atLimit 'replace-oldest': at the limit, the oldest live children make room", () => {
+  const replace = { atLimit: 'replace-oldest' } as const;
+
+  it('evicts the oldest (longest admitted) with cause replaced, and admits the newcomer in the same step', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b', 'c', 'd', 'e']);
+    h.admit('f', replace);
+    expect(h.log.slice(-2)).toEqual(['evicted a', 'admitted f']);
+    expect(h.transport('a').did).toEqual(['close 4001 evicted: replaced']);
+    expect(h.book()).toEqual({ live: ['b', 'c', 'd', 'e', 'f'], idle: [], draining: ['a'] });
+    h.admit('g', replace);
+    expect(h.log.slice(-2)).toEqual(['evicted b', 'admitted g']);
+  });
+
+  it('below the limit replaces nothing', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b']);
+    h.admit('c', replace);
+    expect(h.evicted()).toEqual([]);
+    expect(h.book().live).toEqual(['a', 'b', 'c']);
+  });
+
+  it("'refuse' (and no atLimit) still refuses at the limit", () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b', 'c', 'd', 'e']);
+    h.admit('f', { atLimit: 'refuse' });
+    h.admit('g');
+    expect(h.log.slice(-2)).toEqual(['rejected f user-limit', 'rejected g user-limit']);
+    expect(h.evicted()).toEqual([]);
+  });
+
+  it('a lowered limit (plan downgrade): idle children go first at T, then as many of the oldest as needed', () => {
+    const h = startSupervisor({ limit: 20, evictAt: 14 });
+    const pro = { limit: 20, evictAt: 14 };
+    for (const id of ['a', 'b', 'c', 'd', 'e']) h.admit(id, pro);
+    h.advance(idleTimeoutMs); // all five idle: 5 < T 14, so they stay
+    h.touch('a', 'c', 'e');
+    expect(h.book().idle).toEqual(['b', 'd']);
+    h.admit('f', { limit: 2, evictAt: 2, ...replace });
+    // Idle b and d first; then a and c, the oldest active, so that f fits under 2.
+    expect(h.log.slice(-5)).toEqual(['evicted b', 'evicted d', 'evicted a', 'evicted c', 'admitted f']);
+    expect(h.transport('b').did[0]).toBe('close 4001 evicted: idle');
+    expect(h.transport('a').did[0]).toBe('close 4001 evicted: replaced');
+    expect(h.book()).toMatchObject({ live: ['e', 'f'], idle: [] });
+    // Four drains begun in one step: none is cut by the drain cap (limit 2) in that step.
+    for (const id of ['a', 'b', 'c', 'd']) expect(h.transport(id).did).not.toContain('terminate');
+  });
+
+  it('the child its instance left behind is superseded first: nothing else is replaced', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b', 'c', 'd']);
+    h.admit('e', { instance: { id: 'i', attemptAt: 1 } });
+    h.admit('e2', { instance: { id: 'i', attemptAt: 2 }, ...replace });
+    expect(h.log.slice(-2)).toEqual(['evicted e', 'admitted e2']);
+    expect(h.transport('e').did[0]).toBe('close 4001 evicted: superseded');
+    expect(h.book().live).toEqual(['a', 'b', 'c', 'd', 'e2']);
   });
 });
 

@@ -18,6 +18,10 @@
  * it (README, "Reconnects replace their earlier connection"): that one drains,
  * and the newcomer is decided with its slot free.
  *
+ * A connection may also bring `atLimit: 'replace-oldest'` from authenticate (OPEN_REPLACING,
+ * with the option's limit): at the limit it is admitted all the same, and the user's oldest
+ * live connection drains (`replaced`) to make room, after the idle ones at T.
+ *
  * While it supervises, a user holds at most `limit` draining connections (the drain cap):
  * a connection starting to drain past that terminates the oldest drain. The walk reaches
  * it through the lower limit of 1 (two drains at once), and the model says when it did.
@@ -159,6 +163,17 @@ const reconnect = (context: Book, predecessorIdle: boolean): Book => {
   );
   return left.busy < limit ? admitAt(left, limit) : refuseAt(left, limit);
 };
+/**
+ * An admission with atLimit 'replace-oldest' (the option's limit): idle ones go first at T;
+ * then, while still at the limit, the oldest busy ones drain (`replaced`), in the same step.
+ */
+const replaceAt = (context: Book): Book => {
+  const book = { ...context, limit };
+  const evicted = evict(book, book.busy + book.idle + 1);
+  const replaced = Math.max(0, evicted.busy + evicted.idle - limit + 1);
+  const left = drain({ ...evicted, busy: evicted.busy - replaced }, replaced);
+  return { ...left, busy: left.busy + 1 };
+};
 /** A refusal under its own limit: the limit is the user's now, and idle ones above its T go. */
 const refuseAt = (context: Book, userLimit: number): Book => {
   const book = { ...context, limit: userLimit, refused: true };
@@ -217,6 +232,11 @@ const bookModel = setup({
     noConnections: {
       on: {
         ...opens({ guard: 'notShuttingDown', target: 'supervised', actions: 'start' } as const),
+        OPEN_REPLACING: {
+          guard: 'notShuttingDown',
+          target: 'supervised',
+          actions: step(() => ({ busy: 1, lingering: false, limit })),
+        },
         LINGER_ENDS: {
           guard: ({ context }) => context.lingering,
           actions: step(() => ({ lingering: false })),
@@ -242,6 +262,11 @@ const bookModel = setup({
           { guard: 'hasRoom', actions: 'admit' },
           { guard: 'atLimit', actions: 'refuse' },
         ] as const),
+        // Never refused for the user's limit: the oldest makes room.
+        OPEN_REPLACING: {
+          guard: ({ context }) => !context.shuttingDown && sockets(context) < maxSockets,
+          actions: step((book) => replaceAt(book)),
+        },
         GO_IDLE: {
           guard: 'hasBusy',
           actions: step((book) =>
@@ -360,6 +385,32 @@ async function perform(walk: Walk, event: EventObject, before: AnyMachineSnapsho
         expect((before.context as Book).busy).toBeGreaterThanOrEqual(own);
         expect(rig.rejected.at(-1)).toMatchObject({ reason: 'user-limit', limit: own });
       }
+      return;
+    }
+    case 'OPEN_REPLACING': {
+      const book = before.context as Book;
+      // The oldest live one, if it must go: at the limit, none is idle (n ≥ T evicted them).
+      const oldest =
+        book.busy + book.idle >= limit
+          ? first(
+              running(walk).filter((c) => !isDraining(walk, c)),
+              'live',
+            )
+          : undefined;
+      const evictedBefore = rig.evicted.length;
+      const instance = `model-instance-${walk.instances.size}`.padEnd(16, '-');
+      walk.attempts += 1;
+      const client = await rig.open(USER, {
+        instance: `${instance}.${walk.attempts}`,
+        atLimit: 'replace-oldest',
+      });
+      walk.clients.push(client);
+      walk.instances.set(client, instance);
+      expect(client.connectionId, 'never refused for the limit').toBeDefined();
+      const replaced = rig.evicted.slice(evictedBefore).filter((event) => event.cause === 'replaced');
+      expect(replaced, 'the oldest live one is replaced, and only at the limit').toEqual(
+        oldest === undefined ? [] : [{ connectionId: oldest.connectionId, userId: USER, cause: 'replaced' }],
+      );
       return;
     }
     case 'RECONNECT_BUSY':

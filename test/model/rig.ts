@@ -14,6 +14,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import {
   type AdmittedEvent,
+  type AtLimitPolicy,
   type ConnectionHandle,
   createSupervisor,
   type DisposedEvent,
@@ -197,6 +198,8 @@ export interface OpenOptions {
   hooks?: HookFault;
   limit?: number;
   instance?: string;
+  /** Its own atLimit (its `atLimit` query parameter), from authenticate's result. */
+  atLimit?: AtLimitPolicy;
 }
 
 export interface Rig {
@@ -261,6 +264,11 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     const given = new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('limit');
     return given === null ? undefined : Number(given);
   };
+  /** The client's own atLimit (its `atLimit` query parameter), or undefined. */
+  const atLimitOf = (request: { url?: string | undefined }) =>
+    (new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('atLimit') ?? undefined) as
+      | AtLimitPolicy
+      | undefined;
   const errors: SupervisorError[] = [];
   const inspect = (event: InspectionEvent) => {
     clock.observe(event);
@@ -307,8 +315,16 @@ export async function startRig(options: RigOptions): Promise<Rig> {
       if (userId !== null && faultOf(request) === 'expired-session')
         return { userId, expiresAt: Date.now() - 1_000 };
       const maxConnectionsPerUser = limitOf(request);
+      const atLimit = atLimitOf(request);
       const verdict =
-        userId === null ? null : { userId, expiresAt: Date.now() + SESSION_MS, maxConnectionsPerUser };
+        userId === null
+          ? null
+          : {
+              userId,
+              expiresAt: Date.now() + SESSION_MS,
+              maxConnectionsPerUser,
+              ...(atLimit === undefined ? {} : { atLimit }),
+            };
       if (options.appHooks !== true || faultOf(request) !== 'slow-auth' || userId === null) return verdict;
       const client = clientOf.get(
         new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('client') ?? '',
@@ -410,7 +426,8 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     const extra =
       (hooks === undefined ? '' : `&hooks=${hooks}&client=${clientSeq}`) +
       (openOptions.limit === undefined ? '' : `&limit=${openOptions.limit}`) +
-      (openOptions.instance === undefined ? '' : `&wssup-instance=${openOptions.instance}`);
+      (openOptions.instance === undefined ? '' : `&wssup-instance=${openOptions.instance}`) +
+      (openOptions.atLimit === undefined ? '' : `&atLimit=${openOptions.atLimit}`);
     const client = new TestClient(
       user,
       `ws://127.0.0.1:${port}/?user=${encodeURIComponent(user)}${extra}`,

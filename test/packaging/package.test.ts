@@ -21,9 +21,10 @@
  *   failing with WSSUP_MISSING_PEER;
  * - run the `ws-supervisor` command (`serve` starts the shipped reference server);
  * - check what ships: code with its types, the CLI's reference server, the
- *   docs, the examples' sources (not the tests among them), and nothing else; every
- *   relative link of the README resolving in the package, or said to be in the
- *   repository; no source map pointing at a file not shipped.
+ *   docs (README.md and the guides in docs/), the examples' sources (not the tests among
+ *   them), and nothing else; every relative link of the README and of every shipped docs page
+ *   resolving in the package, or said to be in the repository; no source map pointing at a
+ *   file not shipped.
  *
  * The install uses the network only for what the local npm cache lacks.
  */
@@ -535,7 +536,7 @@ describe('the packed package in a fresh app', () => {
       (path) =>
         !/^(package\.json|README\.md|CHANGELOG\.md|LICENSE)$/.test(path) &&
         !/^dist\/(src|machines|examples\/reference-server)\/.+\.(js|d\.ts)$/.test(path) &&
-        !/^docs\/(machines\/[a-z]+\.(md|svg)|cluster-store\.md|migrating-from-socket-io\.md)$/.test(path) &&
+        !/^docs\/(machines\/[a-z]+\.(md|svg)|[a-z-]+\.md)$/.test(path) &&
         !/^examples\/([a-z-]+(?<!\.test)\.ts|reference-server\/command-line\.ts)$/.test(path),
     );
     expect(stray).toEqual([]);
@@ -583,24 +584,29 @@ describe('the packed package in a fresh app', () => {
     'src',
     'test/model/model-machine.ts',
   ];
-  it('every relative link of the packed README is a file or folder of the package, or one of the few the README says are in the repository', () => {
+  it('every relative link of the packed README and docs pages is a file or folder of the package, or one of the few the page says are in the repository', () => {
     const installed = join(app, 'node_modules', 'ws-supervisor');
-    const readme = readFileSync(join(installed, 'README.md'), 'utf8');
     const paths = packed.map((file) => file.path);
     const ships = (link: string) =>
       paths.some((path) => path === link || path.startsWith(`${link.replace(/\/$/, '')}/`));
-    const paragraphs = readme.replace(/^```[\s\S]*?^```/gm, '').split(/\n\s*\n/);
+    // Every page the package ships: the README, the guides in docs/ and the chart pages.
+    const pages = paths.filter((path) => path === 'README.md' || /^docs\/.+\.md$/.test(path));
+    expect(pages).toEqual(expect.arrayContaining(['README.md', 'docs/rules.md', 'docs/machines/hub.md']));
     const dead: string[] = [];
     const unsaid: string[] = [];
     const linked = new Set<string>();
-    for (const paragraph of paragraphs) {
-      for (const [, link] of paragraph.matchAll(/\]\((?![a-z]+:|#)([^)#\s]+)/g)) {
-        const path = (link as string).replace(/\/$/, '');
-        linked.add(path);
-        if (repositoryOnly.includes(path)) {
-          if (!/\brepository\b/.test(paragraph)) unsaid.push(path);
-        } else if (!ships(path)) {
-          dead.push(path);
+    for (const page of pages) {
+      const text = readFileSync(join(installed, page), 'utf8');
+      for (const paragraph of text.replace(/^```[\s\S]*?^```/gm, '').split(/\n\s*\n/)) {
+        for (const [, link] of paragraph.matchAll(/\]\((?![a-z]+:|#)([^)#\s]+)/g)) {
+          // Relative to the page's folder: `../examples/x.ts` from docs/ is examples/x.ts.
+          const path = posix.join(posix.dirname(page), link as string).replace(/\/$/, '');
+          linked.add(path);
+          if (repositoryOnly.includes(path)) {
+            if (!/\brepository\b/.test(paragraph)) unsaid.push(`${page}: ${path}`);
+          } else if (!ships(path)) {
+            dead.push(`${page}: ${path}`);
+          }
         }
       }
     }

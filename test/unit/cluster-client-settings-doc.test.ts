@@ -67,7 +67,7 @@ describe('the client settings the docs give an app', () => {
     await expect(
       connectRedisCluster({ rootNodes: [nowhere] }, { commandTimeoutMs: 500 }, load),
     ).rejects.toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
-    const readme = read('README.md');
+    const readme = read('docs/cluster.md');
     const section = readme.slice(
       readme.indexOf('**On a Redis Cluster**'),
       readme.indexOf('**On Redis Sentinel**'),

@@ -14,8 +14,9 @@ import {
   type SupervisorError,
 } from '../../src/index.js';
 import { ShutdownStuckError, SocketClosedError, TestLeakError } from '../../src/testing/index.js';
+import { readPage } from '../helpers/docs.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const readme = readPage('docs/rules.md');
 
 function documentedCodes(): string[] {
   const section = readme.split(/^## Error codes$/m)[1]?.split(/^## /m)[0] ?? '';

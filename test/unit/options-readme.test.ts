@@ -3,11 +3,12 @@
  * says what resolveOptions() gives (fastify's trick, as for the error codes).
  * That they name every option, and no other, is readme-tables.test.ts's check.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError, type PresetName, resolveOptions } from '../../src/index.js';
+import { readPage } from '../helpers/docs.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const readme = readPage('docs/options.md');
+const cluster = readPage('docs/cluster.md');
 const section = readme.split(/^## Options$/m)[1]?.split(/^## /m)[0] ?? '';
 /** Each table row of the section: its cells, the first being `name` or `name(args)`. */
 const rows = [...section.matchAll(/^\|\s*`([A-Za-z]+)(?:\([^)]*\))?`\s*\|(.*)\|\s*$/gm)].map((match) => ({
@@ -138,7 +139,7 @@ describe('the README’s “Allowed” column', () => {
 });
 
 describe('the README’s table of the cluster option', () => {
-  const table = readme.slice(readme.indexOf('| `cluster` field | Default | Meaning |'));
+  const table = cluster.slice(cluster.indexOf('| `cluster` field | Default | Meaning |'));
   const clusterRows = [...table.matchAll(/^\|\s*`(\w+)`\s*\|(.*)\|\s*$/gm)]
     .map((match) => ({
       name: match[1] as string,

@@ -16,6 +16,7 @@ import {
   resolveOptions,
   type SupervisorOptions,
 } from '../../src/index.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
 
 const authenticate = () => 'user';
 
@@ -96,6 +97,7 @@ describe('presets', () => {
       preset,
       activity: 'both',
       supersede: true,
+      atLimit: 'refuse',
       maxConnections: undefined,
       capacityLevels: [0.5, 0.8, 0.9],
       capacityHysteresis: 0.1,
@@ -121,6 +123,7 @@ describe('presets', () => {
         lingerMs: 250,
         activity: 'inbound',
         supersede: false,
+        atLimit: 'replace-oldest',
         maxConnections: 1_000,
       }),
     ).toEqual({
@@ -128,6 +131,7 @@ describe('presets', () => {
       preset: 'test',
       activity: 'inbound',
       supersede: false,
+      atLimit: 'replace-oldest',
       maxConnectionsPerUser: 7,
       evictionThreshold: 1,
       drainTimeoutMs: 42,
@@ -210,6 +214,32 @@ describe('presets', () => {
   });
 });
 
+describe('atLimit', () => {
+  it.each<[SupervisorOptions['atLimit'], 'refuse' | 'replace-oldest']>([
+    ['refuse', 'refuse'],
+    ['replace-oldest', 'replace-oldest'],
+    [undefined, 'refuse'],
+  ])('accepts atLimit = %s (resolved: %s)', (atLimit, resolved) => {
+    expect(resolveOptions({ authenticate, atLimit }).atLimit).toBe(resolved);
+  });
+
+  // The cluster-wide book decides at the limit, and cannot replace yet: refused, not half done.
+  it("'replace-oldest' with cluster is refused: not supported with cluster yet", () => {
+    const store = new MemoryBook(() => Date.now()).store('node-0', 60_000);
+    const error = thrownBy({ authenticate, atLimit: 'replace-oldest', cluster: { store, nodeId: 'node-0' } });
+    expect(error.code).toBe('WSSUP_INVALID_OPTION');
+    expect(error.option).toBe('atLimit');
+    expect(error.message).toMatch(/not supported with cluster yet/);
+    expect(() =>
+      createSupervisor({ authenticate, atLimit: 'replace-oldest', cluster: { store, nodeId: 'node-0' } }),
+    ).toThrow(/not supported with cluster yet/);
+    // 'refuse' (the default) is fine with cluster.
+    expect(
+      resolveOptions({ authenticate, atLimit: 'refuse', cluster: { store, nodeId: 'node-0' } }).atLimit,
+    ).toBe('refuse');
+  });
+});
+
 describe('a bad option throws InvalidOptionError naming it', () => {
   const integerMs = 'an integer from 1 to 2147483647';
   it.each<[string, unknown, string]>([
@@ -252,6 +282,12 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     ['supersede', 'yes', 'true or false'],
     ['supersede', 1, 'true or false'],
     ['supersede', null, 'true or false'],
+    ['atLimit', 'replace', "'refuse' or 'replace-oldest' (did you mean 'replace-oldest'?)"],
+    ['atLimit', 'replace_oldest', "'refuse' or 'replace-oldest' (did you mean 'replace-oldest'?)"],
+    ['atLimit', 'Refuse', "'refuse' or 'replace-oldest' (did you mean 'refuse'?)"],
+    ['atLimit', 'newest-wins', "'refuse' or 'replace-oldest'"],
+    ['atLimit', true, "'refuse' or 'replace-oldest'"],
+    ['atLimit', null, "'refuse' or 'replace-oldest'"],
     ['heartbeatMessage', '', HEARTBEAT_MESSAGE_ALLOWED],
     ['heartbeatMessage', 42, HEARTBEAT_MESSAGE_ALLOWED],
     ['heartbeatMessage', null, HEARTBEAT_MESSAGE_ALLOWED],

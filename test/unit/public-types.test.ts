@@ -5,7 +5,7 @@
  * of the `exports` map, so an app can write it down (a `clock` of its own
  * needs `Clock`) instead of digging it out with `Parameters<…>`.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -24,6 +24,7 @@ import type {
   Supervisor,
   SupervisorOptions,
 } from '../../src/index.js';
+import { readPage } from '../helpers/docs.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // The source of each entry point of package.json's "exports".
@@ -213,7 +214,7 @@ describe('ws-supervisor/machines', () => {
     expect(files).toHaveLength(machines.length + 1);
     expect(machines).not.toContain('dashboardFeedMachine');
     expect(files).toContain('dashboard-feed.machine.ts');
-    const readme = readFileSync(`${root}README.md`, 'utf8');
+    const readme = readPage('docs/internals.md');
     expect(readme).toContain(
       "all but the\n  dashboard's feed, which is internal to `ws-supervisor/dashboard`",
     );

@@ -8,11 +8,14 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
+import { readPage } from '../helpers/docs.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { allDisposed, expectNoLeaks, startServer } from '../helpers/server.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-const observing = readme.split(/^## Observing it$/m)[1]?.split(/^## /m)[0] ?? '';
+const observing =
+  readPage('docs/observing.md')
+    .split(/^## Observing it$/m)[1]
+    ?.split(/^## /m)[0] ?? '';
 /** The snippet's comments, as one line of text. */
 const comments = [...observing.matchAll(/^\s*\/\/ ?(.*)$/gm)].map((match) => match[1]).join(' ');
 
@@ -104,7 +107,10 @@ function namesAfter(text: string, label: string): string[] {
 }
 
 describe('the cluster-mode shapes the README and docs/cluster-store.md give', () => {
-  const cluster = readme.split(/^## Running several processes$/m)[1]?.split(/^## /m)[0] ?? '';
+  const cluster =
+    readPage('docs/cluster.md')
+      .split(/^## Running several processes$/m)[1]
+      ?.split(/^## /m)[0] ?? '';
   const clusterComments = [...cluster.matchAll(/^\s*\/\/ ?(.*)$/gm)].map((match) => match[1]).join(' ');
   const storeDoc = readFileSync(new URL('../../docs/cluster-store.md', import.meta.url), 'utf8');
 

@@ -31,15 +31,15 @@ import {
 import { metricNames, registerMetrics } from '../../src/metrics/index.js';
 import { DISPOSE_REASONS, REJECT_REASONS } from '../../src/reasons.js';
 import { closeCodeFor } from '../../src/refusal.js';
+import { readPage } from '../helpers/docs.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-
-/** The rows of the first table after `heading` (a whole line of the README). */
-function tableAfter(heading: string): string[][] {
-  const start = readme.indexOf(`\n${heading}\n`);
-  if (start === -1) throw new Error(`README.md has no heading "${heading}"`);
-  const lines = readme.slice(start).split('\n');
+/** The rows of the first table after `heading` (a whole line of the docs page `page`). */
+function tableAfter(page: string, heading: string): string[][] {
+  const text = readPage(page);
+  const start = text.indexOf(`\n${heading}\n`);
+  if (start === -1) throw new Error(`${page} has no heading "${heading}"`);
+  const lines = text.slice(start).split('\n');
   const first = lines.findIndex((line) => line.startsWith('| '));
   const rows: string[][] = [];
   for (const line of lines.slice(first + 2)) {
@@ -57,7 +57,7 @@ function tableAfter(heading: string): string[][] {
 const names = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((match) => match[1] as string);
 
 describe("the README's close-code table", () => {
-  const rows = tableAfter('### Close codes and HTTP statuses');
+  const rows = tableAfter('docs/rules.md', '### Close codes and HTTP statuses');
   const reasonOf = (row: string[]) => names(row[2] ?? '');
 
   it('names every `rejected` and `disposed` reason, and no other', () => {
@@ -83,7 +83,8 @@ describe("the README's close-code table", () => {
           .map((entry) => readFileSync(new URL(`${dir}/${entry}`, root), 'utf8')),
       )
       .join('\n');
-    const section = readme.split('\n### Close codes and HTTP statuses\n')[1]?.split(/^## /m)[0] ?? '';
+    const section =
+      readPage('docs/rules.md').split('\n### Close codes and HTTP statuses\n')[1]?.split(/^## /m)[0] ?? '';
     const definition = readFileSync(new URL('machines/connection.machine.ts', root), 'utf8');
     const unsent = Object.entries(CloseCodes).filter(([name]) => !runtime.includes(`CloseCodes.${name}`));
     expect(unsent.map(([name]) => name)).toEqual(['tryAgainLater']);
@@ -136,6 +137,7 @@ describe("the README's option tables", () => {
       lingerMs: true,
       activity: true,
       supersede: true,
+      atLimit: true,
       heartbeatMessage: true,
       maxConnections: true,
       maxRoomsPerConnection: true,
@@ -158,7 +160,10 @@ describe("the README's option tables", () => {
       inspect: true,
       cluster: true,
     } satisfies Record<keyof SupervisorOptions, true>);
-    const documented = [...tableAfter('## Options'), ...tableAfter('| Hook or setting | Meaning |')]
+    const documented = [
+      ...tableAfter('docs/options.md', '## Options'),
+      ...tableAfter('docs/options.md', '| Hook or setting | Meaning |'),
+    ]
       // `authenticate(request)` names the hook `authenticate`.
       .map((row) => names(row[0] ?? '')[0]?.replace(/\(.*$/, ''));
     expect(documented.sort()).toEqual(options.sort());
@@ -175,7 +180,7 @@ describe("the README's option tables", () => {
       commandTimeoutMs: true,
       onStoreUnavailable: true,
     } satisfies Record<keyof ClusterOptions, true>);
-    const documented = tableAfter('| `cluster` field | Default | Meaning |').map(
+    const documented = tableAfter('docs/cluster.md', '| `cluster` field | Default | Meaning |').map(
       (row) => names(row[0] ?? '')[0],
     );
     expect(documented.sort()).toEqual(fields.sort());
@@ -184,14 +189,18 @@ describe("the README's option tables", () => {
 
 describe("the README's metrics table", () => {
   it('names every metric registerMetrics() registers, and no other', () => {
-    const documented = tableAfter('| Metric (prefix `ws_supervisor_`) | Type | Labels | Source |').map(
-      (row) => names(row[0] ?? '')[0],
-    );
+    const documented = tableAfter(
+      'docs/observing.md',
+      '| Metric (prefix `ws_supervisor_`) | Type | Labels | Source |',
+    ).map((row) => names(row[0] ?? '')[0]);
     expect(documented.sort()).toEqual(Object.values(metricNames).sort());
   });
 
   it('gives each metric the type and the label names it is registered with', async () => {
-    const rows = tableAfter('| Metric (prefix `ws_supervisor_`) | Type | Labels | Source |');
+    const rows = tableAfter(
+      'docs/observing.md',
+      '| Metric (prefix `ws_supervisor_`) | Type | Labels | Source |',
+    );
     const registry = new Registry();
     // In cluster mode, so that the cluster_ gauges are registered too.
     const store = new MemoryBook(() => Date.now()).store('node-0', 60_000);
@@ -290,7 +299,7 @@ describe("the README's table of events", () => {
       } satisfies Record<keyof ReapedEvent, true>),
     } satisfies Record<keyof SupervisorEventMap, string[]>;
     const documented = Object.fromEntries(
-      tableAfter('| Event | Fields |').map((row) => [
+      tableAfter('docs/observing.md', '| Event | Fields |').map((row) => [
         names(row[0] ?? '')[0],
         // The field names only: the links in a cell are not backticked.
         names(row[1] ?? '').sort(),
@@ -303,7 +312,7 @@ describe("the README's table of events", () => {
 });
 
 describe("the README's table of what the client does after a close", () => {
-  const rows = tableAfter('| Close code | `kind` | The client |');
+  const rows = tableAfter('docs/client.md', '| Close code | `kind` | The client |');
   /** What a row's last cell says the client does, by its first words, as the machine's disposition. */
   const dispositionSaid = (text: string) =>
     // The state the client is in (`client.state`), as the row says it: `suspended`, not "waits",
@@ -350,6 +359,7 @@ describe("the README's list of the client's events", () => {
         code: true,
         reason: true,
         retryAfterMs: true,
+        reconnectWithinMs: true,
         wasClean: true,
         opened: true,
         kind: true,
@@ -366,7 +376,10 @@ describe("the README's list of the client's events", () => {
       error: Object.keys({ error: true } satisfies Record<keyof ClientEvents['error'], true>),
     } satisfies Record<keyof ClientEvents, string[]>;
     // "the events are `open` (`{ url }`…), `message` (`{ data }`: …), … and `state` (`{ state, previous }`)."
-    const section = readme.split(/^## Client$/m)[1]?.split(/^## /m)[0] ?? '';
+    const section =
+      readPage('docs/client.md')
+        .split(/^## Client$/m)[1]
+        ?.split(/^## /m)[0] ?? '';
     const sentence = section.slice(section.indexOf('the events are')).split(/\.\s/)[0] ?? '';
     const documented = Object.fromEntries(
       // An event's name, then its parentheses (skipped whole: the names inside are not events).
@@ -388,7 +401,10 @@ describe("the README's list of the client's events", () => {
 describe("the README's list of what ws-supervisor/client exports", () => {
   it('names every value the client module exports, and no other', async () => {
     // "**What it exports** (…), as values:" and then a bullet per export, "- `name(…)`: what for".
-    const section = readme.split(/^## Client$/m)[1]?.split(/^#+ /m)[0] ?? '';
+    const section =
+      readPage('docs/client.md')
+        .split(/^## Client$/m)[1]
+        ?.split(/^#+ /m)[0] ?? '';
     const list = section.slice(section.indexOf('**What it exports**')).split('\n\n')[1] ?? '';
     const documented = [...list.matchAll(/^- (.*?):/gm)].flatMap(([, names]) =>
       [...(names ?? '').matchAll(/`(\w+)/g)].map((match) => match[1]),
@@ -399,7 +415,7 @@ describe("the README's list of what ws-supervisor/client exports", () => {
 });
 
 describe("the README's table of refusals a client can read", () => {
-  const rows = tableAfter('### Refusals a client can read');
+  const rows = tableAfter('docs/admission.md', '### Refusals a client can read');
   const bold = (cell: string) => [...cell.matchAll(/\*\*(\d+)\*\*/g)].map((match) => Number(match[1]));
 
   it('gives each close code as 4000 + the HTTP status it stands for', () => {
@@ -410,7 +426,7 @@ describe("the README's table of refusals a client can read", () => {
 
   it('has a row for every status a refusal with a valid handshake is answered with', () => {
     // The statuses of the close-code table's rows for the `rejected` reasons that a close frame can carry.
-    const closeCodeRows = tableAfter('### Close codes and HTTP statuses');
+    const closeCodeRows = tableAfter('docs/rules.md', '### Close codes and HTTP statuses');
     const closable = REJECT_REASONS.filter(
       (reason) => reason !== 'bad-handshake' && reason !== 'socket-closed',
     );
@@ -436,7 +452,7 @@ describe("the README's row of the onClose hook", () => {
       socketError: true,
       opened: true,
     } satisfies Record<keyof DisposeInfo, true>);
-    const row = tableAfter('| Hook or setting | Meaning |').find(([hook = '']) =>
+    const row = tableAfter('docs/options.md', '| Hook or setting | Meaning |').find(([hook = '']) =>
       hook.startsWith('`onClose('),
     );
     const documented = (row?.[0]?.match(/\{([^}]*)\}/)?.[1] ?? '').split(',').map((field) => field.trim());
@@ -445,7 +461,7 @@ describe("the README's row of the onClose hook", () => {
 });
 
 describe("the README's table of the dashboard's options", () => {
-  const rows = tableAfter('## Dashboard');
+  const rows = tableAfter('docs/observing.md', '## Dashboard');
 
   it('names every option createDashboard() takes, and no other', () => {
     let allowed = '';

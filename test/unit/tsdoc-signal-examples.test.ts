@@ -119,9 +119,11 @@ describe('the signal handlers of the README, the docs and examples/', () => {
   const handlers = signalHandlers();
 
   it('are found (the scan reads them)', () => {
+    // The README's quick start is examples/embedding.ts; docs/embedding.md quotes it too.
     expect(handlers.map(({ where }) => where).sort()).toEqual([
       'README.md',
-      'README.md',
+      'docs/embedding.md',
+      'docs/embedding.md',
       ...EXAMPLES_WITH_SIGNAL_HANDLERS,
     ]);
   });
@@ -137,12 +139,13 @@ describe('the signal handlers of the README, the docs and examples/', () => {
 describe('every promise chain on shutdown() in the README, the docs and examples/', () => {
   const chains = shutdownChains();
 
-  it("is found (the scan reads them: the handlers above, and the README's cluster-worker and Express lines)", () => {
+  it("is found (the scan reads them: the handlers above, and docs/embedding.md's cluster-worker and Express lines)", () => {
     expect(chains.map(({ where }) => where.replace(/:\d+$/, '')).sort()).toEqual([
       'README.md',
-      'README.md',
-      'README.md',
-      'README.md',
+      'docs/embedding.md',
+      'docs/embedding.md',
+      'docs/embedding.md',
+      'docs/embedding.md',
       ...EXAMPLES_WITH_SIGNAL_HANDLERS,
     ]);
   });
@@ -179,10 +182,10 @@ function awaitedShutdowns(): { where: string; before: string; after: string }[] 
 describe('every awaited shutdown() in a function of the README, the docs and examples/', () => {
   const awaited = awaitedShutdowns();
 
-  it("is found (the scan reads them: Fastify's preClose hook, in the example and the README; the README's NestJS provider)", () => {
+  it("is found (the scan reads them: Fastify's preClose hook, in the example and docs/embedding.md; its NestJS provider)", () => {
     expect(awaited.map(({ where }) => where.replace(/:\d+$/, '')).sort()).toEqual([
-      'README.md',
-      'README.md',
+      'docs/embedding.md',
+      'docs/embedding.md',
       'examples/fastify.ts',
     ]);
   });
