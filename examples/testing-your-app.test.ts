@@ -146,9 +146,9 @@ it("serves the app's REST routes beside its WebSockets", async () => {
     });
   await using app = await serveForTest(supervisor, { handler: routes });
   const { messages } = await app.open(app.url('/?token=token-alice'));
-  const online = await fetch(`http://127.0.0.1:${app.port}/online`);
+  const online = await fetch(app.httpUrl('/online'));
   expect(await online.json()).toEqual({ connections: 1 });
-  const notice = await fetch(`http://127.0.0.1:${app.port}/notice`, { method: 'POST' });
+  const notice = await fetch(app.httpUrl('/notice'), { method: 'POST' });
   expect(await notice.json()).toEqual({ delivered: 1 });
   expect(JSON.parse((await messages.next()).text)).toEqual({ notice: 'at 6' });
 });
