@@ -39,6 +39,7 @@ import { createRejections } from './rejections.js';
 import { createSafely } from './safely.js';
 import { deliveryRefused, messageFit, refusalReports } from './send-arguments.js';
 import { createSendEdges } from './send-edges.js';
+import { SOCKET_ADMISSIONS, SocketAdmissions } from './socket-admissions.js';
 import { collectStats, type StatsOptions, type StatsSources, userStatsOf } from './stats.js';
 import type { ShutdownOptions, ShutdownPace, Supervisor } from './supervisor-api.js';
 import { onRejection } from './thenable.js';
@@ -699,6 +700,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   // The upgrade path (src/upgrade.ts) and its one way of refusing (src/rejections.ts).
   const reject = createRejections({ retryHints: resolved.retryAfterMs, closeRefusals, counters, events });
+  // Which connection each socket carries, for serveForTest(): recorded only once it asks.
+  const socketAdmissions = new SocketAdmissions();
   const upgradePath = createUpgradePath({
     options,
     resolved,
@@ -717,6 +720,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     isShuttingDown: () => shuttingDown,
     userLimits,
     holdChanged,
+    socketAdmissions,
   });
   holdChanged(); // nothing held yet
   const { handleUpgrade, refuseAuthenticating } = upgradePath;
@@ -977,6 +981,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   };
   // For serveForTest(), which must move this clock: not enumerable, not in options.
   Object.defineProperty(supervisor, INJECTED_CLOCK, { value: options.clock });
+  // For serveForTest()'s open(), which tells a test its client's connection id: off until called.
+  Object.defineProperty(supervisor, SOCKET_ADMISSIONS, { value: () => socketAdmissions.start() });
   // `await using`'s end of scope: no options to get wrong, and once a shutdown has begun
   // (the app's own, with its options) the same promise: resolved at once after it ended.
   return withAsyncDispose(supervisor, () => shutdown());
