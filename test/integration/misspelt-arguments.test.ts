@@ -60,7 +60,7 @@ describe('authenticate: a key it does not know refuses the upgrade, as a wrong-t
       () => ({ userId: 'alice', plan: 'pro' }),
       [
         /unknown key "plan";/,
-        /its keys are userId, correlationId, data, expiresAt and maxConnectionsPerUser/,
+        /its keys are userId, correlationId, data, expiresAt, maxConnectionsPerUser and atLimit/,
         /the app's own values go in data/,
       ],
     ],
