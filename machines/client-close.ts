@@ -97,6 +97,13 @@ export const SUPERSEDED_REASON = 'evicted: superseded';
 export const REPLACED_REASON = 'evicted: replaced';
 
 /**
+ * The client's default `shutdownWindowMs`: after an unpaced 1001 its returns spread uniformly
+ * over this. Here, not in the client's options alone, because the server reads it too: a paced
+ * shutdown sends its hint only over a window at least this long (see withReconnectWithin).
+ */
+export const DEFAULT_SHUTDOWN_WINDOW_MS = 10_000;
+
+/**
  * A paced shutdown's hint on its 1001 (` reconnect-within-ms=<integer ms>` at the end of the
  * reason, before any retry hint): the server already spread its closes, a batch every that
  * many ms, so a client may come back within that window instead of its whole
@@ -108,7 +115,7 @@ const RECONNECT_WITHIN = / reconnect-within-ms=(\d+)$/;
 /**
  * The paced shutdown's reconnect window of a close reason (` reconnect-within-ms=<ms>`), in ms
  * as the server sent it, or undefined when it has none. The client bounds it (see
- * `reconnectWithinBounds` in the client machine): a server can shorten the wait, never make it
+ * `MIN_RECONNECT_WITHIN_MS` and `planSpread` in client.machine.ts): a server can shorten the wait, never make it
  * longer than `shutdownWindowMs`, nor shorter than a second.
  */
 export function reconnectWithinMsOf(reason: string): number | undefined {
@@ -123,11 +130,17 @@ export function closeMessageOf(reason: string): string {
 
 /**
  * A paced shutdown's close reason: `reason` with the window its client may come back within
- * (` reconnect-within-ms=<ms>`, whole ms rounded up). The server writes it; clients read it
- * with {@link reconnectWithinMsOf}.
+ * (` reconnect-within-ms=<intervalMs>`, whole ms rounded up), when the pace's whole window is at
+ * least {@link DEFAULT_SHUTDOWN_WINDOW_MS}; below that, `reason` as it is. The returns of a
+ * pace over w told h spread as U(0, w) + U(0, h), whose busiest second holds 1 / max(w, h) of
+ * them: with w under the client's 10 s (`pace: {}` is 2.5 s by default) a hint made them more
+ * bunched than an unpaced shutdown's U(0, 10 s) (40 % in one second, not 10 %: review). From
+ * 10 s on, max(w, h) = w, never more bunched than unpaced. The server writes it; clients read
+ * it with {@link reconnectWithinMsOf}.
  */
-export function withReconnectWithin(reason: string, ms: number): string {
-  return `${reason} reconnect-within-ms=${Math.ceil(ms)}`;
+export function withReconnectWithin(reason: string, pace: { windowMs: number; intervalMs: number }): string {
+  if (pace.windowMs < DEFAULT_SHUTDOWN_WINDOW_MS) return reason;
+  return `${reason} reconnect-within-ms=${Math.ceil(pace.intervalMs)}`;
 }
 
 /**
