@@ -113,19 +113,33 @@ export const DEFAULT_SHUTDOWN_WINDOW_MS = 10_000;
 const RECONNECT_WITHIN = / reconnect-within-ms=(\d+)$/;
 
 /**
- * The paced shutdown's reconnect window of a close reason (` reconnect-within-ms=<ms>`), in ms
- * as the server sent it, or undefined when it has none. The client bounds it (see
- * `MIN_RECONNECT_WITHIN_MS` and `planSpread` in client.machine.ts): a server can shorten the wait, never make it
- * longer than `shutdownWindowMs`, nor shorter than a second.
+ * Whether a close with this code may carry a paced shutdown's window: 1001 and 1012 (or no code
+ * given, as before codes were told apart). Another code's reason ending so is its own text.
  */
-export function reconnectWithinMsOf(reason: string): number | undefined {
+const mayCarryWindow = (code: number | undefined) =>
+  code === undefined || code === ClientCloseCodes.goingAway || code === ClientCloseCodes.serviceRestart;
+
+/**
+ * The paced shutdown's reconnect window of a close reason (` reconnect-within-ms=<ms>`), in ms
+ * as the server sent it, or undefined when it has none, or when `code` is given and is neither
+ * 1001 nor 1012. The client bounds it (see `MIN_RECONNECT_WITHIN_MS` and `planSpread` in
+ * client.machine.ts): a server can shorten the wait, never make it longer than
+ * `shutdownWindowMs`, nor shorter than a second.
+ */
+export function reconnectWithinMsOf(reason: string, code?: number): number | undefined {
+  if (!mayCarryWindow(code)) return undefined;
   const ms = RECONNECT_WITHIN.exec(reason.replace(RETRY_AFTER, ''))?.[1];
   return ms === undefined ? undefined : Number(ms);
 }
 
-/** The close reason without its hints (retry, paced shutdown's window): the human-readable message. */
-export function closeMessageOf(reason: string): string {
-  return reason.replace(RETRY_AFTER, '').replace(RECONNECT_WITHIN, '');
+/**
+ * The close reason without its hints: the human-readable message. The retry hint goes whatever
+ * the code; a paced shutdown's window only on 1001 and 1012 when `code` is given (another code's
+ * reason keeps such an ending, its app's own text).
+ */
+export function closeMessageOf(reason: string, code?: number): string {
+  const message = reason.replace(RETRY_AFTER, '');
+  return mayCarryWindow(code) ? message.replace(RECONNECT_WITHIN, '') : message;
 }
 
 /**
@@ -164,7 +178,7 @@ export function withReconnectWithin(reason: string, pace: { windowMs: number; in
 export function dispositionOf(code: number, reason = ''): CloseDisposition {
   if (code === ClientCloseCodes.sessionExpired) return 'reconnect-now';
   if (code === ClientCloseCodes.evicted) {
-    const message = closeMessageOf(reason);
+    const message = closeMessageOf(reason, code);
     if (message === SUPERSEDED_REASON || message === REPLACED_REASON) return 'suspend-until-resumed';
     return message === OVER_THE_LIMIT_REASON ? 'backoff' : 'suspend-until-active';
   }
