@@ -1092,10 +1092,9 @@ export class ClusterBook {
     const { failed, first } = counted;
     const unanswered = counted.late + this.#releasesInFlight;
     if (failed + unanswered === 0) return;
-    // One code when every failure had it (a WSSUP_STORE_CLIENT_CLOSED after the app closed its
-    // own client first); an unanswered release has none of its own: the store was unavailable.
-    const shared =
-      first !== undefined && counted.oneCode && this.#releasesInFlight === 0 ? first.code : undefined;
+    // One code when every failure told had it (an app's store failing every release with
+    // WSSUP_STORE_CLIENT_CLOSED); a release still unanswered has none, and changes nothing.
+    const shared = first !== undefined && counted.oneCode ? first.code : undefined;
     const message =
       `slot store: ${failed} release${failed === 1 ? '' : 's'} failed, ${unanswered} unanswered when the ` +
       `store stopped, during shutdown; told once here${first === undefined ? '' : ` (the first: ${first.message})`}; ` +

@@ -10,7 +10,8 @@
  * redis-server, stopped with SIGSTOP.
  */
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import type { ShutdownOptions, SupervisorError } from '../../src/index.js';
+import { type ShutdownOptions, SupervisorError } from '../../src/index.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
 import { closedClient, open, start } from '../helpers/resources.js';
 import { hasRedis } from './store-fixture.js';
@@ -64,4 +65,34 @@ describe.runIf(hasRedis)('cluster mode: releases failing during a shutdown', () 
       redis.resume();
     },
   );
+});
+
+describe('cluster mode: the shutdown summary keeps the code its failures share', () => {
+  // Review: the summary always said WSSUP_STORE_UNAVAILABLE. An app's store whose releases all
+  // fail with one code of the library's (here WSSUP_STORE_CLIENT_CLOSED) is told with that code.
+  it('every release failing with WSSUP_STORE_CLIENT_CLOSED: one summary with that code, the first as cause', async () => {
+    const store = new MemoryBook(() => Date.now()).store('n1', 30_000);
+    const errors: SupervisorError[] = [];
+    const h = await start({
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { store, nodeId: 'n1' },
+      onError: (error) => void errors.push(error),
+    });
+    await vi.waitFor(() => expect(h.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    const clients = [await open(h, 'ann'), await open(h, 'bob')];
+    store.release = () =>
+      Promise.reject(new SupervisorError('WSSUP_STORE_CLIENT_CLOSED', 'the client is closed'));
+    await h.supervisor.shutdown();
+    await Promise.all(clients.map(closedClient));
+    const released = releaseErrors(errors);
+    expect(released.map((error) => error.code)).toEqual(['WSSUP_STORE_CLIENT_CLOSED']);
+    // The last release may still be on its way when the store's stop() begins: counted unanswered.
+    expect(released[0]?.message).toMatch(
+      /^slot store: (2 releases failed, 0|1 release failed, 1) unanswered when the store stopped/,
+    );
+    expect(released[0]?.cause).toMatchObject({
+      code: 'WSSUP_STORE_CLIENT_CLOSED',
+      message: 'the client is closed',
+    });
+  });
 });
