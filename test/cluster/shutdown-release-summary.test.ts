@@ -67,6 +67,25 @@ describe.runIf(hasRedis)('cluster mode: releases failing during a shutdown', () 
   );
 });
 
+describe.runIf(hasRedis)('cluster mode: releases during a shutdown on a healthy Redis', () => {
+  // The releases still in flight when the store's stop() begins are answered, not counted.
+  it('an unpaced shutdown reports nothing', async () => {
+    const redis = await ownRedis();
+    const errors: SupervisorError[] = [];
+    const h = await start({
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { redis: redis.url, nodeId: 'n1', leaseTtlMs: 1_500, commandTimeoutMs: 150 },
+      onError: (error) => void errors.push(error),
+    });
+    await vi.waitFor(() => expect(h.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    const clients = [];
+    for (const user of ['ann', 'bob', 'cat', 'dan', 'eve', 'fay']) clients.push(await open(h, user));
+    await h.supervisor.shutdown();
+    await Promise.all(clients.map(closedClient));
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('cluster mode: the shutdown summary keeps the code its failures share', () => {
   // Review: the summary always said WSSUP_STORE_UNAVAILABLE. An app's store whose releases all
   // fail with one code of the library's (here WSSUP_STORE_CLIENT_CLOSED) is told with that code.
