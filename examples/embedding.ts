@@ -31,7 +31,8 @@ server.once('error', cannotListen).listen(port, '127.0.0.1', () => {
 });
 
 // `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
-// The server closes even when shutdown() rejects (cluster mode's stop failed): the process ends.
+// The server closes even when shutdown() rejects: bad options still shut down (unpaced)
+// before the rejection, and so does a failed cluster-mode stop. The process ends.
 const stop = () =>
   void supervisor
     .shutdown() // 1001 to every client

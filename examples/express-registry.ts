@@ -94,8 +94,13 @@ app.use((error: unknown, _request: Request, response: Response, next: NextFuncti
 });
 // #endregion routes
 
+// #region attach
+// Express 5: the app is the request handler of a node:http server, and the supervisor
+// attaches to that server, on its own path: Express never sees /ws (app.listen() returns
+// such a server too: `supervisor.attach(app.listen(port), { path: '/ws' })`).
 const server = createServer(app);
 const detach = supervisor.attach(server, { path: '/ws' });
+// #endregion attach
 exitIfCannotListen(server);
 server.listen(flags.port, '127.0.0.1');
 await once(server, 'listening');

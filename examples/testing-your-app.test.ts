@@ -83,9 +83,9 @@ async function startChat(context: TestContext, overrides: Parameters<typeof crea
 // #region protocol
 it('answers {"say"} and closes with 4100 on anything but JSON', async (context) => {
   const { supervisor, url, open } = await startChat(context);
-  const admitted = supervisor.once('admitted');
-  const { ws, messages } = await open(url('token-alice'));
-  const { connectionId } = await admitted;
+  // Which connection the client is: the id the supervisor admitted it with, on its own socket.
+  const { ws, messages, connectionId, userId } = await open(url('token-alice'));
+  expect(userId).toBe('alice');
   expect(supervisor.connection(connectionId)?.data?.plan).toBe('pro'); // typed: ChatData | undefined
 
   ws.send(JSON.stringify({ say: 'hi' }));
@@ -146,9 +146,9 @@ it("serves the app's REST routes beside its WebSockets", async () => {
     });
   await using app = await serveForTest(supervisor, { handler: routes });
   const { messages } = await app.open(app.url('/?token=token-alice'));
-  const online = await fetch(`http://127.0.0.1:${app.port}/online`);
+  const online = await fetch(app.httpUrl('/online'));
   expect(await online.json()).toEqual({ connections: 1 });
-  const notice = await fetch(`http://127.0.0.1:${app.port}/notice`, { method: 'POST' });
+  const notice = await fetch(app.httpUrl('/notice'), { method: 'POST' });
   expect(await notice.json()).toEqual({ delivered: 1 });
   expect(JSON.parse((await messages.next()).text)).toEqual({ notice: 'at 6' });
 });

@@ -462,11 +462,16 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
    * in batches with `pace`), waits for each to reach `disposed`, and
    * terminates what is left at the deadline. It does not wait for an async hook
    * still awaiting: one that resumes later finds its handle disposed (send() and join() false).
-   * Idempotent: every call returns the same promise, and the first call's options win.
+   * Idempotent: every call with valid options returns the same promise, and the first call's
+   * options win (a call with bad ones gets a promise of its own, below).
    * @throws {SupervisorError} (rejects, never throws: a signal handler's `.catch()` sees it)
-   *   WSSUP_INVALID_ARGUMENT for a bad deadlineMs or pace, on any call (nothing is started:
-   *   the supervisor still admits and no connection was told to leave, so a stop handler that
-   *   only logs the rejection leaves the process serving; and a later call changes nothing).
+   *   WSSUP_INVALID_ARGUMENT for bad options (a bad deadlineMs or pace, an unknown key, a
+   *   non-object), on any call. A shutdown asked for still happens: the first such call shuts
+   *   down unpaced, with its own `deadlineMs` when that is valid on its own, else
+   *   `drainTimeoutMs`, and a later one lets the shutdown already under way go on; either is
+   *   reported to `onError` at once (a pod killed before the drain ends still logs why) and
+   *   rejects only once that shutdown has ended, its message saying what ran instead, so that
+   *   `.finally(() => server.close())` still runs.
    * @example
    * ```ts
    * // 10 batches over 20 s, anything still open at 30 s is terminated.

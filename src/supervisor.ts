@@ -39,6 +39,7 @@ import { createRejections } from './rejections.js';
 import { createSafely } from './safely.js';
 import { deliveryRefused, messageFit, refusalReports } from './send-arguments.js';
 import { createSendEdges } from './send-edges.js';
+import { SOCKET_ADMISSIONS, SocketAdmissions } from './socket-admissions.js';
 import { collectStats, type StatsOptions, type StatsSources, userStatsOf } from './stats.js';
 import type { ShutdownOptions, ShutdownPace, Supervisor } from './supervisor-api.js';
 import { onRejection } from './thenable.js';
@@ -699,6 +700,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   // The upgrade path (src/upgrade.ts) and its one way of refusing (src/rejections.ts).
   const reject = createRejections({ retryHints: resolved.retryAfterMs, closeRefusals, counters, events });
+  // Which connection each socket carries, for serveForTest(): recorded only once it asks.
+  const socketAdmissions = new SocketAdmissions();
   const upgradePath = createUpgradePath({
     options,
     resolved,
@@ -717,6 +720,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     isShuttingDown: () => shuttingDown,
     userLimits,
     holdChanged,
+    socketAdmissions,
   });
   holdChanged(); // nothing held yet
   const { handleUpgrade, refuseAuthenticating } = upgradePath;
@@ -772,7 +776,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   /**
    * shutdown()'s options, checked, the default deadline filled in.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, naming what is wrong (nothing is started)
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, naming what is wrong (shutdown() then shuts down unpaced: fallbackShutdownOptions)
    */
   function checkShutdownOptions(shutdownOptions: ShutdownOptions) {
     if (typeof shutdownOptions !== 'object' || shutdownOptions === null) {
@@ -814,13 +818,57 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     try {
       checked = checkShutdownOptions(shutdownOptions);
     } catch (error) {
-      // Rejected, not thrown: `process.on('SIGTERM', () => void supervisor.shutdown({ deadlineMs:
-      // Number(process.env.SHUTDOWN_MS) }).catch(log))` with a NaN threw past its .catch() and
-      // ended the process before any 1001 (CommonJS trial). Nothing is started either way.
-      return Promise.reject(error);
+      // A shutdown asked for must happen (newcomer trial): a bad pace used to start nothing, so
+      // a SIGTERM handler's `.finally(() => server.close())` never called back, the connections
+      // stayed open and the pod died by SIGKILL, every client cut at once. The defaults shut it
+      // down, then the mistake rejects: rejected, not thrown, so that a `.catch(log)` hears it
+      // (a NaN deadline once threw past it and ended the process before any 1001, CommonJS trial).
+      const began = shutdownPromise === undefined;
+      const fallback = fallbackShutdownOptions(shutdownOptions);
+      const ended = began ? startShutdown(fallback) : (shutdownPromise as Promise<void>);
+      const mistake = (failure?: unknown) =>
+        Promise.reject(shutdownMistake(error, began, fallback.deadlineMs, failure));
+      // Told now as well (a review): the rejection waits for the drain, and a pod killed before
+      // it ends would never log why its shutdown ran unpaced.
+      const now = shutdownMistake(error, began, fallback.deadlineMs, undefined);
+      if (now instanceof SupervisorError) report(now);
+      return ended.then(() => mistake(), mistake);
     }
-    const { deadlineMs, pace } = checked;
     if (shutdownPromise !== undefined) return shutdownPromise;
+    return startShutdown(checked);
+  }
+
+  /**
+   * What a shutdown() whose options failed runs instead: no pace, and the call's own `deadlineMs`
+   * when that is valid on its own (the operator's budget: `{ deadlineMs: 30_000, pace: { windowMs:
+   * 40_000 } }` kept 30 s, not the 5 s drainTimeoutMs of production), else the default deadline.
+   * Reading the options may throw (a getter): then the defaults.
+   */
+  function fallbackShutdownOptions(given: unknown): ReturnType<typeof checkShutdownOptions> {
+    try {
+      const deadlineMs =
+        typeof given === 'object' && given !== null ? (given as ShutdownOptions).deadlineMs : undefined;
+      if (deadlineMs !== undefined) return checkShutdownOptions({ deadlineMs });
+    } catch {
+      // Not valid on its own either: the defaults below.
+    }
+    return checkShutdownOptions({});
+  }
+
+  /** The options' error once the shutdown it did not stop has ended; the message says what ran instead. */
+  function shutdownMistake(error: unknown, began: boolean, deadlineMs: number, failure: unknown): unknown {
+    if (!(error instanceof SupervisorError)) return error;
+    const instead = began
+      ? `; shut down instead with no pace and deadlineMs ${deadlineMs}`
+      : '; the shutdown already under way went on with its own options';
+    return new SupervisorError(
+      error.code,
+      `${error.message}${instead}`,
+      failure === undefined ? undefined : { cause: failure },
+    );
+  }
+
+  function startShutdown({ deadlineMs, pace }: ReturnType<typeof checkShutdownOptions>): Promise<void> {
     shuttingDown = true;
     // Before any connection is told to leave: the releases that fail now are told once, at the end.
     cluster?.shutdownBegan();
@@ -931,6 +979,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   };
   // For serveForTest(), which must move this clock: not enumerable, not in options.
   Object.defineProperty(supervisor, INJECTED_CLOCK, { value: options.clock });
+  // For serveForTest()'s open(), which tells a test its client's connection id: off until called.
+  Object.defineProperty(supervisor, SOCKET_ADMISSIONS, { value: () => socketAdmissions.start() });
   // `await using`'s end of scope: no options to get wrong, and once a shutdown has begun
   // (the app's own, with its options) the same promise: resolved at once after it ended.
   return withAsyncDispose(supervisor, () => shutdown());

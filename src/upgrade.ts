@@ -25,6 +25,7 @@ import { expiresAtInSeconds, expiresAtOf } from './expires-at.js';
 import type { AuthResult, ResolvedOptions, SupervisorOptions } from './options.js';
 import { checkedRefusalFields, Refusal } from './refusal.js';
 import type { Reject, Rejection } from './rejections.js';
+import type { SocketAdmissions } from './socket-admissions.js';
 import { isThenable } from './thenable.js';
 import { checkHandshake } from './transport/handshake.js';
 import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
@@ -56,6 +57,8 @@ export interface UpgradeDeps {
   userLimits: UserLimits;
   /** `authenticating()` went from 0 to 1 or back: whether the clock's timers hold the process may change. */
   holdChanged: () => void;
+  /** Told each admission's socket, for serveForTest() (a no-op unless it asked). */
+  socketAdmissions: SocketAdmissions;
 }
 
 /** One authenticated upgrade request on its way to a decision. */
@@ -222,6 +225,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     isShuttingDown,
     holdChanged,
     userLimits,
+    socketAdmissions,
   } = deps;
 
   // The user-limit message for the option's limit; a user's own limit has its own (UserLimit.refusal).
@@ -748,7 +752,9 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         atLimit: attempt.atLimit,
       });
       record.capacityHeld = false;
-      return decided(attempt, connection, record);
+      const admitted = decided(attempt, connection, record);
+      if (admitted !== undefined) socketAdmissions.admitted(socket, connectionId, userId);
+      return admitted;
     } finally {
       capacityReleased(record);
     }

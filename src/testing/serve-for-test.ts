@@ -15,6 +15,7 @@ import type { ClientOptions } from 'ws';
 import { INJECTED_CLOCK } from '../clock-shape.js';
 import { type AsyncDisposableIfTyped, withAsyncDispose } from '../disposal.js';
 import { describeValue, SupervisorError } from '../errors.js';
+import { SOCKET_ADMISSIONS, type SocketAdmissionLookup } from '../socket-admissions.js';
 import type { Supervisor } from '../supervisor-api.js';
 import { WebSocket } from '../transport/ws-peer.js';
 import { type Inbox, inbox } from './inbox.js';
@@ -52,14 +53,18 @@ export interface ServeForTestOptions {
   /**
    * The app's HTTP routes: the server's handler of plain requests, `(request, response) => void`
    * (an Express app, Koa's `app.callback()`, a node:http handler), reached at
-   * `http://127.0.0.1:${app.port}/…`. Upgrades still go to the supervisor. `close()` ends the
+   * `app.httpUrl('/…')` (`http://127.0.0.1:${app.port}/…`). Upgrades still go to the supervisor. `close()` ends the
    * server's HTTP connections too (a fetch's keep-alive one, a response still streaming).
-   * Left out, plain requests get no answer.
+   * Left out, a plain request is answered 404, with a body that says there is no handler (it
+   * got no answer: a test's `fetch()` waited until the test timed out).
    */
   handler?: RequestListener | undefined;
 }
 
-/** A client of {@link TestApp.open}: open, with the inbox of its messages. */
+/**
+ * A client of {@link TestApp.open}: open, with the inbox of its messages and the server-side
+ * connection it is, as the supervisor admitted it.
+ */
 export interface TestClient {
   /** Its name in close()'s errors: its order and URL, `#2 ws://127.0.0.1:…/?token=bob`. */
   readonly name: string;
@@ -67,6 +72,33 @@ export interface TestClient {
   readonly ws: WebSocket;
   /** Every message it received from before its `open` (a greeting sent in `onOpen` included). */
   readonly messages: Inbox;
+  /**
+   * The id of the connection the supervisor admitted for this client (its `admitted` event's
+   * `connectionId`): for `supervisor.connection(id)`, `send`/`close` on that handle, or to match
+   * its `evicted` and `disposed` events. Read from the admission made on this client's own TCP
+   * connection, so it is this client's whatever the order of admissions (several clients of one
+   * user opened at once, an async `authenticate`). It stays the same after the connection ends.
+   *
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when read for a client that this
+   *   supervisor did not admit: one refused with a close frame (`refuse: 'close'`: its
+   *   handshake completes, so open() resolves, and `messages.closed` has the code), or opened
+   *   with a full URL of another server. Only this property and `userId` throw; the client is usable.
+   * @example
+   * ```ts
+   * const { ws, connectionId } = await app.open('/?token=alice');
+   * const disposed = app.supervisor.once('disposed', { matches: (event) => event.connectionId === connectionId });
+   * app.supervisor.connection(connectionId)?.close(4000, 'bye');
+   * ```
+   */
+  readonly connectionId: string;
+  /**
+   * The user id `authenticate` returned for this client's connection (`admitted`'s `userId`):
+   * for `userStats(userId)`, `connectionsOf(userId)`, `sendToUser(userId, …)`.
+   *
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when read for a client that this
+   *   supervisor did not admit, as `connectionId`.
+   */
+  readonly userId: string;
 }
 
 /**
@@ -85,17 +117,40 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
    */
   url(path?: string): string;
   /**
-   * Opens a client and resolves once it is open, with its inbox, made before the `open`. It
+   * The HTTP URL of `path` on the server, for the app's routes (options.handler):
+   * `httpUrl('/health')` is `http://127.0.0.1:<port>/health`, e.g. for `fetch(app.httpUrl('/health'))`.
+   * @default path '/'
+   */
+  httpUrl(path?: string): string;
+  /**
+   * Opens a client and resolves once it is open, with its inbox, made before the `open`, and
+   * the `connectionId` and `userId` of the connection the supervisor admitted for it. It
    * answers the shutdown at close() (one the test paused reads again), and is terminated then.
    *
    * @param target A path (`'/?token=x'`, on this server) or a full `ws://` URL.
    * @param options `ws`'s client options, e.g. `{ autoPong: false }` for a peer that is gone.
    * @throws {Error} ws's error (the promise rejects) when the upgrade fails, e.g. refused with 401.
+   *   With `refuse: 'close'` a refused client opens and gets a close frame (4401, 4429…):
+   *   open() resolves, `messages.closed` has the code, and its `connectionId` throws.
    * @throws {SupervisorError} WSSUP_SHUTTING_DOWN (the promise rejects) when called after close();
    *   one still in flight when close() starts rejects with ws's `WebSocket was closed before the
    *   connection was established` instead (close() terminates it).
    */
   open(target: string, options?: ClientOptions): Promise<TestClient>;
+  /**
+   * Opens a client that asks for subprotocols (`Sec-WebSocket-Protocol`), as ws's
+   * `new WebSocket(url, protocols, options)` does: for an app that reads a token from them, or
+   * whose own `webSocketServer` chooses one (`handleProtocols`); `client.ws.protocol` is the one
+   * chosen. Otherwise as {@link TestApp.open | open(target, options)}.
+   *
+   * @param target A path (`'/?token=x'`, on this server) or a full `ws://` URL.
+   * @param protocols The subprotocols to ask for, e.g. `'graphql-transport-ws'` or `['v2', 'v1']`.
+   * @param options `ws`'s client options.
+   * @example
+   * const { ws } = await app.open('/', ['chat.v2', 'chat.v1']);
+   * expect(ws.protocol).toBe('chat.v2');
+   */
+  open(target: string, protocols: string | readonly string[], options?: ClientOptions): Promise<TestClient>;
   /**
    * What the supervisor did, one line per event (`admitted`, `rejected`, `evicted`, `disposed`,
    * as JSON), each admission followed by the user's limit and T: print it when a test fails
@@ -125,6 +180,14 @@ export type TestableSupervisor = Pick<
   Supervisor<never>,
   'attach' | 'shutdown' | 'stats' | 'audit' | 'userStats' | 'options' | 'on'
 >;
+
+/** Plain requests of an app served without options.handler: an answer that says why, not none. */
+const noHandler: RequestListener = (request, response) => {
+  response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+  response.end(
+    `serveForTest(): no route for ${request.method} ${request.url}: this app was served without options.handler (its HTTP routes)\n`,
+  );
+};
 
 /** Supervisors already served: a second serveForTest() would shut it down twice over. */
 const served = new WeakSet<object>();
@@ -204,11 +267,50 @@ function isManualClock(clock: unknown): clock is ManualClock {
   return typeof shape === 'object' && shape !== null && isFunction(shape.increment) && isFunction(shape.now);
 }
 
-interface Client extends TestClient {
+interface Client {
+  readonly name: string;
+  readonly ws: WebSocket;
+  readonly messages: Inbox;
   /** The server's end of its TCP connection, once upgraded. */
   serverEnd?: Socket | undefined;
   /** The error open() rejected with, if it did: not one that no wait read. */
   reported?: unknown;
+}
+
+/** Why a client of open() has no admission on record. */
+const NOT_ADMITTED = {
+  refused:
+    "this supervisor refused it over the WebSocket (refuse: 'close'), and admitted no connection on its socket: await its messages.closed for the close code",
+  'another-server':
+    "this supervisor admitted no connection on its socket (a URL of another server?): open() a path of this app's, or app.url(…)",
+  unrecorded:
+    "this supervisor does not record which socket each connection came on (a copy of ws-supervisor older than ws-supervisor/testing's?): read the 'admitted' event instead",
+} as const;
+
+/**
+ * A client open() opened without an admission of this supervisor on record: refused with a
+ * close frame (`refuse: 'close'`, whose handshake completes), a full URL of another server, or
+ * a supervisor of a copy that keeps no record. Still returned (it is open, and close()
+ * terminates it); only reading its connectionId or userId throws, saying why. Not
+ * enumerable: printing the client (a failed expect) does not throw.
+ */
+function notAdmitted(
+  name: string,
+  ws: WebSocket,
+  messages: Inbox,
+  reason: keyof typeof NOT_ADMITTED,
+): TestClient {
+  const why = NOT_ADMITTED[reason];
+  const unknown = (field: string) => (): never => {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `serveForTest open(): client ${name} has no ${field}: ${why}.`,
+    );
+  };
+  const client = { name, ws, messages } as TestClient;
+  Object.defineProperty(client, 'connectionId', { get: unknown('connectionId') });
+  Object.defineProperty(client, 'userId', { get: unknown('userId') });
+  return client;
 }
 
 /**
@@ -241,7 +343,12 @@ export async function serveForTest<S extends TestableSupervisor>(
   const clock = clockToMove(supervisor, options?.clock);
   const advanceTimers = options?.advanceTimers;
   const handler = options?.handler;
-  const server = handler === undefined ? createServer() : createServer(handler);
+  const server = createServer(handler ?? noHandler);
+  // Before attach(): from the first admission on, the supervisor records which socket each
+  // connection came on. Undefined for a copy of the package without the record.
+  const admissionOf = (
+    supervisor as { [SOCKET_ADMISSIONS]?: () => SocketAdmissionLookup } & TestableSupervisor
+  )[SOCKET_ADMISSIONS]?.();
   const detach = supervisor.attach(server); // throws WSSUP_SHUTTING_DOWN for a supervisor shut down: nothing to undo yet
   served.add(supervisor);
 
@@ -278,11 +385,18 @@ export async function serveForTest<S extends TestableSupervisor>(
     throw error;
   }
   const { port } = server.address() as AddressInfo;
-  const url = (path = '/') => `ws://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`;
+  const onServer = (scheme: 'ws' | 'http', path: string) =>
+    `${scheme}://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`;
+  const url = (path = '/') => onServer('ws', path);
+  const httpUrl = (path = '/') => onServer('http', path);
 
   let closing: Promise<void> | undefined;
 
-  const open = async (target: string, clientOptions?: ClientOptions): Promise<TestClient> => {
+  const open = async (
+    target: string,
+    protocolsOrOptions?: string | readonly string[] | ClientOptions,
+    options?: ClientOptions,
+  ): Promise<TestClient> => {
     if (closing !== undefined) {
       throw new SupervisorError(
         'WSSUP_SHUTTING_DOWN',
@@ -290,11 +404,17 @@ export async function serveForTest<S extends TestableSupervisor>(
       );
     }
     const address = /^wss?:\/\//.test(target) ? target : url(target);
-    const ws = new WebSocket(address, clientOptions);
+    const ws =
+      typeof protocolsOrOptions === 'string' || Array.isArray(protocolsOrOptions)
+        ? new WebSocket(address, protocolsOrOptions as string | string[], options)
+        : new WebSocket(address, protocolsOrOptions as ClientOptions | undefined);
     const client: Client = { name: `#${clients.length + 1} ${address}`, ws, messages: inbox(ws) };
     clients.push(client);
     ws.once('upgrade', (response) => {
-      client.serverEnd = serverEnds.get(response.socket.localPort);
+      // Only a connection to this server: the same local port can be another's to another server.
+      const { localPort, remoteAddress, remotePort } = response.socket;
+      const ours = remoteAddress === '127.0.0.1' && remotePort === port;
+      client.serverEnd = ours ? serverEnds.get(localPort) : undefined;
     });
     try {
       await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
@@ -302,7 +422,20 @@ export async function serveForTest<S extends TestableSupervisor>(
       client.reported = error; // open()'s rejection reported it: close() does not again
       throw error;
     }
-    return { name: client.name, ws, messages: client.messages };
+    // The 101 came after the admission (the handshake completes only once the machines have
+    // admitted the connection), so the record has it by now.
+    const admission = client.serverEnd === undefined ? undefined : admissionOf?.(client.serverEnd);
+    const { name, messages } = client;
+    if (admission !== undefined) {
+      return { name, ws, messages, connectionId: admission.connectionId, userId: admission.userId };
+    }
+    const why =
+      admissionOf === undefined
+        ? 'unrecorded'
+        : client.serverEnd === undefined
+          ? 'another-server'
+          : 'refused';
+    return notAdmitted(name, ws, messages, why);
   };
 
   /**
@@ -342,7 +475,9 @@ export async function serveForTest<S extends TestableSupervisor>(
   const shutDown = async () => {
     let serverClosed = false;
     try {
-      for (const { ws } of clients) ws.resume(); // one the test paused reads again: it answers
+      // One the test paused reads again: it answers. Only a paused one: ws's resume() throws for a
+      // client whose handshake failed past the 101 (its socket still closing, no receiver yet).
+      for (const { ws } of clients) if (ws.isPaused) ws.resume();
       const stopped = supervisor.shutdown();
       // Handled from the start: when advanceTimers throws or the clock's bound is hit, close()
       // rejects with that, and a later rejection of the shutdown must not be an unhandled one.
@@ -382,6 +517,7 @@ export async function serveForTest<S extends TestableSupervisor>(
       supervisor,
       port,
       url,
+      httpUrl,
       open,
       get history(): readonly string[] {
         return [...history];

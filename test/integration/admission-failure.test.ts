@@ -23,6 +23,7 @@ import { resolveOptions, type SupervisorOptions } from '../../src/options.js';
 import { createRejections } from '../../src/rejections.js';
 import { messageFit } from '../../src/send-arguments.js';
 import { createSendEdges } from '../../src/send-edges.js';
+import { SocketAdmissions } from '../../src/socket-admissions.js';
 import { CloseRefusals } from '../../src/transport/close-refusal.js';
 import type { ConnectionEnv } from '../../src/transport/ws-adapter.js';
 import { WebSocketServer } from '../../src/transport/ws-peer.js';
@@ -98,6 +99,7 @@ async function startUndecided(refuse: 'http' | 'close') {
     holdChanged: () => {},
     isShuttingDown: () => false,
     userLimits,
+    socketAdmissions: new SocketAdmissions(),
   });
   const server = createServer();
   server.on('upgrade', (request, socket, head) => void handleUpgrade(request, socket, head));

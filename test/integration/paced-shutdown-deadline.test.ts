@@ -3,10 +3,11 @@
  * deadlineMs always rejected (the deadline defaulted to drainTimeoutMs, 5 s in production,
  * shorter than the window), and only at SIGTERM time. With a pace and no deadlineMs, the
  * deadline is now the window plus drainTimeoutMs; an explicit one shorter than the window
- * is still refused, and such a refusal starts nothing.
+ * is still refused: the shutdown then runs with the defaults, and the call rejects after it.
  */
 import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
+import { expectShutDownWithDefaults } from '../helpers/bad-shutdown.js';
 import { closeOf, drainTimeoutMs, startOwnServer, touch } from '../helpers/rules.js';
 import { connect, expectNoLeaks } from '../helpers/server.js';
 
@@ -57,21 +58,15 @@ describe('paced shutdown without deadlineMs', () => {
     expectNoLeaks(t.supervisor);
   });
 
-  it('an explicit deadlineMs shorter than the window is still refused, and starts nothing', async () => {
+  it('an explicit deadlineMs shorter than the window is still refused: the defaults shut down, then it rejects', async () => {
     const t = await startOwnServer();
     const ws = await connect(t.url('dee'));
     await touch(ws);
-    await expect(
-      t.supervisor.shutdown({ deadlineMs: 1_000, pace: { windowMs: 2_000 } }),
-    ).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
-    // Still up and admitting: the connection is live, and a new one gets in.
-    expect(t.supervisor.stats().byState.active).toBe(1);
-    const second = await connect(t.url('eve'));
-    await touch(second);
-    expect(t.supervisor.stats().connections).toBe(2);
-    const done = t.supervisor.shutdown({ deadlineMs: 0 });
-    await Promise.all([closeOf(ws), closeOf(second)]);
-    await done;
+    await expectShutDownWithDefaults(
+      t,
+      () => t.supervisor.shutdown({ deadlineMs: 1_000, pace: { windowMs: 2_000 } }),
+      ws,
+    );
     expectNoLeaks(t.supervisor);
   });
 });

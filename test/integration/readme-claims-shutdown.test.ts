@@ -6,12 +6,12 @@
  * counted again. Without `deadlineMs` the deadline is `drainTimeoutMs`, so
  * `pace: {}` spreads 10 batches over half of it and a `windowMs` beyond it
  * throws; and a `deadlineMs` that is not an integer from 0 to 2147483647
- * throws `WSSUP_INVALID_ARGUMENT` and starts nothing (0 terminates at once).
+ * shuts down with the defaults, then rejects with `WSSUP_INVALID_ARGUMENT` (0 terminates at once).
  * Real sockets, a SimulatedClock.
  */
 import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
-import { SupervisorError } from '../../src/index.js';
+import { expectShutDownWithDefaults } from '../helpers/bad-shutdown.js';
 import { closeOf, type OwnServer, startOwnServer, stopReading, touch } from '../helpers/rules.js';
 import { connect, expectNoLeaks } from '../helpers/server.js';
 
@@ -93,13 +93,20 @@ describe('paced shutdown without deadlineMs: the deadline is drainTimeoutMs, and
     expectNoLeaks(t.supervisor);
   });
 
-  it('a windowMs over an explicit deadlineMs rejects with WSSUP_INVALID_ARGUMENT and starts nothing; without deadlineMs any window is accepted', async () => {
+  it('a windowMs over an explicit deadlineMs shuts down with the defaults, then rejects with WSSUP_INVALID_ARGUMENT', async () => {
     const t = await startOwnServer();
-    const call = () => t.supervisor.shutdown({ deadlineMs: 500, pace: { windowMs: 501 } });
-    // Rejects, never throws: a SIGTERM handler's .catch() sees it (CommonJS trial).
-    await expect(call()).rejects.toThrow(SupervisorError);
-    await expect(call()).rejects.toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
-    expect(t.supervisor.stats().admission).toEqual({ admitting: true, reason: null });
+    const [ws] = await openMany(t, ['cid']);
+    const error = await expectShutDownWithDefaults(
+      t,
+      () => t.supervisor.shutdown({ deadlineMs: 500, pace: { windowMs: 501 } }),
+      ws as WebSocket,
+    );
+    expect(error.message).toMatch(/^pace\.windowMs must be an integer from 0 to deadlineMs \(500\), got 501/);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('without deadlineMs any window is accepted', async () => {
+    const t = await startOwnServer();
     const [ws] = await openMany(t, ['cid']);
     const closing = closeOf(ws as WebSocket);
     // No deadlineMs: it is windowMs + drainTimeoutMs (ops trial), so a window past drainTimeoutMs is fine.
@@ -110,7 +117,7 @@ describe('paced shutdown without deadlineMs: the deadline is drainTimeoutMs, and
   });
 });
 
-describe('shutdown(): a deadlineMs that is not an integer ms from 0 to 2147483647 rejects and starts nothing', () => {
+describe('shutdown(): a deadlineMs that is not an integer ms from 0 to 2147483647 shuts down with the defaults, then rejects', () => {
   it.each<[string, unknown]>([
     ['negative', -1],
     ['fractional', 1.5],
@@ -119,16 +126,13 @@ describe('shutdown(): a deadlineMs that is not an integer ms from 0 to 214748364
     ['a numeric string', '100'],
   ])('%s', async (_name, deadlineMs) => {
     const t = await startOwnServer();
-    const call = () => t.supervisor.shutdown({ deadlineMs: deadlineMs as number });
-    // Rejects, never throws: a SIGTERM handler's .catch() sees it (CommonJS trial).
-    await expect(call()).rejects.toThrow(SupervisorError);
-    await expect(call()).rejects.toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
-    expect(t.supervisor.stats().admission).toEqual({ admitting: true, reason: null });
     const [ws] = await openMany(t, ['dee']);
-    const closing = closeOf(ws as WebSocket);
-    const done = t.supervisor.shutdown({ deadlineMs: 0 });
-    await closing;
-    await done;
+    const error = await expectShutDownWithDefaults(
+      t,
+      () => t.supervisor.shutdown({ deadlineMs: deadlineMs as number }),
+      ws as WebSocket,
+    );
+    expect(error.message).toMatch(/^deadlineMs must be an integer from 0 to 2147483647/);
     expectNoLeaks(t.supervisor);
   });
 

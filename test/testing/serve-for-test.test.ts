@@ -85,6 +85,17 @@ describe('serveForTest()', () => {
     await app.close();
   });
 
+  it('close() right after an open() that failed past the 101 (a subprotocol not asked for) shuts the app down', async () => {
+    const app = await serveForTest(createEcho({ authenticate: () => 'carol' }));
+    // ws asked for none (the header is the test's own), so it aborts the handshake at the 101: its
+    // socket is still closing when open() rejects, and close() threw a TypeError from ws's
+    // resume() before it shut the supervisor down.
+    const opening = app.open('/', { headers: { 'sec-websocket-protocol': 'chat' } });
+    await expect(opening).rejects.toThrow('Server sent a subprotocol but none was requested');
+    await app.close();
+    expect(app.supervisor.stats().admission.reason).toBe('shutting-down');
+  });
+
   it('close() is idempotent: a second call returns the first promise; open() after it rejects', async () => {
     const app = await serveForTest(createEcho());
     const { ws } = await app.open('/?user=alice');

@@ -308,9 +308,17 @@ export async function servedForTest(clock: ManualClock): Promise<string | undefi
   });
   const client: TestClient = await app.open(app.url('/?token=x'), { autoPong: false });
   const lines: readonly string[] = app.history;
-  console.log(client.name, client.messages.unread, lines, app.port);
+  console.log(client.name, client.messages.unread, lines, app.port, app.httpUrl('/health') satisfies string);
+  // The client's own connection, as the supervisor admitted it: the handle typed by the app's Data.
+  console.log(client.userId satisfies string);
+  // Subprotocols, as ws's constructor takes them, before its options.
+  const tabs: TestClient[] = [
+    await app.open('/', ['chat.v2', 'chat.v1'], { autoPong: false }),
+    await app.open('/', 'chat.v1'),
+  ];
+  console.log(tabs.map(({ ws }) => ws.protocol));
   return app.close().then(
-    () => app.supervisor.connection('id')?.data?.plan,
+    () => app.supervisor.connection(client.connectionId satisfies string)?.data?.plan,
     (error: unknown) => {
       if (error instanceof TestLeakError) console.log(error.code satisfies 'WSSUP_TEST_LEAKED', error.leaks);
       if (error instanceof ShutdownStuckError)
