@@ -97,6 +97,13 @@ export const SUPERSEDED_REASON = 'evicted: superseded';
 export const REPLACED_REASON = 'evicted: replaced';
 
 /**
+ * The client's default `shutdownWindowMs`: after an unpaced 1001 its returns spread uniformly
+ * over this. Here, not in the client's options alone, because the server reads it too: a paced
+ * shutdown sends its hint only over a window at least this long (see withReconnectWithin).
+ */
+export const DEFAULT_SHUTDOWN_WINDOW_MS = 10_000;
+
+/**
  * A paced shutdown's hint on its 1001 (` reconnect-within-ms=<integer ms>` at the end of the
  * reason, before any retry hint): the server already spread its closes, a batch every that
  * many ms, so a client may come back within that window instead of its whole
@@ -106,28 +113,48 @@ export const REPLACED_REASON = 'evicted: replaced';
 const RECONNECT_WITHIN = / reconnect-within-ms=(\d+)$/;
 
 /**
- * The paced shutdown's reconnect window of a close reason (` reconnect-within-ms=<ms>`), in ms
- * as the server sent it, or undefined when it has none. The client bounds it (see
- * `reconnectWithinBounds` in the client machine): a server can shorten the wait, never make it
- * longer than `shutdownWindowMs`, nor shorter than a second.
+ * Whether a close with this code may carry a paced shutdown's window: 1001 and 1012 (or no code
+ * given, as before codes were told apart). Another code's reason ending so is its own text.
  */
-export function reconnectWithinMsOf(reason: string): number | undefined {
+const mayCarryWindow = (code: number | undefined) =>
+  code === undefined || code === ClientCloseCodes.goingAway || code === ClientCloseCodes.serviceRestart;
+
+/**
+ * The paced shutdown's reconnect window of a close reason (` reconnect-within-ms=<ms>`), in ms
+ * as the server sent it, or undefined when it has none, or when `code` is given and is neither
+ * 1001 nor 1012. The client bounds it (see `MIN_RECONNECT_WITHIN_MS` and `planSpread` in
+ * client.machine.ts): a server can shorten the wait, never make it longer than
+ * `shutdownWindowMs`, nor shorter than a second.
+ */
+export function reconnectWithinMsOf(reason: string, code?: number): number | undefined {
+  if (!mayCarryWindow(code)) return undefined;
   const ms = RECONNECT_WITHIN.exec(reason.replace(RETRY_AFTER, ''))?.[1];
   return ms === undefined ? undefined : Number(ms);
 }
 
-/** The close reason without its hints (retry, paced shutdown's window): the human-readable message. */
-export function closeMessageOf(reason: string): string {
-  return reason.replace(RETRY_AFTER, '').replace(RECONNECT_WITHIN, '');
+/**
+ * The close reason without its hints: the human-readable message. The retry hint goes whatever
+ * the code; a paced shutdown's window only on 1001 and 1012 when `code` is given (another code's
+ * reason keeps such an ending, its app's own text).
+ */
+export function closeMessageOf(reason: string, code?: number): string {
+  const message = reason.replace(RETRY_AFTER, '');
+  return mayCarryWindow(code) ? message.replace(RECONNECT_WITHIN, '') : message;
 }
 
 /**
  * A paced shutdown's close reason: `reason` with the window its client may come back within
- * (` reconnect-within-ms=<ms>`, whole ms rounded up). The server writes it; clients read it
- * with {@link reconnectWithinMsOf}.
+ * (` reconnect-within-ms=<intervalMs>`, whole ms rounded up), when the pace's whole window is at
+ * least {@link DEFAULT_SHUTDOWN_WINDOW_MS}; below that, `reason` as it is. The returns of a
+ * pace over w told h spread as U(0, w) + U(0, h), whose busiest second holds 1 / max(w, h) of
+ * them: with w under the client's 10 s (`pace: {}` is 2.5 s by default) a hint made them more
+ * bunched than an unpaced shutdown's U(0, 10 s) (40 % in one second, not 10 %: review). From
+ * 10 s on, max(w, h) = w, never more bunched than unpaced. The server writes it; clients read
+ * it with {@link reconnectWithinMsOf}.
  */
-export function withReconnectWithin(reason: string, ms: number): string {
-  return `${reason} reconnect-within-ms=${Math.ceil(ms)}`;
+export function withReconnectWithin(reason: string, pace: { windowMs: number; intervalMs: number }): string {
+  if (pace.windowMs < DEFAULT_SHUTDOWN_WINDOW_MS) return reason;
+  return `${reason} reconnect-within-ms=${Math.ceil(pace.intervalMs)}`;
 }
 
 /**
@@ -151,7 +178,7 @@ export function withReconnectWithin(reason: string, ms: number): string {
 export function dispositionOf(code: number, reason = ''): CloseDisposition {
   if (code === ClientCloseCodes.sessionExpired) return 'reconnect-now';
   if (code === ClientCloseCodes.evicted) {
-    const message = closeMessageOf(reason);
+    const message = closeMessageOf(reason, code);
     if (message === SUPERSEDED_REASON || message === REPLACED_REASON) return 'suspend-until-resumed';
     return message === OVER_THE_LIMIT_REASON ? 'backoff' : 'suspend-until-active';
   }

@@ -195,7 +195,8 @@ export interface ClientClose {
   /** The server's retry hint (` retry-after=<s>` at the end of the reason), in ms. */
   retryAfterMs: number | undefined;
   /**
-   * A paced shutdown's window (` reconnect-within-ms=<ms>` at the end of a 1001's reason), in ms
+   * A paced shutdown's window (` reconnect-within-ms=<ms>` at the end of a 1001's or 1012's
+   * reason; another code's reason keeps such an ending as its own text), in ms
    * as the server sent it: its closes are already spread, a batch every that many ms, so the
    * client comes back at a random moment within it (at least 1 s, at most `shutdownWindowMs`)
    * instead of within `shutdownWindowMs`, if the connection had lasted `stableAfterMs` (sooner, the
@@ -337,9 +338,9 @@ const closeFrom = (event: ClientEvent): ClientClose =>
   event.type === 'SOCKET_CLOSED'
     ? {
         code: event.code,
-        reason: closeMessageOf(event.reason),
+        reason: closeMessageOf(event.reason, event.code),
         retryAfterMs: retryAfterMsOf(event.reason),
-        ...reconnectWithin(event.reason),
+        ...reconnectWithin(event.reason, event.code),
         wasClean: event.wasClean,
         ...(event.cause === undefined ? {} : { cause: event.cause }),
       }
@@ -351,9 +352,9 @@ const closeFrom = (event: ClientEvent): ClientClose =>
         cause: 'connect-timeout',
       };
 
-/** `{ reconnectWithinMs }` when the reason carries a paced shutdown's window, else nothing. */
-function reconnectWithin(reason: string): { reconnectWithinMs?: number } {
-  const ms = reconnectWithinMsOf(reason);
+/** `{ reconnectWithinMs }` when a 1001's or 1012's reason carries a paced shutdown's window, else nothing. */
+function reconnectWithin(reason: string, code: number): { reconnectWithinMs?: number } {
+  const ms = reconnectWithinMsOf(reason, code);
   return ms === undefined ? {} : { reconnectWithinMs: ms };
 }
 

@@ -52,7 +52,10 @@ export interface ShutdownOptions {
 export interface ShutdownPace {
   /**
    * The window the batches are spread over; at most `deadlineMs` (which, when not given, is this
-   * window plus `drainTimeoutMs`). @default half of deadlineMs
+   * window plus `drainTimeoutMs`). From 10000 on (the client helper's default `shutdownWindowMs`),
+   * each 1001's reason ends with ` reconnect-within-ms=<windowMs / batches>` and the client helper
+   * comes back within that; below, no hint, and it comes back within its own 10 s, as unpaced (a
+   * hint over a shorter window would bunch the returns more than no pacing). @default half of deadlineMs
    */
   windowMs?: number | undefined;
   /** How many batches, 1 to 10000 (1 closes everything at once). @default 10 */

@@ -901,12 +901,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       type: 'SHUTDOWN',
       deadlineMs,
       code: CloseCodes.goingAway,
-      // Paced: each 1001 tells the client its batch's interval (client-close.ts), so that it comes
-      // back within that, not within its whole shutdownWindowMs on top of the pacing (ops trial).
-      reason:
-        pace === undefined
-          ? 'server shutting down'
-          : withReconnectWithin('server shutting down', pace.intervalMs),
+      // Paced over at least the client's default 10 s: each 1001 tells the client its batch's
+      // interval (client-close.ts), so that it comes back within that, not within its whole
+      // shutdownWindowMs on top of the pacing (ops trial). Shorter: no hint (review).
+      reason: pace === undefined ? 'server shutting down' : withReconnectWithin('server shutting down', pace),
       pace,
       chunkSize: shutdownChunk.connections,
     });
@@ -1093,7 +1091,7 @@ function shutdownPace(
   pace: unknown,
   deadlineMs: number,
   givenWindowMs: unknown,
-): { batches: number; intervalMs: number } | undefined {
+): { batches: number; intervalMs: number; windowMs: number } | undefined {
   if (pace === undefined) return undefined;
   const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
   if (typeof pace !== 'object' || pace === null)
@@ -1108,5 +1106,5 @@ function shutdownPace(
   if (!Number.isInteger(batches) || batches < 1 || batches > 10_000)
     throw invalid(`pace.batches must be an integer from 1 to 10000, got ${describeValue(batches)}`);
   if (batches === 1 || windowMs === 0) return undefined;
-  return { batches, intervalMs: windowMs / batches };
+  return { batches, intervalMs: windowMs / batches, windowMs };
 }

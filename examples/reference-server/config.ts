@@ -62,7 +62,8 @@ export interface ServerConfig {
   /**
    * `--shutdown-pace-ms`: on SIGTERM/SIGINT, close the connections in 10 batches spread over this
    * window (`shutdown({ pace: { windowMs } })`, its deadline the window plus drainTimeoutMs), so
-   * that their clients do not all reconnect elsewhere at once. Absent (or 0): all at once.
+   * that their clients do not all reconnect elsewhere at once. Absent (or 0): all at once. From
+   * 10000 on, each 1001 tells the client helper the batch interval; below, no hint (docs/reference-server.md).
    */
   shutdownPaceMs?: number | undefined;
 }

@@ -5,6 +5,7 @@
  */
 import type { InspectionEvent, Observer } from 'xstate';
 import type { ClientBackoff, ClientInput } from '../../machines/client.machine.js';
+import { DEFAULT_SHUTDOWN_WINDOW_MS } from '../../machines/client-close.js';
 import { INSTANCE_ALLOWED, INSTANCE_PARAM, instanceParamOf, isInstanceId } from '../client-instance.js';
 import type { Clock } from '../clock.js';
 import { describeRefusedClock } from '../clock-shape.js';
@@ -117,8 +118,9 @@ export interface ClientOptions {
   backoff?: { [K in keyof ClientBackoff]?: ClientBackoff[K] | undefined } | undefined;
   /**
    * After 1001 (server shutdown), reconnect at a random moment within this window; after a paced
-   * shutdown's 1001 (` reconnect-within-ms=<ms>`) on a connection that lasted `stableAfterMs`,
-   * within that shorter window (at least 1 s, never longer than this). @default 10000
+   * shutdown's 1001 (` reconnect-within-ms=<ms>`, sent when it paced over 10 s or more) on a
+   * connection that lasted `stableAfterMs`, within that shorter window (at least 1 s, never
+   * longer than this). @default 10000
    */
   shutdownWindowMs?: number | undefined;
   /** A socket not open after this long counts as a failed attempt. @default 10000 */
@@ -227,7 +229,7 @@ export interface ClientOptions {
  */
 export const clientDefaults = Object.freeze({
   backoff: Object.freeze({ baseMs: 500, capMs: 30_000, factor: 2 } as const),
-  shutdownWindowMs: 10_000,
+  shutdownWindowMs: DEFAULT_SHUTDOWN_WINDOW_MS,
   connectTimeoutMs: 10_000,
   stableAfterMs: 5_000,
   closeTimeoutMs: 5_000,

@@ -27,7 +27,7 @@ import { BrokenCircuitError } from 'cockatiel';
 import { type Actor, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { type LeaseEvent, leaseMachine } from '../../machines/lease.machine.js';
 import type { CountingClock } from '../clock.js';
-import { SupervisorError } from '../errors.js';
+import { carriesForeignSubclassCode, SupervisorError } from '../errors.js';
 import { BookLedger } from './book-ledger.js';
 import { isClientClosedError, reconnectsMissing } from './client-closed.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
@@ -257,8 +257,20 @@ export class ClusterBook {
    * users, ops trial); stop() tells one summary (#tellFailedReleases).
    */
   #shuttingDown = false;
-  /** The releases that failed during the shutdown, before stop(), and the first failure. */
-  #failedReleases: { count: number; first: SupervisorError } | undefined;
+  /**
+   * The releases that failed during the shutdown before stop() began (`failed`), those that
+   * failed after it began (`late`: the store's stop cut them), and the failures' first and
+   * whether they all share its code.
+   */
+  #failedReleases:
+    | { failed: number; late: number; first: SupervisorError | undefined; oneCode: boolean }
+    | undefined;
+  /**
+   * The releases sent before the store's stop() began and not answered yet: those still
+   * unanswered when the store's stop() has settled are counted in the shutdown's summary with the late ones (review: an unpaced
+   * shutdown on a hung Redis had onError hear nothing at all).
+   */
+  #releasesInFlight = 0;
   /** The repeated WSSUP_STORE_CLIENT_CLOSED failures, told once already: not reported again. */
   readonly #toldAlready = new WeakSet<object>();
   /**
@@ -1027,47 +1039,79 @@ export class ClusterBook {
   }
 
   #release(userId: string, connectionId: string): void {
+    // One sent after the store's stop() began is refused without reaching the store: not counted.
+    const sentBeforeStop = !this.#stopping;
+    const inFlight = sentBeforeStop ? 1 : 0;
+    this.#releasesInFlight += inFlight;
     this.#callFor(userId, () => this.#store.release(userId, connectionId)).then(
-      () => this.#ledger.releaseConfirmed(connectionId),
+      () => {
+        this.#releasesInFlight -= inFlight;
+        this.#ledger.releaseConfirmed(connectionId);
+      },
       (error) => {
+        this.#releasesInFlight -= inFlight;
         // A slot the store never freed would stay booked while this node lives: retried at
         // reconciliation (after shutdown, the lease's end frees it).
         if (!this.#stopping) this.#ledger.releaseOwed(userId, connectionId);
-        if (this.#shuttingDown) this.#releaseFailedInShutdown(error);
-        else this.#reportStore('release', error);
+        if (this.#shuttingDown) {
+          if (sentBeforeStop) this.#releaseFailedInShutdown(error);
+        } else this.#reportStore('release', error);
       },
     );
   }
 
   /**
-   * A release failed while the supervisor shuts down: counted for stop()'s one summary. After
-   * stop() began it is dropped, as every report then (untilStopping); an open breaker's refusal
-   * is not counted, as it is not reported (its `store` event told the outage).
+   * A release sent before the store's stop() began failed while the supervisor shuts down:
+   * counted for stop()'s one summary, as failed (an open breaker's refusal too: that slot
+   * stays booked as well), or as unanswered when the store's stop() had begun (every report
+   * after that is dropped, untilStopping, so the summary is its only word). After the summary,
+   * nothing is counted.
    */
   #releaseFailedInShutdown(error: unknown): void {
-    if (this.#stopping) return;
+    if (this.#storeStopped) return;
+    const failed = this.#failedReleases ?? { failed: 0, late: 0, first: undefined, oneCode: true };
+    this.#failedReleases = failed;
+    if (this.#stopping) failed.late += 1;
+    else failed.failed += 1;
+    // An open breaker's refusal has no error of its own (its `store` event told the outage).
     const failure = storeError('release', error);
     if (failure === undefined) return;
-    if (this.#failedReleases === undefined) this.#failedReleases = { count: 1, first: failure };
-    else this.#failedReleases.count += 1;
+    if (failed.first === undefined) failed.first = failure;
+    else if (failure.code !== failed.first.code) failed.oneCode = false;
   }
 
-  /** stop()'s one report of the releases that failed during the shutdown, if any did. */
+  /**
+   * stop()'s one report of the releases of the shutdown that the store did not confirm, once
+   * its own stop() has settled: failed before it began, and unanswered when it began (failed
+   * since, or still in flight now), if any.
+   */
   #tellFailedReleases(): void {
-    const failed = this.#failedReleases;
-    if (failed === undefined) return;
+    if (!this.#shuttingDown) return;
+    const counted = this.#failedReleases ?? { failed: 0, late: 0, first: undefined, oneCode: true };
     this.#failedReleases = undefined;
-    const { count, first } = failed;
+    const { failed, first } = counted;
+    const unanswered = counted.late + this.#releasesInFlight;
+    if (failed + unanswered === 0) return;
+    // One code when every failure told had it (an app's store failing every release with
+    // WSSUP_STORE_CLIENT_CLOSED); a release still unanswered has none, and changes nothing.
+    const shared = first !== undefined && counted.oneCode ? first.code : undefined;
+    const message =
+      `slot store: ${failed} release${failed === 1 ? '' : 's'} failed, ${unanswered} unanswered when the ` +
+      `store stopped, during shutdown; told once here${first === undefined ? '' : ` (the first: ${first.message})`}; ` +
+      `the store's stop() releases this node's slots with its lease, and what it could not reach is ` +
+      `freed when the lease expires (leaseTtlMs, ${this.#options.leaseTtlMs} ms)`;
+    const summary = new SupervisorError(
+      shared ?? 'WSSUP_STORE_UNAVAILABLE',
+      message,
+      first === undefined ? undefined : { cause: first },
+    );
     // Not "released since" even when the store's stop() resolved: a store's stop is best effort
-    // (the Redis store's resolves on a stalled server too).
+    // (the Redis store's resolves on a stalled server too). A code that onError's type ties to a
+    // subclass this is not of is not kept.
     this.#reportStopFailure(
-      new SupervisorError(
-        'WSSUP_STORE_UNAVAILABLE',
-        `slot store: ${count} release${count === 1 ? '' : 's'} failed during shutdown, told once here ` +
-          `(the first: ${first.message}); the store's stop() releases this node's slots with its lease, ` +
-          `and what it could not reach is freed when the lease expires (leaseTtlMs, ${this.#options.leaseTtlMs} ms)`,
-        { cause: first },
-      ),
+      carriesForeignSubclassCode(summary)
+        ? new SupervisorError('WSSUP_STORE_UNAVAILABLE', message, { cause: first })
+        : summary,
     );
   }
 

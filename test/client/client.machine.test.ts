@@ -252,6 +252,25 @@ describe('the client machine', () => {
     expect(c.value()).toEqual({ connection: 'connecting' });
   });
 
+  // Review: the paced shutdown's hint is read on 1001 and 1012 only (docs/client.md); another
+  // code's reason that happens to end so is the app's own text, kept whole.
+  it('reads reconnect-within-ms on 1001 and 1012 only: a 4000 keeps its reason whole', () => {
+    const c = startClient([0.5]);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.closeWith(4000, 'app: retry reconnect-within-ms=5');
+    const close = c.emitted.find((event) => event.type === 'close');
+    expect(close).toMatchObject({ code: 4000, reason: 'app: retry reconnect-within-ms=5' });
+    expect(close !== undefined && 'reconnectWithinMs' in close).toBe(false);
+    expect(reconnectWithinMsOf('app: retry reconnect-within-ms=5', 4000)).toBeUndefined();
+    expect(closeMessageOf('app: retry reconnect-within-ms=5 retry-after=2', 4000)).toBe(
+      'app: retry reconnect-within-ms=5',
+    );
+    for (const code of [1001, 1012]) {
+      expect(reconnectWithinMsOf('server shutting down reconnect-within-ms=5', code)).toBe(5);
+      expect(closeMessageOf('server shutting down reconnect-within-ms=5', code)).toBe('server shutting down');
+    }
+  });
+
   it('after a 1001 with a retry hint, spreads the return over the window after the hint', () => {
     const c = startClient([0.5]);
     c.actor.send({ type: 'SOCKET_OPENED' });

@@ -45,15 +45,34 @@ describe('a paced shutdown tells its clients how fast it closes them', () => {
     expect(delayMs).toBe(500); // 0.5 × 1 s (it was 0.5 × 10 s)
   });
 
-  it('the window is rounded up to whole ms: 3 batches over 1000 ms say 334', async () => {
-    const { close } = await closedBy({ deadlineMs: 2_000, pace: { windowMs: 1_000, batches: 3 } });
-    expect(close.reconnectWithinMs).toBe(334);
+  it('the window is rounded up to whole ms: 3 batches over 10 000 ms say 3334', async () => {
+    const { close } = await closedBy({ deadlineMs: 12_000, pace: { windowMs: 10_000, batches: 3 } });
+    expect(close.reconnectWithinMs).toBe(3_334);
   });
 
   it('is at least 1 s, whatever interval the server paced at', async () => {
-    const { close, delayMs } = await closedBy({ deadlineMs: 2_000, pace: { windowMs: 1_000, batches: 10 } });
+    const { close, delayMs } = await closedBy({
+      deadlineMs: 12_000,
+      pace: { windowMs: 10_000, batches: 100 },
+    });
     expect(close.reconnectWithinMs).toBe(100);
     expect(delayMs).toBe(500); // 0.5 × 1 s, not 0.5 × 100 ms
+  });
+
+  // Review: returns after a pace over w with hint h spread as U(0, w) + U(0, h), whose busiest
+  // second holds 1 / max(w, h) of them: `pace: {}` (2.5 s, hint floored to 1 s) bunched 40 % into
+  // one second, against 10 % unpaced. Below the client's default window (10 s) no hint is sent.
+  it('a window shorter than the client’s default shutdownWindowMs (10 s) sends no hint: the reason is as unpaced', async () => {
+    const { close, delayMs } = await closedBy({ deadlineMs: 12_000, pace: { windowMs: 9_999, batches: 10 } });
+    expect(close).toMatchObject({ code: 1001, reason: 'server shutting down' });
+    expect('reconnectWithinMs' in close).toBe(false);
+    expect(delayMs).toBe(5_000); // 0.5 × shutdownWindowMs, as unpaced
+  });
+
+  it('`pace: {}` (half of drainTimeoutMs) sends no hint either', async () => {
+    const { close, delayMs } = await closedBy({ pace: {} });
+    expect('reconnectWithinMs' in close).toBe(false);
+    expect(delayMs).toBe(5_000);
   });
 
   it('is at most the client’s own shutdownWindowMs: a server can shorten the wait, never lengthen it', async () => {

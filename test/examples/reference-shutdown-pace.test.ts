@@ -34,12 +34,23 @@ async function closesOnStop(config: Partial<ServerConfig>, users: string[]) {
 }
 
 describe('--shutdown-pace-ms', () => {
-  it('paces the shutdown: each 1001 carries the batch interval (window / 10)', async () => {
-    const config = readConfig(['--shutdown-pace-ms', '1000'], {}) as ServerConfig;
-    expect(config.shutdownPaceMs).toBe(1_000);
+  it('paces the shutdown: from a 10 s window on, each 1001 carries the batch interval (window / 10)', async () => {
+    const config = readConfig(['--shutdown-pace-ms', '10000'], {}) as ServerConfig;
+    expect(config.shutdownPaceMs).toBe(10_000);
+    // Two connections: one in each of the first two batches, the second 1 s in (real time).
     expect(await closesOnStop(config, ['ann', 'bob'])).toEqual([
-      '1001 server shutting down reconnect-within-ms=100',
-      '1001 server shutting down reconnect-within-ms=100',
+      '1001 server shutting down reconnect-within-ms=1000',
+      '1001 server shutting down reconnect-within-ms=1000',
+    ]);
+  });
+
+  it('a window shorter than the client’s default 10 s paces the closes but sends no hint', async () => {
+    // Review: a hint of 100 ms (floored to 1 s by the client) over a 1 s window made the
+    // returns more bunched than an unpaced shutdown's; the client's own 10 s window applies.
+    const config = readConfig(['--shutdown-pace-ms', '1000'], {}) as ServerConfig;
+    expect(await closesOnStop(config, ['ann', 'bob'])).toEqual([
+      '1001 server shutting down',
+      '1001 server shutting down',
     ]);
   });
 

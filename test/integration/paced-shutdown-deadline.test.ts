@@ -42,6 +42,22 @@ describe('paced shutdown without deadlineMs', () => {
     expectNoLeaks(t.supervisor);
   });
 
+  // Review: the default deadline is capped at 2147483647 (setTimeout's ceiling); without the
+  // cap the largest legal window plus drainTimeoutMs was refused as a deadline past it.
+  it('the largest window, 2147483647 ms, is accepted: its deadline is capped, and its 1001 carries the hint', async () => {
+    const t = await startOwnServer({ drainTimeoutMs: drainTimeoutMs });
+    const ws = await connect(t.url('ann'));
+    await touch(ws);
+    const close = closeOf(ws);
+    const done = t.supervisor.shutdown({ pace: { windowMs: 2_147_483_647 } });
+    await Promise.race([close, done]); // a refusal fails here, not at the test's timeout
+    // 10 batches: 214748364.7 ms apart, rounded up.
+    expect(await close).toEqual({ code: 1001, reason: 'server shutting down reconnect-within-ms=214748365' });
+    await done; // its one connection went in the first batch
+    expect(t.events.disposed.map((event) => event.reason)).toEqual(['shutdown']);
+    expectNoLeaks(t.supervisor);
+  });
+
   it('an explicit deadlineMs shorter than the window is still refused: the defaults shut down, then it rejects', async () => {
     const t = await startOwnServer();
     const ws = await connect(t.url('dee'));
