@@ -5,7 +5,7 @@
  * instance in common), and a real ws-supervisor/client for the "does not come back" rule.
  */
 import { describe, expect, it } from 'vitest';
-import type { WebSocket } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { SimulatedClock } from 'xstate';
 import type {
   AppHookError,
@@ -301,6 +301,29 @@ describe("authenticate's atLimit: the policy of one admission", () => {
       await closeAll(t, [first]);
     },
   );
+
+  // The app's own server's verifyClient runs after the decision to replace: a newcomer it
+  // refused would leave the user with nothing. Refused as in cluster mode, before anything is replaced.
+  it("'replace-oldest' with a webSocketServer that has verifyClient is refused (500 auth-failed, reported)", async () => {
+    const webSocketServer = new WebSocketServer({
+      noServer: true,
+      maxPayload: 65_536,
+      verifyClient: () => true,
+    });
+    const policies = new Map<string, unknown>([['ann', 'refuse']]);
+    const { t, evicted } = await startPolicies(policies, { webSocketServer });
+    const a = await connect(t.url('ann'));
+    policies.set('ann', 'replace-oldest');
+    expect(await connectRefused(t.url('ann'))).toBe(500);
+    expect(evicted).toEqual([]);
+    expect(t.errors).toMatchObject([{ code: 'WSSUP_APP_HOOK_FAILED', hook: 'authenticate' }]);
+    expect(((t.errors[0] as AppHookError).cause as TypeError).message).toMatch(
+      /verifyClient.*into authenticate/,
+    );
+    t.errors.length = 0;
+    expect(t.supervisor.userStats('ann')).toMatchObject({ live: 1 });
+    await closeAll(t, [a]);
+  });
 
   it("'replace-oldest' in cluster mode is refused (500 auth-failed, reported): not supported with cluster yet", async () => {
     const book = new MemoryBook(() => Date.now());
