@@ -225,6 +225,54 @@ describe("atLimit: 'replace-oldest'", () => {
     await closeAll(t, [other]);
   });
 
+  // A connection replaced while still in its handshake (here an app's server whose
+  // handleUpgrade defers it) is told so: its client waits for resume() as after 4001
+  // `evicted: replaced`, instead of backing off and replacing the newer login ~5 s later.
+  describe('a connection replaced while still in its handshake', () => {
+    /** A noServer WebSocketServer that completes handshakes of URLs with `slow` 200 ms late. */
+    function slowServer() {
+      const wss = new WebSocketServer({ noServer: true, maxPayload: 65_536 });
+      const complete = wss.handleUpgrade.bind(wss);
+      wss.handleUpgrade = (request, socket, head, callback) => {
+        const late = request.url?.includes('slow') === true;
+        if (late) setTimeout(() => complete(request, socket, head, callback), 200);
+        else complete(request, socket, head, callback);
+      };
+      return wss;
+    }
+
+    it.each([
+      ['http' as const, { code: 4403, kind: 'forbidden' }],
+      ['close' as const, { code: 4001, reason: 'evicted: replaced', kind: 'evicted' }],
+    ])('refuse: %s: its client does not come back (next wait-for-resume)', async (refuse, told) => {
+      const t = await startServer({
+        maxConnectionsPerUser: 1,
+        atLimit: 'replace-oldest',
+        webSocketServer: slowServer(),
+        refuse,
+      });
+      const { evicted } = record(t);
+      const c = startClient({ url: `${t.url('hal')}&slow=1` });
+      await expect.poll(() => t.supervisor.userStats('hal')?.live).toBe(1);
+      const from = c.mark();
+
+      const other = await connect(t.url('hal'));
+
+      const close = await c.next('close', from);
+      expect(close).toMatchObject({ ...told, next: 'wait-for-resume' });
+      if (refuse === 'http') expect(close.reason).toContain('evicted: replaced');
+      expect(evicted.map((event) => event.cause)).toEqual(['replaced']);
+      expect(c.client.state).toBe('suspended');
+      // Nothing scheduled after that close (a close-frame refusal opened first): no backoff.
+      const after = c.mark();
+      c.simulated.increment(10 * 60_000);
+      expect(c.events.slice(after).some(([type]) => type === 'reconnecting' || type === 'open')).toBe(false);
+      expect(t.supervisor.userStats('hal')).toMatchObject({ live: 1 });
+      c.client.close();
+      await closeAll(t, [other]);
+    });
+  });
+
   it("'refuse' (the default) is unchanged: the newcomer gets 429 and the old one stays", async () => {
     const t = await startServer({ maxConnectionsPerUser: 1 });
     expect(t.supervisor.options.atLimit).toBe('refuse');
