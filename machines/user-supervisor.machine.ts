@@ -273,6 +273,20 @@ function oldestToReplace(context: UserSupervisorContext, limit: number): readonl
   return over > 0 ? context.live.slice(0, over) : [];
 }
 
+/**
+ * 1 when `supersede` began a drain earlier in this ADMIT's step, else 0: the child its instance
+ * left behind is the newest drain (`supersede` just appended it). For the drain cap of the
+ * evictions that follow in the same step, which must not cut it. (Should that child have been
+ * the newest drain already, evicted before this step, it counts all the same: the cap is one
+ * looser for this step, and never cuts a drain of the step.)
+ */
+function supersededInStep(context: UserSupervisorContext, event: UserSupervisorEvent): 0 | 1 {
+  if (event.type !== 'ADMIT' || event.instance === undefined) return 0;
+  const previous = context.instances.get(event.instance.id);
+  if (previous === undefined || previous.attemptAt >= event.instance.attemptAt) return 0;
+  return context.drains.at(-1) === previous.connectionId ? 1 : 0;
+}
+
 /** `instances` with the ADMIT's newcomer as its instance's newest, unless a later one is there. */
 function withNewest(
   instances: ReadonlyMap<string, InstanceChild>,
@@ -421,7 +435,7 @@ export const userSupervisorMachine = setup({
       }),
 
       /** Evicts idle children until the invariant holds for `liveCount`. */
-      evictIdle: enqueueActions(({ context, enqueue }, params: { liveCount: number }) => {
+      evictIdle: enqueueActions(({ context, event, enqueue }, params: { liveCount: number }) => {
         // Below T, or none idle, nothing goes: decided before the idle list is copied, as this
         // runs at every child's idle edge (a user's 1,000 going idle together copied it 1,000 times).
         if (params.liveCount < context.evictAt || context.idle.length === 0) return;
@@ -445,7 +459,8 @@ export const userSupervisorMachine = setup({
             params: { connectionId, userId: context.userId, cause: 'idle' },
           });
         }
-        enqueue({ type: 'capDrains', params: { fresh: victims.length } });
+        // The child `supersede` evicted earlier in an ADMIT's step is as fresh as these.
+        enqueue({ type: 'capDrains', params: { fresh: victims.length + supersededInStep(context, event) } });
       }),
 
       /** Evicts one named live child (the cluster-wide book's decision), and says so. */
@@ -480,7 +495,7 @@ export const userSupervisorMachine = setup({
        * Makes room for the ADMIT's newcomer under its limit (`atLimit: 'replace-oldest'`), after
        * `supersede`: idle children go first, at T, as for any admission (`idle`); then, if the
        * user is still at the limit, its oldest live children (`replaced`). One step, one drain
-       * cap over both: none of the drains begun here is cut by it. Each drains as any evicted
+       * cap over both and the superseded child: none of the drains begun in it is cut by it. Each drains as any evicted
        * child, its slot free at once.
        */
       replaceOldest: enqueueActions(({ context, event, enqueue }) => {
@@ -508,7 +523,8 @@ export const userSupervisorMachine = setup({
         };
         for (const connectionId of idle) evict(connectionId, 'idle');
         for (const connectionId of replaced) evict(connectionId, 'replaced');
-        enqueue({ type: 'capDrains', params: { fresh: victims.length } });
+        // The child `supersede` evicted earlier in this step is as fresh as these.
+        enqueue({ type: 'capDrains', params: { fresh: victims.length + supersededInStep(context, event) } });
       }),
 
       /** Spawns the newcomer in the lowest free slot, books it (and its instance's newest), and says so. */

@@ -53,11 +53,20 @@ export function unknownAuthKeysProblem(auth: object): TypeError | undefined {
  * (the option's) or one of its values; `'replace-oldest'` not in cluster mode, whose
  * cluster-wide book cannot replace yet. Allocates only for a bad value.
  */
-export function atLimitProblem(given: unknown, clustered: boolean): TypeError | undefined {
+export function atLimitProblem(
+  given: unknown,
+  clustered: boolean,
+  verifiesClient: boolean,
+): TypeError | undefined {
   if (given === undefined || given === 'refuse') return undefined;
   if (!isAtLimitPolicy(given)) {
     return new TypeError(
       `authenticate returned atLimit ${describeValue(given)}, which is not 'refuse' or 'replace-oldest'${atLimitGuess(given)}; the upgrade was refused (return one of them, or undefined for the atLimit option)`,
+    );
+  }
+  if (verifiesClient) {
+    return new TypeError(
+      "authenticate returned atLimit 'replace-oldest', which is not supported with a webSocketServer that has verifyClient (it runs after the old connection was replaced: a newcomer it refused would leave neither); the upgrade was refused (move the check into authenticate, or return 'refuse' or undefined)",
     );
   }
   if (!clustered) return undefined;

@@ -210,8 +210,10 @@ export interface EvictedEvent {
    * mode only, the user is over the cluster-wide limit (after an outage or a lost
    * lease) and this was the newest connection admitted meanwhile. `superseded`: its
    * client instance (the `wssup-instance` id) connected again, and this connection was
-   * left behind (the `supersede` option). The close reason says the same: `evicted: idle`,
-   * `evicted: over the limit` or `evicted: superseded`.
+   * left behind (the `supersede` option). `replaced`: the oldest of its user's connections
+   * when a newcomer came at the limit (`atLimit: 'replace-oldest'`). The close reason says
+   * the same: `evicted: idle`, `evicted: over the limit`, `evicted: superseded` or
+   * `evicted: replaced`.
    */
   cause: EvictionCause;
 }
@@ -476,7 +478,7 @@ export interface SupervisorEventMap {
   admitted: AdmittedEvent;
   /** An upgrade request was refused. */
   rejected: RejectedEvent;
-  /** A connection was evicted: idle at the threshold, over the cluster-wide limit, or superseded by its client instance's reconnect (`cause`). */
+  /** A connection was evicted: idle at the threshold, over the cluster-wide limit, superseded by its client instance's reconnect, or replaced by a newer login at the limit (`cause`). */
   evicted: EvictedEvent;
   /** A connection reached `disposed`, its slots free. */
   disposed: DisposedEvent;

@@ -32,7 +32,7 @@ import { integerIn, integerOption, MAX_DELAY_MS, refusedAs } from './integer-opt
 import type { MessageRate } from './message-rate.js';
 import { supervisorOptionAllowed } from './option-habits.js';
 import type { Refusal } from './refusal.js';
-import { describeListeningServer, isNoServerWebSocketServer } from './ws-server-shape.js';
+import { describeListeningServer, hasVerifyClient, isNoServerWebSocketServer } from './ws-server-shape.js';
 
 /**
  * What `authenticate` returns: a user id; an object with one, an optional
@@ -76,7 +76,8 @@ export type AuthResult<Data = unknown> =
        * What this admission does at the user's limit: `'refuse'` or `'replace-oldest'`
        * (the `atLimit` option, for this user: e.g. one session per account on some plans).
        * Undefined: the `atLimit` option. Any other value, or `'replace-oldest'` with
-       * `cluster`, refuses the upgrade (500, `auth-failed`) and is reported to onError.
+       * `cluster` or with a `webSocketServer` that has `verifyClient`, refuses the upgrade
+       * (500, `auth-failed`) and is reported to onError.
        */
       atLimit?: AtLimitPolicy | undefined;
     }
@@ -251,7 +252,9 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    *   passed (authenticate, `admissionRate`, `maxConnections`): a newcomer refused for any of
    *   them replaces nothing. `ws-supervisor/client` does not reconnect after `evicted: replaced`
    *   (its `close` event's `next` is `'wait-for-resume'`): two devices would otherwise take
-   *   turns evicting each other. Not supported with `cluster` yet (createSupervisor() throws).
+   *   turns evicting each other. Not supported with `cluster` yet, nor with a `webSocketServer`
+   *   that has `verifyClient` (it runs after the replacement: move that check into
+   *   `authenticate`); createSupervisor() throws. docs/rules.md, "Newest login wins".
    * @default 'refuse'
    */
   atLimit?: AtLimitPolicy | undefined;
@@ -589,6 +592,10 @@ const knownOptions = new Set<string>([
   'retryAfterMs',
 ]);
 
+/** What atLimit must be with a webSocketServer that has verifyClient. */
+const VERIFY_CLIENT_EXPECTED =
+  "'refuse' with a webSocketServer that has verifyClient (ws runs it after the old connection was replaced: a newcomer it refused would leave neither); move that check into authenticate";
+
 /**
  * Checks every option and fills in the preset's defaults.
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION, naming the first bad option.
@@ -709,6 +716,11 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
       "'refuse' with cluster ('replace-oldest' is not supported with cluster yet)",
       options.atLimit,
     );
+  }
+  // ws runs the app's verifyClient after the admission decided: a replacement for a
+  // newcomer it then refuses would leave the user with neither connection.
+  if (atLimit === 'replace-oldest' && wss !== undefined && hasVerifyClient(wss)) {
+    throw new InvalidOptionError('atLimit', VERIFY_CLIENT_EXPECTED, options.atLimit);
   }
   return {
     ...limits,

@@ -32,6 +32,7 @@ import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
 import { dropUnusableUpgrade, isUpgradedElsewhere, upgradeArgumentsError } from './upgrade-arguments.js';
 import { authResultError, correlationIdOf, userIdProblem } from './user-id.js';
 import { type UserLimit, type UserLimits, userLimitProblem } from './user-limit.js';
+import { hasVerifyClient } from './ws-server-shape.js';
 
 export interface UpgradeDeps {
   options: SupervisorOptions;
@@ -506,7 +507,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         (typeof auth === 'object' ? unknownAuthKeysProblem(auth) : undefined) ??
         badExpiry ??
         userLimitProblem(ownLimit) ??
-        atLimitProblem(ownAtLimit, cluster !== undefined);
+        atLimitProblem(ownAtLimit, cluster !== undefined, hasVerifyClient(wss));
       if (badResult !== undefined) {
         report(new AppHookError('authenticate', badResult));
         const refusal = {

@@ -24,6 +24,14 @@ export function isNoServerWebSocketServer(value: unknown): value is WebSocketSer
 }
 
 /**
+ * `wss` has a `verifyClient` of the app's: ws runs it inside handleUpgrade, after the
+ * admission was decided (and, with `atLimit: 'replace-oldest'`, an old connection replaced).
+ */
+export function hasVerifyClient(wss: WebSocketServer): boolean {
+  return typeof (wss.options as { verifyClient?: unknown }).verifyClient === 'function';
+}
+
+/**
  * How an error names a ws server made to listen by itself (`{ port }` or `{ server }`):
  * "received a WebSocketServer" alone read as the right thing passed, so say how it was
  * made and what to do instead; and the class itself, passed where an instance belongs.

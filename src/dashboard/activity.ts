@@ -55,8 +55,8 @@ export interface Activity {
   /** Why the node took a new incarnation (`incarnation` only). */
   cause?: IncarnationEvent['cause'];
   /**
-   * Why the connection was evicted (`evicted` only): `idle`, `over-limit` (cluster mode) or
-   * `superseded`, the event's `cause`. A field of its own: `cause` is the incarnation's.
+   * Why the connection was evicted (`evicted` only): `idle`, `over-limit` (cluster mode),
+   * `superseded` or `replaced`, the event's `cause`. A field of its own: `cause` is the incarnation's.
    */
   evictionCause?: EvictionCause;
 }

@@ -16,6 +16,7 @@
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { enqueueActions, sendParent } from 'xstate';
+import { REPLACED_REASON } from '../../machines/client-close.js';
 import { type ConnectionContext, connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../../machines/events.js';
 import type { Books } from '../books.js';
@@ -101,9 +102,11 @@ export interface AppClose {
  * app's own close (answered with the app's code, or over HTTP the status it
  * stands for, else 403: see appRefusal), or `internal`: a bug ended it (its
  * user supervisor failed), answered as an upgrade that failed unexpectedly
- * (500 `internal error`, close 4500, no retry hint).
+ * (500 `internal error`, close 4500, no retry hint). `replaced`: a newer login
+ * of its user replaced it (`atLimit: 'replace-oldest'`), told so as an open one
+ * is (see REPLACED_HANDSHAKE).
  */
-export type AbortCause = 'shutdown' | 'evicted' | 'error' | 'internal' | 'other' | AppClose;
+export type AbortCause = 'shutdown' | 'evicted' | 'replaced' | 'error' | 'internal' | 'other' | AppClose;
 
 export type AdmissionDecision = { readonly admitted: true } | { admitted: false; reason: RefusalReason };
 
@@ -610,7 +613,9 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
         ? appRefusal(cause, this.#env.retryHints)
         : cause === 'internal'
           ? INTERNAL_ERROR
-          : this.#unavailable(cause);
+          : cause === 'replaced'
+            ? REPLACED_HANDSHAKE
+            : this.#unavailable(cause);
     // A socket that errored, or whose handshake ws refused to go on with (an app's
     // hook threw in it), cannot carry a close frame: it is answered (or let go) now.
     if (cause !== 'error' && !raw.destroyed && this.#handOver(raw, answer, code, reason)) {
@@ -623,7 +628,7 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   }
 
   /** The 503 of a handshake that the server aborted, with its cause's retry hint (4503 as a close). */
-  #unavailable(cause: Exclude<AbortCause, AppClose | 'internal'>): AbortAnswer {
+  #unavailable(cause: Exclude<AbortCause, AppClose | 'internal' | 'replaced'>): AbortAnswer {
     const hints = this.#env.retryHints;
     const [message, hint] =
       cause === 'shutdown'
@@ -917,6 +922,19 @@ const INTERNAL_ERROR: AbortAnswer = Object.freeze({
 });
 
 /**
+ * A handshake replaced by a newer login of its user (`atLimit: 'replace-oldest'`): told as
+ * an open connection replaced is, so that ws-supervisor/client waits for resume() rather than
+ * back off and come back to replace the newer login in turn. A close frame: 4001 `evicted:
+ * replaced`. Over HTTP, which has no 4001: 403 with that body, which the client (in Node,
+ * where it reads the status) also does not retry; no retry hint.
+ */
+const REPLACED_HANDSHAKE: AbortAnswer = Object.freeze({
+  answer: Object.freeze({ status: 403, message: REPLACED_REASON, headers: Object.freeze({}) }),
+  code: 4001,
+  reason: REPLACED_REASON,
+});
+
+/**
  * The app closed the connection before it opened: it chose the code and
  * reason, so a close frame carries its code and its reason cleaned as a
  * refusal's message is (refusal-text.ts: one line, no `retry-after=<digits>`
@@ -966,7 +984,8 @@ const abortCauseOf = (event: ConnectionEvent): AbortCause => {
     return { code: event.code, reason: event.reason };
   if (event.type === 'TERMINATE' || (event.type === 'DRAIN' && event.cause === 'shutdown')) return 'shutdown';
   if (event.type === 'SOCKET_ERRORED') return 'error';
-  return event.type === 'EVICT' ? 'evicted' : 'other';
+  if (event.type !== 'EVICT') return 'other';
+  return event.cause === 'replaced' ? 'replaced' : 'evicted';
 };
 
 /**

@@ -5,7 +5,7 @@
  * instance in common), and a real ws-supervisor/client for the "does not come back" rule.
  */
 import { describe, expect, it } from 'vitest';
-import type { WebSocket } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { SimulatedClock } from 'xstate';
 import type {
   AppHookError,
@@ -225,6 +225,54 @@ describe("atLimit: 'replace-oldest'", () => {
     await closeAll(t, [other]);
   });
 
+  // A connection replaced while still in its handshake (here an app's server whose
+  // handleUpgrade defers it) is told so: its client waits for resume() as after 4001
+  // `evicted: replaced`, instead of backing off and replacing the newer login ~5 s later.
+  describe('a connection replaced while still in its handshake', () => {
+    /** A noServer WebSocketServer that completes handshakes of URLs with `slow` 200 ms late. */
+    function slowServer() {
+      const wss = new WebSocketServer({ noServer: true, maxPayload: 65_536 });
+      const complete = wss.handleUpgrade.bind(wss);
+      wss.handleUpgrade = (request, socket, head, callback) => {
+        const late = request.url?.includes('slow') === true;
+        if (late) setTimeout(() => complete(request, socket, head, callback), 200);
+        else complete(request, socket, head, callback);
+      };
+      return wss;
+    }
+
+    it.each([
+      ['http' as const, { code: 4403, kind: 'forbidden' }],
+      ['close' as const, { code: 4001, reason: 'evicted: replaced', kind: 'evicted' }],
+    ])('refuse: %s: its client does not come back (next wait-for-resume)', async (refuse, told) => {
+      const t = await startServer({
+        maxConnectionsPerUser: 1,
+        atLimit: 'replace-oldest',
+        webSocketServer: slowServer(),
+        refuse,
+      });
+      const { evicted } = record(t);
+      const c = startClient({ url: `${t.url('hal')}&slow=1` });
+      await expect.poll(() => t.supervisor.userStats('hal')?.live).toBe(1);
+      const from = c.mark();
+
+      const other = await connect(t.url('hal'));
+
+      const close = await c.next('close', from);
+      expect(close).toMatchObject({ ...told, next: 'wait-for-resume' });
+      if (refuse === 'http') expect(close.reason).toContain('evicted: replaced');
+      expect(evicted.map((event) => event.cause)).toEqual(['replaced']);
+      expect(c.client.state).toBe('suspended');
+      // Nothing scheduled after that close (a close-frame refusal opened first): no backoff.
+      const after = c.mark();
+      c.simulated.increment(10 * 60_000);
+      expect(c.events.slice(after).some(([type]) => type === 'reconnecting' || type === 'open')).toBe(false);
+      expect(t.supervisor.userStats('hal')).toMatchObject({ live: 1 });
+      c.client.close();
+      await closeAll(t, [other]);
+    });
+  });
+
   it("'refuse' (the default) is unchanged: the newcomer gets 429 and the old one stays", async () => {
     const t = await startServer({ maxConnectionsPerUser: 1 });
     expect(t.supervisor.options.atLimit).toBe('refuse');
@@ -301,6 +349,29 @@ describe("authenticate's atLimit: the policy of one admission", () => {
       await closeAll(t, [first]);
     },
   );
+
+  // The app's own server's verifyClient runs after the decision to replace: a newcomer it
+  // refused would leave the user with nothing. Refused as in cluster mode, before anything is replaced.
+  it("'replace-oldest' with a webSocketServer that has verifyClient is refused (500 auth-failed, reported)", async () => {
+    const webSocketServer = new WebSocketServer({
+      noServer: true,
+      maxPayload: 65_536,
+      verifyClient: () => true,
+    });
+    const policies = new Map<string, unknown>([['ann', 'refuse']]);
+    const { t, evicted } = await startPolicies(policies, { webSocketServer });
+    const a = await connect(t.url('ann'));
+    policies.set('ann', 'replace-oldest');
+    expect(await connectRefused(t.url('ann'))).toBe(500);
+    expect(evicted).toEqual([]);
+    expect(t.errors).toMatchObject([{ code: 'WSSUP_APP_HOOK_FAILED', hook: 'authenticate' }]);
+    expect(((t.errors[0] as AppHookError).cause as TypeError).message).toMatch(
+      /verifyClient.*into authenticate/,
+    );
+    t.errors.length = 0;
+    expect(t.supervisor.userStats('ann')).toMatchObject({ live: 1 });
+    await closeAll(t, [a]);
+  });
 
   it("'replace-oldest' in cluster mode is refused (500 auth-failed, reported): not supported with cluster yet", async () => {
     const book = new MemoryBook(() => Date.now());

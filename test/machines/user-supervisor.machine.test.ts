@@ -823,6 +823,41 @@ describe("atLimit 'replace-oldest': at the limit, the oldest live children make 
   });
 });
 
+describe("atLimit 'replace-oldest': supersede, then replace, in one step", () => {
+  // The case above never reaches the replacing branch (superseding makes room); here a
+  // lowered limit leaves the user over it after the superseded child went.
+  it('a lowered limit: the child its instance left behind is superseded, then the oldest replaced', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b', 'c', 'd']);
+    h.admit('e', { instance: { id: 'i', attemptAt: 1 } });
+    h.admit('e2', { instance: { id: 'i', attemptAt: 2 }, limit: 2, evictAt: 2, atLimit: 'replace-oldest' });
+    expect(h.log.slice(-5)).toEqual(['evicted e', 'evicted a', 'evicted b', 'evicted c', 'admitted e2']);
+    expect(h.transport('e').did[0]).toBe('close 4001 evicted: superseded');
+    for (const id of ['a', 'b', 'c']) expect(h.transport(id).did[0]).toBe('close 4001 evicted: replaced');
+    expect(h.book()).toMatchObject({ live: ['d', 'e2'], idle: [] });
+    // Four drains begun in one step, the superseded one included: none is cut by the cap (limit 2) in it.
+    for (const id of ['a', 'b', 'c', 'e']) expect(h.transport(id).did).not.toContain('terminate');
+  });
+});
+
+describe('the drain cap counts every drain begun in the step', () => {
+  it('an admission that supersedes, then evicts idle children at a lowered T, cuts none of them', () => {
+    const h = startSupervisor({ limit: 20, evictAt: 14 });
+    const pro = { limit: 20, evictAt: 14 };
+    for (const id of ['a', 'b', 'c', 'd']) h.admit(id, pro);
+    h.admit('e', { ...pro, instance: { id: 'i', attemptAt: 1 } });
+    h.advance(idleTimeoutMs); // all five idle: 5 < T 14, so they stay
+    h.admit('e2', { instance: { id: 'i', attemptAt: 2 }, limit: 2, evictAt: 2 });
+    expect(h.log.at(-1)).toBe('admitted e2');
+    expect(h.transport('e').did[0]).toBe('close 4001 evicted: superseded');
+    const evictedIdle = ['a', 'b', 'c', 'd'].filter(
+      (id) => h.transport(id).did[0] === 'close 4001 evicted: idle',
+    );
+    expect(evictedIdle.length).toBeGreaterThanOrEqual(2);
+    for (const id of ['e', ...evictedIdle]) expect(h.transport(id).did).not.toContain('terminate');
+  });
+});
+
 describe('reports and orders that come late', () => {
   it('a CHILD_IDLE from a child already idle, or already leaving, changes nothing', () => {
     const h = startSupervisor();

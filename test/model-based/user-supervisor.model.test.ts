@@ -20,11 +20,14 @@
  *
  * A connection may also bring `atLimit: 'replace-oldest'` from authenticate (OPEN_REPLACING,
  * with the option's limit): at the limit it is admitted all the same, and the user's oldest
- * live connection drains (`replaced`) to make room, after the idle ones at T.
+ * live connection drains (`replaced`) to make room, after the idle ones at T; or with a
+ * limit of 1 (OPEN_REPLACING_AT_1, a plan downgrade with it), where one step may drain more
+ * connections than the limit (idle ones, then every busy one).
  *
  * While it supervises, a user holds at most `limit` draining connections (the drain cap):
- * a connection starting to drain past that terminates the oldest drain. The walk reaches
- * it through the lower limit of 1 (two drains at once), and the model says when it did.
+ * a connection starting to drain past that terminates the oldest drain, never one begun in
+ * the same step. The walk reaches it through the lower limit of 1 (two drains at once), and
+ * the model says when it did.
  *
  * After the user's last connection the supervisor lingers (lingerMs, the
  * production default), so a reconnect finds it warm; the model says when it
@@ -115,14 +118,16 @@ interface Book {
 const maxSockets = limit + 1;
 
 /**
- * `count` more connections start to drain: past the user's limit (while not shutting down),
- * the oldest drains are terminated, so at most `limit` stay.
+ * `count` more connections start to drain, all in one step: past the user's limit (while not
+ * shutting down), the oldest drains are terminated, so at most `limit` stay; never one of
+ * these `count`, begun in this very step (more than `limit` of them stay, then).
  */
 const drain = (book: Book, count: number): Book => {
   if (count === 0) return book;
   const draining = book.draining + count;
-  if (book.shuttingDown || draining <= book.limit) return { ...book, draining };
-  return { ...book, draining: book.limit, capped: true };
+  const keep = Math.max(book.limit, count);
+  if (book.shuttingDown || draining <= keep) return { ...book, draining };
+  return { ...book, draining: keep, capped: true };
 };
 
 /**
@@ -135,19 +140,29 @@ const closes = (book: Book): Book => {
   return { ...drained, draining: drained.draining - 1 };
 };
 
-/** Evicts idle connections, one at a time, until the live count is below the user's T or none is idle. */
-const evict = (book: Book, live: number): Book => {
-  const victims = Math.min(book.idle, Math.max(0, live - pointOf(book.limit) + 1));
-  return drain({ ...book, idle: book.idle - victims }, victims);
+/** How many idle connections go so that the live count is below the user's T, or none is idle. */
+const idleVictims = (book: Book, live: number) =>
+  Math.min(book.idle, Math.max(0, live - pointOf(book.limit) + 1));
+/**
+ * Evicts idle connections, one at a time, until the live count is below the user's T or none
+ * is idle; `alsoFresh` drains begun earlier in the same step (a superseded one) count with them.
+ */
+const evict = (book: Book, live: number, alsoFresh = 0): Book => {
+  const victims = idleVictims(book, live);
+  if (victims === 0) return book; // nothing evicted: no drain cap in this step beyond the one before
+  return drain(
+    { ...book, idle: book.idle - victims, draining: book.draining - alsoFresh },
+    victims + alsoFresh,
+  );
 };
 
 const sockets = (book: Book) => book.busy + book.idle + book.draining;
 const limitOf = (event: { type: string }) => OPENS[event.type as OpenEvent];
 
 /** An admission under its own limit: decided against it, which becomes the user's. */
-const admitAt = (context: Book, userLimit: number): Book => {
+const admitAt = (context: Book, userLimit: number, alsoFresh = 0): Book => {
   const book = { ...context, limit: userLimit };
-  const evicted = evict(book, book.busy + book.idle + 1);
+  const evicted = evict(book, book.busy + book.idle + 1, alsoFresh);
   return { ...evicted, busy: evicted.busy + 1 };
 };
 /**
@@ -161,23 +176,30 @@ const reconnect = (context: Book, predecessorIdle: boolean): Book => {
     predecessorIdle ? { ...book, idle: book.idle - 1 } : { ...book, busy: book.busy - 1 },
     1,
   );
-  return left.busy < limit ? admitAt(left, limit) : refuseAt(left, limit);
+  // The predecessor's drain is as fresh as the idle ones evicted after it, in the same step.
+  return left.busy < limit ? admitAt(left, limit, 1) : refuseAt(left, limit, 1);
 };
 /**
- * An admission with atLimit 'replace-oldest' (the option's limit): idle ones go first at T;
- * then, while still at the limit, the oldest busy ones drain (`replaced`), in the same step.
+ * An admission with atLimit 'replace-oldest' under its own limit: idle ones go first at T;
+ * then, while still at the limit, the oldest busy ones (`replaced`); one drain cap over both.
  */
-const replaceAt = (context: Book): Book => {
-  const book = { ...context, limit };
-  const evicted = evict(book, book.busy + book.idle + 1);
-  const replaced = Math.max(0, evicted.busy + evicted.idle - limit + 1);
-  const left = drain({ ...evicted, busy: evicted.busy - replaced }, replaced);
+const replaceAt = (context: Book, userLimit: number): Book => {
+  const book = { ...context, limit: userLimit };
+  const victims = idleVictims(book, book.busy + book.idle + 1);
+  const replaced = replacedBy(book, userLimit);
+  const left = drain({ ...book, idle: book.idle - victims, busy: book.busy - replaced }, victims + replaced);
   return { ...left, busy: left.busy + 1 };
 };
+/** How many of the oldest live connections a replacing admission under `userLimit` evicts. */
+const replacedBy = (context: Book, userLimit: number): number => {
+  const book = { ...context, limit: userLimit };
+  const live = book.busy + book.idle;
+  return Math.max(0, live - idleVictims(book, live + 1) - userLimit + 1);
+};
 /** A refusal under its own limit: the limit is the user's now, and idle ones above its T go. */
-const refuseAt = (context: Book, userLimit: number): Book => {
+const refuseAt = (context: Book, userLimit: number, alsoFresh = 0): Book => {
   const book = { ...context, limit: userLimit, refused: true };
-  return evict(book, book.busy + book.idle);
+  return evict(book, book.busy + book.idle, alsoFresh);
 };
 /** A model event. */
 type Step = { type: string };
@@ -237,6 +259,11 @@ const bookModel = setup({
           target: 'supervised',
           actions: step(() => ({ busy: 1, lingering: false, limit })),
         },
+        OPEN_REPLACING_AT_1: {
+          guard: 'notShuttingDown',
+          target: 'supervised',
+          actions: step(() => ({ busy: 1, lingering: false, limit: 1 })),
+        },
         LINGER_ENDS: {
           guard: ({ context }) => context.lingering,
           actions: step(() => ({ lingering: false })),
@@ -265,7 +292,14 @@ const bookModel = setup({
         // Never refused for the user's limit: the oldest makes room.
         OPEN_REPLACING: {
           guard: ({ context }) => !context.shuttingDown && sockets(context) < maxSockets,
-          actions: step((book) => replaceAt(book)),
+          actions: step((book) => replaceAt(book, limit)),
+        },
+        // The same under a limit of 1 (a plan downgrade with it): idle ones and then busy
+        // ones drain in one step, more of them than the limit: the drain cap cuts older
+        // drains only, never one begun in this step.
+        OPEN_REPLACING_AT_1: {
+          guard: ({ context }) => !context.shuttingDown && sockets(context) < maxSockets,
+          actions: step((book) => replaceAt(book, 1)),
         },
         GO_IDLE: {
           guard: 'hasBusy',
@@ -387,30 +421,30 @@ async function perform(walk: Walk, event: EventObject, before: AnyMachineSnapsho
       }
       return;
     }
-    case 'OPEN_REPLACING': {
-      const book = before.context as Book;
-      // The oldest live one, if it must go: at the limit, none is idle (n ≥ T evicted them).
-      const oldest =
-        book.busy + book.idle >= limit
-          ? first(
-              running(walk).filter((c) => !isDraining(walk, c)),
-              'live',
-            )
-          : undefined;
+    case 'OPEN_REPLACING':
+    case 'OPEN_REPLACING_AT_1': {
+      const own = event.type === 'OPEN_REPLACING' ? limit : 1;
+      const count = replacedBy(before.context as Book, own);
+      const live = running(walk).filter((c) => !isDraining(walk, c));
       const evictedBefore = rig.evicted.length;
       const instance = `model-instance-${walk.instances.size}`.padEnd(16, '-');
       walk.attempts += 1;
       const client = await rig.open(USER, {
         instance: `${instance}.${walk.attempts}`,
         atLimit: 'replace-oldest',
+        ...(own === limit ? {} : { limit: own }),
       });
       walk.clients.push(client);
       walk.instances.set(client, instance);
       expect(client.connectionId, 'never refused for the limit').toBeDefined();
-      const replaced = rig.evicted.slice(evictedBefore).filter((event) => event.cause === 'replaced');
-      expect(replaced, 'the oldest live one is replaced, and only at the limit').toEqual(
-        oldest === undefined ? [] : [{ connectionId: oldest.connectionId, userId: USER, cause: 'replaced' }],
-      );
+      const evicted = rig.evicted.slice(evictedBefore);
+      // The oldest (first admitted) of those the idle evictions left, and only at the limit.
+      const idleGone = new Set(evicted.filter((e) => e.cause === 'idle').map((e) => e.connectionId));
+      const oldest = live.filter((c) => !idleGone.has(c.connectionId as string)).slice(0, count);
+      expect(
+        evicted.filter((e) => e.cause === 'replaced'),
+        'the oldest live ones are replaced, and only at the limit',
+      ).toEqual(oldest.map((c) => ({ connectionId: c.connectionId, userId: USER, cause: 'replaced' })));
       return;
     }
     case 'RECONNECT_BUSY':

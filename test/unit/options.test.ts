@@ -238,6 +238,26 @@ describe('atLimit', () => {
       resolveOptions({ authenticate, atLimit: 'refuse', cluster: { store, nodeId: 'node-0' } }).atLimit,
     ).toBe('refuse');
   });
+
+  // verifyClient runs after the admission decided to replace: a newcomer it refuses would
+  // leave the user with neither connection. The check belongs in authenticate.
+  it("'replace-oldest' with a webSocketServer that has verifyClient is refused: move the check into authenticate", () => {
+    const maxPayload = resolveOptions({ authenticate }).maxPayloadBytes;
+    const webSocketServer = new WebSocketServer({ noServer: true, maxPayload, verifyClient: () => true });
+    onTestFinished(() => webSocketServer.close());
+    const error = thrownBy({ authenticate, atLimit: 'replace-oldest', webSocketServer });
+    expect(error.code).toBe('WSSUP_INVALID_OPTION');
+    expect(error.option).toBe('atLimit');
+    expect(error.message).toMatch(/verifyClient/);
+    expect(error.message).toMatch(/into authenticate/);
+    // 'refuse' is fine with it, and 'replace-oldest' with a server without verifyClient.
+    expect(resolveOptions({ authenticate, webSocketServer }).atLimit).toBe('refuse');
+    const plain = new WebSocketServer({ noServer: true, maxPayload });
+    onTestFinished(() => plain.close());
+    expect(resolveOptions({ authenticate, atLimit: 'replace-oldest', webSocketServer: plain }).atLimit).toBe(
+      'replace-oldest',
+    );
+  });
 });
 
 describe('a bad option throws InvalidOptionError naming it', () => {
