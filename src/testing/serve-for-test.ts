@@ -81,8 +81,11 @@ export interface TestClient {
    *
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when read for a client that this
    *   supervisor did not admit: one refused with a close frame (`refuse: 'close'`: its
-   *   handshake completes, so open() resolves, and `messages.closed` has the code), or opened
-   *   with a full URL of another server. Only this property and `userId` throw; the client is usable.
+   *   handshake completes, so open() resolves, and `messages.closed` has the code), opened
+   *   with a full URL of another server, or when the supervisor served keeps no record of its
+   *   sockets: an object that wraps or spreads the one createSupervisor() returned (serve that
+   *   one), or a copy of ws-supervisor older than ws-supervisor/testing's. Only this property
+   *   and `userId` throw; the client is usable.
    * @example
    * ```ts
    * const { ws, connectionId } = await app.open('/?token=alice');
@@ -144,13 +147,18 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
    * chosen. Otherwise as {@link TestApp.open | open(target, options)}.
    *
    * @param target A path (`'/?token=x'`, on this server) or a full `ws://` URL.
-   * @param protocols The subprotocols to ask for, e.g. `'graphql-transport-ws'` or `['v2', 'v1']`.
+   * @param protocols The subprotocols to ask for, e.g. `'graphql-transport-ws'` or `['v2', 'v1']`;
+   *   `undefined` for none, as ws takes it (`open(url, undefined, { headers })`).
    * @param options `ws`'s client options.
    * @example
    * const { ws } = await app.open('/', ['chat.v2', 'chat.v1']);
    * expect(ws.protocol).toBe('chat.v2');
    */
-  open(target: string, protocols: string | readonly string[], options?: ClientOptions): Promise<TestClient>;
+  open(
+    target: string,
+    protocols: string | readonly string[] | undefined,
+    options?: ClientOptions,
+  ): Promise<TestClient>;
   /**
    * What the supervisor did, one line per event (`admitted`, `rejected`, `evicted`, `disposed`,
    * as JSON), each admission followed by the user's limit and T: print it when a test fails
@@ -193,6 +201,14 @@ const noHandler: RequestListener = (request, response) => {
 const served = new WeakSet<object>();
 
 const isFunction = (value: unknown): boolean => typeof value === 'function';
+
+/** An IPv4 address as an IPv6 socket gives it (`::ffff:127.0.0.1`), as an IPv4 one does. */
+const unmapped = (address: string | undefined): string | undefined =>
+  address?.toLowerCase().startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+
+/** One end of a TCP connection, the same seen from either side (an IPv4-mapped address unmapped). */
+const endpoint = (address: string | undefined, port: number | undefined): string =>
+  `${unmapped(address)}|${port}`;
 
 function invalid(message: string): SupervisorError {
   return new SupervisorError('WSSUP_INVALID_ARGUMENT', `serveForTest(): ${message}`);
@@ -284,13 +300,14 @@ const NOT_ADMITTED = {
   'another-server':
     "this supervisor admitted no connection on its socket (a URL of another server?): open() a path of this app's, or app.url(…)",
   unrecorded:
-    "this supervisor does not record which socket each connection came on (a copy of ws-supervisor older than ws-supervisor/testing's?): read the 'admitted' event instead",
+    "this supervisor does not record which socket each connection came on: serve the object createSupervisor() returned, not one that wraps or spreads it ({ ...supervisor }, which leaves the record behind), or this is a copy of ws-supervisor older than ws-supervisor/testing's; or read the 'admitted' event instead",
 } as const;
 
 /**
  * A client open() opened without an admission of this supervisor on record: refused with a
  * close frame (`refuse: 'close'`, whose handshake completes), a full URL of another server, or
- * a supervisor of a copy that keeps no record. Still returned (it is open, and close()
+ * a supervisor that keeps no record (an object wrapping or spreading createSupervisor()'s, or
+ * one of an older copy). Still returned (it is open, and close()
  * terminates it); only reading its connectionId or userId throws, saying why. Not
  * enumerable: printing the client (a failed expect) does not throw.
  */
@@ -364,12 +381,16 @@ export async function serveForTest<S extends TestableSupervisor>(
   });
 
   const clients: Client[] = [];
-  const serverEnds = new Map<number | undefined, Socket>(); // by the client's port
+  // The server's ends of its open TCP connections, by the client's address and port: one that
+  // has closed is let go, or a later client of another server on the same local port found it.
+  const serverEnds = new Map<string, Socket>();
   let serverEndsClosed = 0; // any TCP connection's, open()'s or not: progress of the shutdown
   server.on('connection', (socket) => {
-    serverEnds.set(socket.remotePort, socket);
+    const key = endpoint(socket.remoteAddress, socket.remotePort);
+    serverEnds.set(key, socket);
     socket.once('close', () => {
       serverEndsClosed += 1;
+      if (serverEnds.get(key) === socket) serverEnds.delete(key);
     });
   });
 
@@ -404,17 +425,21 @@ export async function serveForTest<S extends TestableSupervisor>(
       );
     }
     const address = /^wss?:\/\//.test(target) ? target : url(target);
+    // open(target, undefined, options) too, as ws's constructor takes it: its options kept.
     const ws =
-      typeof protocolsOrOptions === 'string' || Array.isArray(protocolsOrOptions)
-        ? new WebSocket(address, protocolsOrOptions as string | string[], options)
+      typeof protocolsOrOptions === 'string' ||
+      Array.isArray(protocolsOrOptions) ||
+      (protocolsOrOptions === undefined && options !== undefined)
+        ? new WebSocket(address, protocolsOrOptions as string | string[] | undefined, options)
         : new WebSocket(address, protocolsOrOptions as ClientOptions | undefined);
     const client: Client = { name: `#${clients.length + 1} ${address}`, ws, messages: inbox(ws) };
     clients.push(client);
     ws.once('upgrade', (response) => {
       // Only a connection to this server: the same local port can be another's to another server.
-      const { localPort, remoteAddress, remotePort } = response.socket;
-      const ours = remoteAddress === '127.0.0.1' && remotePort === port;
-      client.serverEnd = ours ? serverEnds.get(localPort) : undefined;
+      // An IPv6 socket to ws://[::ffff:127.0.0.1]:<port>/ says ::ffff:127.0.0.1, where the server's says 127.0.0.1.
+      const { localAddress, localPort, remoteAddress, remotePort } = response.socket;
+      const ours = unmapped(remoteAddress) === '127.0.0.1' && remotePort === port;
+      client.serverEnd = ours ? serverEnds.get(endpoint(localAddress, localPort)) : undefined;
     });
     try {
       await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401

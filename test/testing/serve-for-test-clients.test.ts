@@ -5,12 +5,24 @@
  * a refused one, and refused (WSSUP_INVALID_ARGUMENT on read) for a client of another server.
  * And httpUrl(), the HTTP URL of the app's routes.
  */
+
+import { once } from 'node:events';
 import { createServer } from 'node:http';
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket, { type ClientOptions, WebSocketServer } from 'ws';
 import { serveForTest, type TestClient } from '../../src/testing/index.js';
 import { closeServer, listenOnLoopback } from '../helpers/server.js';
 import { createEcho } from './echo-app.js';
+
+/** A port of 127.0.0.1 free now: a client's localPort. */
+async function freePort(): Promise<number> {
+  const probe = createTcpServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((closed) => probe.close(closed));
+  return port;
+}
 
 describe("serveForTest() open(): the client's connectionId and userId", () => {
   it('are the admission on its own socket, for several clients of one user admitted in reverse order', async () => {
@@ -112,6 +124,45 @@ describe("serveForTest() open(): the client's connectionId and userId", () => {
     expect((await stranger.messages.closed).code).toBe(1006);
   });
 
+  it("throws for a client of another server on the local port of an earlier client of the app's, closed", async () => {
+    // The app's client on port P is closed server-side (the server closes TCP first, so P is
+    // free at once); a client of another server then takes P. Its server end is not the app's.
+    const other = createServer();
+    const wss = new WebSocketServer({ server: other });
+    wss.on('connection', (socket) => socket.send('from the other server'));
+    const port = await listenOnLoopback(other);
+    onTestFinished(async () => {
+      for (const socket of wss.clients) socket.terminate();
+      wss.close();
+      await closeServer(other);
+    });
+    const supervisor = createEcho();
+    const app = await serveForTest(supervisor);
+    onTestFinished(() => app.close());
+    // ws hands its options on to http.request(), localPort included (not in its types).
+    const fromPort = { localPort: await freePort() } as ClientOptions;
+    const first = await app.open('/?user=alice', fromPort);
+    expect(first.ws.readyState).toBe(WebSocket.OPEN);
+    const disposed = supervisor.once('disposed');
+    supervisor.connection(first.connectionId)?.close(4000, 'done');
+    expect(await first.messages.closed).toMatchObject({ code: 4000 });
+    await disposed;
+    const stranger = await app.open(`ws://127.0.0.1:${port}/?user=alice`, fromPort);
+    expect((await stranger.messages.next()).text).toBe('from the other server');
+    expect(() => stranger.connectionId).toThrow(/has no connectionId: .*a URL of another server\?/);
+    expect(() => stranger.userId).toThrow(/has no userId/);
+  });
+
+  it('are read for a client of ws://[::ffff:127.0.0.1]:<port>/ (an IPv6 socket to the IPv4 server)', async () => {
+    const supervisor = createEcho();
+    const app = await serveForTest(supervisor);
+    onTestFinished(() => app.close());
+    const admitted = supervisor.once('admitted');
+    const alice = await app.open(`ws://[::ffff:127.0.0.1]:${app.port}/?user=alice`);
+    expect(alice.ws.url).toContain('[::ffff:7f00:1]'); // WHATWG's spelling of it
+    expect(alice).toMatchObject({ userId: 'alice', connectionId: (await admitted).connectionId });
+  });
+
   it("throws WSSUP_INVALID_ARGUMENT when read for a client refused over the WebSocket (refuse: 'close'), which open() resolves", async () => {
     const supervisor = createEcho({ refuse: 'close', maxConnectionsPerUser: 1 });
     const app = await serveForTest(supervisor);
@@ -134,7 +185,7 @@ describe("serveForTest() open(): the client's connectionId and userId", () => {
     onTestFinished(() => app.close());
     const alice = await app.open('/?user=alice');
     expect(() => alice.connectionId).toThrow(
-      /has no connectionId: this supervisor does not record which socket each connection came on/,
+      /has no connectionId: this supervisor does not record which socket each connection came on: serve the object createSupervisor\(\) returned, not one that wraps or spreads it/,
     );
   });
 });
@@ -146,6 +197,7 @@ describe('serveForTest() open() with subprotocols, as ws takes them', () => {
     const supervisor = createEcho({
       authenticate: (request) => {
         const [kind, token] = (request.headers['sec-websocket-protocol'] ?? '').split(/, */);
+        if (kind === '' && request.headers['x-tab'] !== undefined) return String(request.headers['x-tab']);
         return kind === 'access_token' ? `${token}${request.headers['x-tab'] ?? ''}` : null;
       },
     });
@@ -155,6 +207,9 @@ describe('serveForTest() open() with subprotocols, as ws takes them', () => {
     expect([alice.userId, alice.ws.protocol]).toEqual(['alice', 'access_token']); // ws's server picks the first
     const tab = await app.open('/', ['access_token', 'bob'], { headers: { 'x-tab': '#2' } });
     expect(tab.userId).toBe('bob#2');
+    // No subprotocols, as ws takes it: the options are still applied.
+    const none = await app.open('/', undefined, { headers: { 'x-tab': '#3' } });
+    expect([none.userId, none.ws.protocol]).toEqual(['#3', '']);
     await expect(app.open('/', 'something-else')).rejects.toThrow('Unexpected server response: 401');
   });
 });
