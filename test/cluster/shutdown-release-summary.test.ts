@@ -22,6 +22,21 @@ async function ownRedis(): Promise<PrivateRedis> {
   return redis;
 }
 
+/** A node on a private Redis holding its lease, six users connected to it, and what onError heard. */
+async function sixUsersOnRedis() {
+  const redis = await ownRedis();
+  const errors: SupervisorError[] = [];
+  const h = await start({
+    idleTimeoutMs: 1_000_000_000,
+    cluster: { redis: redis.url, nodeId: 'n1', leaseTtlMs: 1_500, commandTimeoutMs: 150 },
+    onError: (error) => void errors.push(error),
+  });
+  await vi.waitFor(() => expect(h.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+  const clients = [];
+  for (const user of ['ann', 'bob', 'cat', 'dan', 'eve', 'fay']) clients.push(await open(h, user));
+  return { redis, errors, h, clients };
+}
+
 const releaseErrors = (errors: readonly SupervisorError[]) =>
   errors.filter((error) => /release/.test(error.message));
 
@@ -34,18 +49,8 @@ describe.runIf(hasRedis)('cluster mode: releases failing during a shutdown', () 
   ])(
     'with Redis stopped (SIGSTOP) before %s shutdown: one summary error counting every release',
     async (_name, options) => {
-      const redis = await ownRedis();
-      const errors: SupervisorError[] = [];
-      const h = await start({
-        idleTimeoutMs: 1_000_000_000,
-        // Paced, the breaker opens after 3 failures: the releases it refuses then count as failed too.
-        cluster: { redis: redis.url, nodeId: 'n1', leaseTtlMs: 1_500, commandTimeoutMs: 150 },
-        onError: (error) => void errors.push(error),
-      });
-      await vi.waitFor(() => expect(h.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
-      const users = ['ann', 'bob', 'cat', 'dan', 'eve', 'fay'];
-      const clients = [];
-      for (const user of users) clients.push(await open(h, user));
+      // Paced, the breaker opens after 3 failures: the releases it refuses then count as failed too.
+      const { redis, errors, h, clients } = await sixUsersOnRedis();
       await redis.pause();
       onTestFinished(() => redis.resume());
       await h.supervisor.shutdown(options);
@@ -58,7 +63,7 @@ describe.runIf(hasRedis)('cluster mode: releases failing during a shutdown', () 
           .exec(summary?.message ?? '')
           ?.map(Number) ?? [];
       // Every connection's release, not some: none went through, Redis being stopped.
-      expect((failed ?? 0) + (unanswered ?? 0)).toBe(users.length);
+      expect((failed ?? 0) + (unanswered ?? 0)).toBe(clients.length);
       expect(summary?.message).toMatch(/lease/);
       if ((failed ?? 0) > 0) expect(summary?.cause).toBeInstanceOf(Error);
       expect(errors.every((error) => error.code === 'WSSUP_STORE_UNAVAILABLE')).toBe(true);
@@ -70,16 +75,7 @@ describe.runIf(hasRedis)('cluster mode: releases failing during a shutdown', () 
 describe.runIf(hasRedis)('cluster mode: releases during a shutdown on a healthy Redis', () => {
   // The releases still in flight when the store's stop() begins are answered, not counted.
   it('an unpaced shutdown reports nothing', async () => {
-    const redis = await ownRedis();
-    const errors: SupervisorError[] = [];
-    const h = await start({
-      idleTimeoutMs: 1_000_000_000,
-      cluster: { redis: redis.url, nodeId: 'n1', leaseTtlMs: 1_500, commandTimeoutMs: 150 },
-      onError: (error) => void errors.push(error),
-    });
-    await vi.waitFor(() => expect(h.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
-    const clients = [];
-    for (const user of ['ann', 'bob', 'cat', 'dan', 'eve', 'fay']) clients.push(await open(h, user));
+    const { errors, h, clients } = await sixUsersOnRedis();
     await h.supervisor.shutdown();
     await Promise.all(clients.map(closedClient));
     expect(errors).toEqual([]);

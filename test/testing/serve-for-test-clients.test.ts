@@ -24,6 +24,20 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Another WebSocket server on loopback, greeting each client; closed when the test finishes. Its port. */
+async function otherServer(): Promise<number> {
+  const other = createServer();
+  const wss = new WebSocketServer({ server: other });
+  wss.on('connection', (socket) => socket.send('from the other server'));
+  const port = await listenOnLoopback(other);
+  onTestFinished(async () => {
+    for (const socket of wss.clients) socket.terminate();
+    wss.close();
+    await closeServer(other);
+  });
+  return port;
+}
+
 describe("serveForTest() open(): the client's connectionId and userId", () => {
   it('are the admission on its own socket, for several clients of one user admitted in reverse order', async () => {
     // authenticate answers only once all four requests are in, then the last one first: the
@@ -99,15 +113,7 @@ describe("serveForTest() open(): the client's connectionId and userId", () => {
   });
 
   it('throws WSSUP_INVALID_ARGUMENT when read for a client of another server (a full URL), which is usable all the same', async () => {
-    const other = createServer();
-    const wss = new WebSocketServer({ server: other });
-    wss.on('connection', (socket) => socket.send('from the other server'));
-    const port = await listenOnLoopback(other);
-    onTestFinished(async () => {
-      for (const socket of wss.clients) socket.terminate();
-      wss.close();
-      await closeServer(other);
-    });
+    const port = await otherServer();
     const app = await serveForTest(createEcho());
     onTestFinished(() => app.close());
     await app.open('/?user=alice'); // a connection of the app's own, from another local port
@@ -127,15 +133,7 @@ describe("serveForTest() open(): the client's connectionId and userId", () => {
   it("throws for a client of another server on the local port of an earlier client of the app's, closed", async () => {
     // The app's client on port P is closed server-side (the server closes TCP first, so P is
     // free at once); a client of another server then takes P. Its server end is not the app's.
-    const other = createServer();
-    const wss = new WebSocketServer({ server: other });
-    wss.on('connection', (socket) => socket.send('from the other server'));
-    const port = await listenOnLoopback(other);
-    onTestFinished(async () => {
-      for (const socket of wss.clients) socket.terminate();
-      wss.close();
-      await closeServer(other);
-    });
+    const port = await otherServer();
     const supervisor = createEcho();
     const app = await serveForTest(supervisor);
     onTestFinished(() => app.close());
