@@ -242,7 +242,9 @@ describe("atLimit: 'replace-oldest'", () => {
     }
 
     it.each([
-      ['http' as const, { code: 4403, kind: 'forbidden' }],
+      // Under Node the 403 `evicted: replaced` reads as the close after the handshake (4001), not
+      // as 4403 (which an app answers with a new token and resume(): the loop replacing prevents).
+      ['http' as const, { code: 4001, reason: 'evicted: replaced', kind: 'evicted' }],
       ['close' as const, { code: 4001, reason: 'evicted: replaced', kind: 'evicted' }],
     ])('refuse: %s: its client does not come back (next wait-for-resume)', async (refuse, told) => {
       const t = await startServer({
@@ -260,7 +262,6 @@ describe("atLimit: 'replace-oldest'", () => {
 
       const close = await c.next('close', from);
       expect(close).toMatchObject({ ...told, next: 'wait-for-resume' });
-      if (refuse === 'http') expect(close.reason).toContain('evicted: replaced');
       expect(evicted.map((event) => event.cause)).toEqual(['replaced']);
       expect(c.client.state).toBe('suspended');
       // Nothing scheduled after that close (a close-frame refusal opened first): no backoff.
