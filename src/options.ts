@@ -593,7 +593,7 @@ const knownOptions = new Set<string>([
 ]);
 
 /** What atLimit must be with a webSocketServer that has verifyClient. */
-const VERIFY_CLIENT_EXPECTED =
+export const VERIFY_CLIENT_EXPECTED =
   "'refuse' with a webSocketServer that has verifyClient (ws runs it after the old connection was replaced: a newcomer it refused would leave neither); move that check into authenticate";
 
 /**

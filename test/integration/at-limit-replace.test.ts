@@ -374,6 +374,27 @@ describe("authenticate's atLimit: the policy of one admission", () => {
     await closeAll(t, [a]);
   });
 
+  // createSupervisor() checks the server's verifyClient once; one set on it afterwards is
+  // caught at the upgrade, whose policy is the option's here (authenticate returns none).
+  it("the option 'replace-oldest' with a verifyClient set on the server after createSupervisor() is refused (500, reported once)", async () => {
+    const webSocketServer = new WebSocketServer({ noServer: true, maxPayload: 65_536 });
+    const { t, evicted, rejected } = await startPolicies(new Map(), {
+      webSocketServer,
+      atLimit: 'replace-oldest',
+    });
+    const a = await connect(t.url('ann'));
+    (webSocketServer.options as { verifyClient?: unknown }).verifyClient = () => true;
+    expect(await connectRefused(t.url('ann'))).toBe(500);
+    expect(await connectRefused(t.url('ann'))).toBe(500);
+    expect(evicted).toEqual([]);
+    expect(rejected).toMatchObject([{ reason: 'internal-error' }, { reason: 'internal-error' }]);
+    expect(t.errors).toMatchObject([{ code: 'WSSUP_INVALID_OPTION', option: 'atLimit' }]);
+    expect((t.errors[0] as Error).message).toMatch(/verifyClient.*into authenticate/);
+    t.errors.length = 0;
+    expect(t.supervisor.userStats('ann')).toMatchObject({ live: 1 });
+    await closeAll(t, [a]);
+  });
+
   it("'replace-oldest' in cluster mode is refused (500 auth-failed, reported): not supported with cluster yet", async () => {
     const book = new MemoryBook(() => Date.now());
     const { t, evicted } = await startPolicies(new Map([['ann', 'replace-oldest']]), {
