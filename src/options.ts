@@ -254,7 +254,8 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    *   (its `close` event's `next` is `'wait-for-resume'`): two devices would otherwise take
    *   turns evicting each other. Not supported with `cluster` yet, nor with a `webSocketServer`
    *   that has `verifyClient` (it runs after the replacement: move that check into
-   *   `authenticate`); createSupervisor() throws. docs/rules.md, "Newest login wins".
+   *   `authenticate`); createSupervisor() throws (a `verifyClient` set on the server since:
+   *   each upgrade is refused, 500, reported once). docs/rules.md, "Newest login wins".
    * @default 'refuse'
    */
   atLimit?: AtLimitPolicy | undefined;
