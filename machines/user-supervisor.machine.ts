@@ -145,6 +145,12 @@ export interface UserSupervisorContext extends UserSupervisorInput {
    * told twice) or ends.
    */
   drains: readonly string[];
+  /**
+   * How many of `drains` were there when the current ADMIT's step began (set by its first
+   * action, `adoptLimit`; lowered as the cap cuts them): every drain past them began in the
+   * step, and the step's drain cap never cuts those. Meaningful only within an ADMIT's step.
+   */
+  drainsAtStepStart: number;
   /** Client instance id → its newest child by attempt time (only ADMITs that carried one). */
   instances: ReadonlyMap<string, InstanceChild>;
 }
@@ -273,20 +279,6 @@ function oldestToReplace(context: UserSupervisorContext, limit: number): readonl
   return over > 0 ? context.live.slice(0, over) : [];
 }
 
-/**
- * 1 when `supersede` began a drain earlier in this ADMIT's step, else 0: the child its instance
- * left behind is the newest drain (`supersede` just appended it). For the drain cap of the
- * evictions that follow in the same step, which must not cut it. (Should that child have been
- * the newest drain already, evicted before this step, it counts all the same: the cap is one
- * looser for this step, and never cuts a drain of the step.)
- */
-function supersededInStep(context: UserSupervisorContext, event: UserSupervisorEvent): 0 | 1 {
-  if (event.type !== 'ADMIT' || event.instance === undefined) return 0;
-  const previous = context.instances.get(event.instance.id);
-  if (previous === undefined || previous.attemptAt >= event.instance.attemptAt) return 0;
-  return context.drains.at(-1) === previous.connectionId ? 1 : 0;
-}
-
 /** `instances` with the ADMIT's newcomer as its instance's newest, unless a later one is there. */
 function withNewest(
   instances: ReadonlyMap<string, InstanceChild>,
@@ -375,9 +367,15 @@ export const userSupervisorMachine = setup({
     removeIdle: assign(({ context }, params: { connectionId: string }) => ({
       idle: withoutIdle(context.idle, (id) => id === params.connectionId),
     })),
-    /** The ADMIT's limit and T become the user's, admitted or refused: a plan change takes effect now. */
+    /**
+     * The ADMIT's limit and T become the user's, admitted or refused: a plan change takes effect
+     * now. The first action of every ADMIT's step: it also notes how many drains were there before
+     * it (`drainsAtStepStart`), for the step's drain cap.
+     */
     adoptLimit: assign(({ context, event }) =>
-      event.type === 'ADMIT' ? { limit: event.limit, evictAt: event.evictAt } : context,
+      event.type === 'ADMIT'
+        ? { limit: event.limit, evictAt: event.evictAt, drainsAtStepStart: context.drains.length }
+        : context,
     ),
     markChildDraining: assign(({ context }, params: { connectionId: string }) =>
       markDraining(context, [params.connectionId]),
@@ -424,7 +422,7 @@ export const userSupervisorMachine = setup({
     evictChild: { connectionId: string; cause: EvictionCause };
     supersede: undefined;
     replaceOldest: undefined;
-    capDrains: { fresh: number };
+    capDrains: { fresh: number | 'step' };
     drainAll: undefined;
     terminateAll: undefined;
     forgetChild: { ends: boolean };
@@ -459,8 +457,8 @@ export const userSupervisorMachine = setup({
             params: { connectionId, userId: context.userId, cause: 'idle' },
           });
         }
-        // The child `supersede` evicted earlier in an ADMIT's step is as fresh as these.
-        enqueue({ type: 'capDrains', params: { fresh: victims.length + supersededInStep(context, event) } });
+        // In an ADMIT's step, the child `supersede` evicted earlier in it is as fresh as these.
+        enqueue({ type: 'capDrains', params: { fresh: event.type === 'ADMIT' ? 'step' : victims.length } });
       }),
 
       /** Evicts one named live child (the cluster-wide book's decision), and says so. */
@@ -524,7 +522,7 @@ export const userSupervisorMachine = setup({
         for (const connectionId of idle) evict(connectionId, 'idle');
         for (const connectionId of replaced) evict(connectionId, 'replaced');
         // The child `supersede` evicted earlier in this step is as fresh as these.
-        enqueue({ type: 'capDrains', params: { fresh: victims.length + supersededInStep(context, event) } });
+        enqueue({ type: 'capDrains', params: { fresh: 'step' } });
       }),
 
       /** Spawns the newcomer in the lowest free slot, books it (and its instance's newest), and says so. */
@@ -566,12 +564,21 @@ export const userSupervisorMachine = setup({
        * `fresh` drains, begun in this very step, are never cut: a plan downgrade that evicts
        * more idle children at once than its new limit must not terminate them in the step
        * that sent their 4001 (a socket with data still buffered would lose it, and the client
-       * would see 1006 and come back rather than wait for activity).
+       * would see 1006 and come back rather than wait for activity). `fresh`: how many of the
+       * newest drains began in this step, or `'step'` in an ADMIT's step: all those past
+       * `drainsAtStepStart` (the superseded child's, the idle and the replaced ones'), counted,
+       * not guessed. Only drains from before the step are cut, so `drainsAtStepStart` goes down
+       * by as many.
        */
-      capDrains: enqueueActions(({ context, enqueue }, params: { fresh: number }) => {
-        const over = context.drains.length - Math.max(context.limit, params.fresh);
+      capDrains: enqueueActions(({ context, enqueue }, params: { fresh: number | 'step' }) => {
+        const fresh =
+          params.fresh === 'step' ? context.drains.length - context.drainsAtStepStart : params.fresh;
+        const over = context.drains.length - Math.max(context.limit, fresh);
         if (over <= 0) return;
-        enqueue.assign({ drains: context.drains.slice(over) });
+        enqueue.assign({
+          drains: context.drains.slice(over),
+          drainsAtStepStart: Math.max(0, context.drainsAtStepStart - over),
+        });
         for (const connectionId of context.drains.slice(0, over)) {
           const slot = context.slots.get(connectionId);
           if (slot !== undefined) enqueue.sendTo(slot, { type: 'TERMINATE' });
@@ -640,6 +647,7 @@ export const userSupervisorMachine = setup({
       live: [],
       idle: [],
       drains: [],
+      drainsAtStepStart: 0,
       instances: new Map(),
     }),
     initial: 'supervising',

@@ -226,7 +226,8 @@ export interface DisposeInfo {
    * The close code sent or received, when there was one. For a connection
    * that ended before its handshake opened (shutdown, connect timeout,
    * eviction, the app's close) with `refuse: 'close'`: the code of the close
-   * frame the peer is sent (4503, or the app's own code) once its handshake
+   * frame the peer is sent (4503; 4001 for one replaced by a newer login of its user,
+   * `atLimit: 'replace-oldest'`; or the app's own code) once its handshake
    * completes; if it never completes (`closeRefusalTimeoutMs`, or the end of
    * shutdown, comes first), the peer is answered with the equivalent HTTP
    * status instead. 1006 when the socket closed with no close frame (a peer's TCP reset, a
@@ -241,7 +242,8 @@ export interface DisposeInfo {
    * The HTTP status the peer was answered with, when the connection ended
    * before its handshake opened and was refused over HTTP (the default
    * `refuse: 'http'`, or past `maxCloseRefusals`): 503 for shutdown, the
-   * connect timeout or an eviction; for the app's close, the status its code
+   * connect timeout or an eviction (403 for one replaced by a newer login of its
+   * user, `atLimit: 'replace-oldest'`); for the app's close, the status its code
    * stands for (4400, 4401, 4403, 4429, 4500, 4503 → 400 … 503), else 403.
    * Undefined otherwise: an opened connection, a close frame (`closeCode`),
    * or a peer already gone that nothing could be said to.

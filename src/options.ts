@@ -254,7 +254,8 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    *   (its `close` event's `next` is `'wait-for-resume'`): two devices would otherwise take
    *   turns evicting each other. Not supported with `cluster` yet, nor with a `webSocketServer`
    *   that has `verifyClient` (it runs after the replacement: move that check into
-   *   `authenticate`); createSupervisor() throws. docs/rules.md, "Newest login wins".
+   *   `authenticate`); createSupervisor() throws (a `verifyClient` set on the server since:
+   *   each upgrade is refused, 500, reported once). docs/rules.md, "Newest login wins".
    * @default 'refuse'
    */
   atLimit?: AtLimitPolicy | undefined;
@@ -593,7 +594,7 @@ const knownOptions = new Set<string>([
 ]);
 
 /** What atLimit must be with a webSocketServer that has verifyClient. */
-const VERIFY_CLIENT_EXPECTED =
+export const VERIFY_CLIENT_EXPECTED =
   "'refuse' with a webSocketServer that has verifyClient (ws runs it after the old connection was replaced: a newcomer it refused would leave neither); move that check into authenticate";
 
 /**

@@ -20,9 +20,14 @@ import type { Books, UserRecord } from './books.js';
 import { type InstanceParam, instanceParamOf } from './client-instance.js';
 import type { CountingClock } from './clock.js';
 import type { ClusterBook, Reservation } from './cluster/cluster-admission.js';
-import { AppHookError, SupervisorError } from './errors.js';
+import { AppHookError, InvalidOptionError, SupervisorError } from './errors.js';
 import { expiresAtInSeconds, expiresAtOf } from './expires-at.js';
-import type { AuthResult, ResolvedOptions, SupervisorOptions } from './options.js';
+import {
+  type AuthResult,
+  type ResolvedOptions,
+  type SupervisorOptions,
+  VERIFY_CLIENT_EXPECTED,
+} from './options.js';
 import { checkedRefusalFields, Refusal } from './refusal.js';
 import type { Reject, Rejection } from './rejections.js';
 import type { SocketAdmissions } from './socket-admissions.js';
@@ -228,6 +233,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     userLimits,
     socketAdmissions,
   } = deps;
+  /** A verifyClient set on the server after createSupervisor(), with the option's 'replace-oldest', was reported. */
+  let verifyClientReported = false;
 
   // The user-limit message for the option's limit; a user's own limit has its own (UserLimit.refusal).
   const refusalMessage: Record<RefusalReason, string> = {
@@ -517,6 +524,21 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
           correlationId,
         } as const;
         return reject(request, socket, head, refusal);
+      }
+      // The option's 'replace-oldest' (authenticate's own is checked above) with a verifyClient
+      // that createSupervisor() did not see (set on the server since): refused before anything
+      // is replaced, as one it saw would have been; reported once.
+      if (ownAtLimit === undefined && resolved.atLimit === 'replace-oldest' && hasVerifyClient(wss)) {
+        if (!verifyClientReported) {
+          verifyClientReported = true;
+          report(new InvalidOptionError('atLimit', VERIFY_CLIENT_EXPECTED, resolved.atLimit));
+        }
+        return reject(request, socket, head, {
+          reason: 'internal-error',
+          message: 'internal error',
+          userId,
+          correlationId,
+        });
       }
       if (expiresAt !== undefined && expiresAt <= Date.now()) {
         const inSeconds = expiresAtInSeconds(expiresAt);

@@ -7,7 +7,7 @@
  * takes the client machine's path for that code: no retry after a 401 or 403,
  * a wait of at least Retry-After after a 429 or 503.
  */
-import { ClientCloseCodes } from '../../machines/client-close.js';
+import { ClientCloseCodes, REPLACED_REASON } from '../../machines/client-close.js';
 import type { Clock } from '../clock.js';
 import { withoutHints } from '../refusal-text.js';
 
@@ -199,6 +199,11 @@ const MAX_RETRY_AFTER_SECONDS = 2 ** 31;
  * hint from there. The whole reason is at most 123 bytes of UTF-8, as a close frame's (the status
  * text, then the message, cut to fit). `wasClean` is false: no WebSocket was opened, so none was
  * closed cleanly.
+ *
+ * One exception: a 403 whose (text/plain) body is exactly `evicted: replaced` is a handshake that
+ * a newer login of its user replaced (atLimit: 'replace-oldest'): it reads as the close the same
+ * replacement gives after the handshake, 4001 `evicted: replaced`, which waits for resume(). As
+ * 4403 an app answering with a new token and resume() would replace the newer login in turn.
  */
 export function closeOfRefusedUpgrade(
   response: RefusedResponseLike,
@@ -212,6 +217,9 @@ export function closeOfRefusedUpgrade(
   wasClean: false;
 } {
   const status = response.statusCode ?? 0;
+  if (status === 403 && message === REPLACED_REASON) {
+    return { code: ClientCloseCodes.evicted, reason: REPLACED_REASON, wasClean: false };
+  }
   const header = response.headers['retry-after'];
   const seconds = typeof header === 'string' ? retryAfterSeconds(header, wallNowMs) : undefined;
   const hint = seconds === undefined ? '' : ` retry-after=${Math.min(seconds, MAX_RETRY_AFTER_SECONDS)}`;

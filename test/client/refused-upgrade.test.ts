@@ -106,4 +106,29 @@ describe('closeOfRefusedUpgrade', () => {
       wasClean: false,
     });
   });
+
+  // A handshake replaced by a newer login of its user (atLimit: 'replace-oldest') is refused with
+  // 403 `evicted: replaced`: read as the close after the handshake, 4001, that waits for resume().
+  // As 4403 an app would answer with a new token and resume(), and replace the newer login.
+  it("403 whose body is exactly 'evicted: replaced' → 4001 'evicted: replaced' (wait-for-resume)", () => {
+    const close = closeOfRefusedUpgrade(response(403, 'Forbidden'), Date.now(), 'evicted: replaced');
+    expect(close).toEqual({ code: 4001, reason: 'evicted: replaced', wasClean: false });
+    expect([closeKindOf(close.code), dispositionOf(close.code, close.reason)]).toEqual([
+      'evicted',
+      'suspend-until-resumed',
+    ]);
+  });
+
+  it.each([
+    [403, 'evicted: replaced!'],
+    [403, 'Evicted: replaced'],
+    [403, 'evicted: superseded'],
+    [401, 'evicted: replaced'],
+    [503, 'evicted: replaced'],
+  ])(
+    '%i with the body %j stays its twin (only a 403 saying exactly that is a replacement)',
+    (status, message) => {
+      expect(closeOfRefusedUpgrade(response(status, 'Text'), Date.now(), message).code).toBe(4000 + status);
+    },
+  );
 });

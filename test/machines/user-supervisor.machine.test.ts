@@ -856,6 +856,22 @@ describe('the drain cap counts every drain begun in the step', () => {
     expect(evictedIdle.length).toBeGreaterThanOrEqual(2);
     for (const id of ['e', ...evictedIdle]) expect(h.transport(id).did).not.toContain('terminate');
   });
+  it("a drain begun before the step is not counted as the step's: a predecessor already draining is cut", () => {
+    // p, instance i's, left with a close frame and no FIN: draining before e2's step, and
+    // nothing for e2 to supersede. e2 replaces a: one drain begun in the step, so the cap
+    // (limit 1) keeps a and cuts p, the older.
+    const h = startSupervisor({ limit: 1, evictAt: 1 });
+    const one = { limit: 1, evictAt: 1 };
+    h.admit('p', { ...one, instance: { id: 'i', attemptAt: 1 } });
+    h.transport('p').push({ type: 'CLOSE_FRAME_RECEIVED' });
+    expect(h.context().drains).toEqual(['p']);
+    h.admit('a', one);
+    h.admit('e2', { ...one, instance: { id: 'i', attemptAt: 2 }, atLimit: 'replace-oldest' });
+    expect(h.log).toEqual(expect.arrayContaining(['evicted a', 'admitted e2']));
+    expect(h.transport('p').did).toContain('terminate');
+    expect(h.transport('a').did).not.toContain('terminate');
+    expect(h.context().drains).toEqual(['a']);
+  });
 });
 
 describe('reports and orders that come late', () => {
@@ -1189,6 +1205,7 @@ describe('shutdown', () => {
         live: [],
         idle: [],
         drains: [],
+        drainsAtStepStart: 0,
         instances: new Map(),
       },
     });
