@@ -122,7 +122,13 @@
  * step fails (its backoff is undefined) and the actor errors.
  */
 import { and, assign, emit, fromCallback, not, raise, setup, stateIn } from 'xstate';
-import { closeMessageOf, dispositionOf, reconnectWithinMsOf, retryAfterMsOf } from './client-close.js';
+import {
+  closeMessageOf,
+  DEFAULT_SHUTDOWN_WINDOW_MS,
+  dispositionOf,
+  reconnectWithinMsOf,
+  retryAfterMsOf,
+} from './client-close.js';
 
 /** Exponential backoff with full jitter: delay = random() × min(capMs, baseMs × factor^attempt). */
 export interface ClientBackoff {
@@ -454,7 +460,8 @@ export const clientMachine = setup({
     /**
      * A shutdown closes every client at once: spread their returns over the window (after any
      * hint). A paced shutdown already spread its closes, and says over what (`reconnectWithinMs`):
-     * a client whose connection was stable comes back within that, bounded, not within the whole
+     * a client whose connection was stable (and whose window is not longer than the default, the
+     * window the server's rule assumes) comes back within that, bounded, not within the whole
      * `shutdownWindowMs` on top of the server's pacing (ops trial: 4.7 s offline at p50). Only a
      * stable one, as for 4002: a server that paced a 1001 at every fresh connection is called back
      * no sooner than without the hint.
@@ -462,8 +469,10 @@ export const clientMachine = setup({
     planSpread: assign({
       retryDelayMs: ({ context }) => {
         const within = context.lastClose?.reconnectWithinMs;
+        // A window longer than the default is the app's choice to spread more: the server sends
+        // the hint only when its pacing spreads at least as well as the default window does.
         const windowMs =
-          within === undefined || !context.stable
+          within === undefined || !context.stable || context.shutdownWindowMs > DEFAULT_SHUTDOWN_WINDOW_MS
             ? context.shutdownWindowMs
             : Math.min(context.shutdownWindowMs, Math.max(MIN_RECONNECT_WITHIN_MS, within));
         return Math.min(

@@ -363,7 +363,8 @@ const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
  * a fresh token (backed off instead when the connection had not lasted
  * `stableAfterMs`, so that a server cannot make it loop); after 1001 (shutdown) it comes back at a random moment within
  * `shutdownWindowMs`, or within a paced shutdown's interval (its ` reconnect-within-ms=<ms>` hint,
- * taken as 1 s to `shutdownWindowMs`) when the connection had lasted `stableAfterMs`;
+ * taken as 1 s to `shutdownWindowMs`) when the connection had lasted `stableAfterMs` and the
+ * window is not longer than the default;
  * after 4429 / 4503 it waits at least the server's `retry-after`; after
  * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`, as it does after `maxAttempts`
  * failures in a row, if set (by default it backs off forever). Under Node with

@@ -120,7 +120,8 @@ export interface ClientOptions {
    * After 1001 (server shutdown), reconnect at a random moment within this window; after a paced
    * shutdown's 1001 (` reconnect-within-ms=<ms>`, sent when it paced over 10 s or more) on a
    * connection that lasted `stableAfterMs`, within that shorter window (at least 1 s, never
-   * longer than this). @default 10000
+   * longer than this), unless this is longer than the default: a longer window is kept whole
+   * (the server hints on the default window's terms). @default 10000
    */
   shutdownWindowMs?: number | undefined;
   /** A socket not open after this long counts as a failed attempt. @default 10000 */

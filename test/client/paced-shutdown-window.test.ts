@@ -85,6 +85,19 @@ describe('a paced shutdown tells its clients how fast it closes them', () => {
     expect(delayMs).toBe(2_000); // 0.5 × 4 s
   });
 
+  it('a client whose shutdownWindowMs is longer than the default (10 s) keeps its own window: the server paced for the default', async () => {
+    // The server hints only at windows of 10 s or more, sure then that its pacing spreads the
+    // returns at least as well as a client's default window. A client set to spread over 60 s
+    // would come back more bunched within a 10 s pace's 1 s interval than on its own.
+    const { close, delayMs } = await closedBy(
+      { deadlineMs: 15_000, pace: { windowMs: 10_000, batches: 10 } },
+      stableAfterMs,
+      60_000,
+    );
+    expect(close.reconnectWithinMs).toBe(1_000);
+    expect(delayMs).toBe(30_000); // 0.5 × 60 s, its own
+  });
+
   it('after a connection younger than stableAfterMs, spreads over shutdownWindowMs: a server cannot make it loop', async () => {
     const { close, delayMs } = await closedBy(
       { deadlineMs: 15_000, pace: { windowMs: 10_000, batches: 10 } },
