@@ -89,7 +89,7 @@ describe('every example reads its flags like the reference server (exit 2, not a
       await once(taken, 'listening');
       const { port } = taken.address() as { port: number };
       // Never the shared Redis on 6379 (the cluster example's default): nothing listens on port 9.
-      const redis = name === 'cluster' ? ['--redis', 'redis://127.0.0.1:9'] : [];
+      const redis = name.startsWith('cluster') ? ['--redis', 'redis://127.0.0.1:9'] : [];
       const program = selfContained.includes(name)
         ? runProgram(`dist/examples/${name}.js`, [], { PORT: String(port) })
         : // express-dashboard refuses to start without its token, before it listens.

@@ -143,6 +143,22 @@ describe('every example (issue 13, item 7)', () => {
       },
       args: () => ['--redis', redis?.url ?? 'redis://127.0.0.1:1', '--node-id', 'example'],
     },
+    // On the file's private Redis (or, without redis-server, a port where nothing listens: the
+    // presence's commands fail and are logged, and it serves). A friend who comes online is told.
+    'cluster-presence.ts': {
+      script: 'dist/examples/cluster-presence.js',
+      path: '/?user=ex',
+      async exchange(ws) {
+        if (redis === undefined) return;
+        // A new name each time: the online set outlives the process (its hand-over's grace).
+        const name = `friend-${Math.random().toString(36).slice(2)}`;
+        const notice = nextMessage(ws);
+        const friend = await open(ws.url.replace('user=ex', `user=${name}`));
+        expect(JSON.parse(await notice)).toEqual({ user: name, status: 'online' });
+        friend.close();
+      },
+      args: () => ['--redis', redis?.url ?? 'redis://127.0.0.1:1'],
+    },
     'express-registry.ts': {
       script: 'dist/examples/express-registry.js',
       path: '/ws?user=ex',
@@ -261,13 +277,15 @@ describe('every example (issue 13, item 7)', () => {
   // Each waits for a process of its own to start, serve and drain: they run concurrently
   // (scopedCase keeps each process's cleanup on its own case). Not the cluster example: the
   // answer of its GET /notify counts the other processes on the file's Redis, so its two cases
-  // run one at a time, as the two below do.
-  it.concurrent.for(signalCases.filter(([example]) => example !== 'cluster.ts'))(
+  // run one at a time, as the two below do; so do cluster-presence's, whose notices go to every
+  // user its process holds.
+  const onRedis = (example: string) => example === 'cluster.ts' || example === 'cluster-presence.ts';
+  it.concurrent.for(signalCases.filter(([example]) => !onRedis(example)))(
     name,
     processCase,
     scopedCase(drainsOnSignals),
   );
-  it.for(signalCases.filter(([example]) => example === 'cluster.ts'))(name, drainsOnSignals);
+  it.for(signalCases.filter(([example]) => onRedis(example)))(name, drainsOnSignals);
 
   it('cluster.ts: says once, through ready(), when it holds its first lease', async ({ skip }) => {
     if (redis === undefined) return skip('no redis-server: the example would wait out its 5 s bound');

@@ -105,6 +105,7 @@ function shutdownChains(): { where: string; text: string }[] {
 /** The examples that stop on SIGTERM, each with one handler and one chain on shutdown(). */
 const EXAMPLES_WITH_SIGNAL_HANDLERS = [
   'examples/client.ts',
+  'examples/cluster-presence.ts',
   'examples/cluster.ts',
   'examples/embedding.ts',
   'examples/express-registry.ts',
