@@ -6,6 +6,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { describeValue, SupervisorError } from './errors.js';
+import type { RejectReason } from './events.js';
 import { withoutHints } from './refusal-text.js';
 import { userIdProblem } from './user-id.js';
 
@@ -231,16 +232,23 @@ export const closeCodeFor = (status: number): number => 4000 + status;
 
 /**
  * A close reason within 123 UTF-8 bytes: the message as withoutHints() leaves it (one line, no
- * control or format character, no `retry-after=<digits>` of its own), cut at a character
- * boundary if it must be, then ` retry-after=<seconds>` when there is a hint (never cut:
- * clients parse it with `/ retry-after=(\d+)$/`). Cleaned before the cut, so the cut counts
- * the bytes sent; the real hint appended after, so it is the only one a client can read.
+ * control or format character, no `retry-after=<digits>` or `refusal=<word>` of its own), cut at
+ * a character boundary if it must be, then ` refusal=<reason>` when the refusal is the library's
+ * (the `rejected` event's reason), then ` retry-after=<seconds>` when there is a hint. Neither is
+ * ever cut: clients parse the hint with `/ retry-after=(\d+)$/` (so it stays last, for clients
+ * that know no token) and the reason with the token before it. Cleaned before the cut, so the cut
+ * counts the bytes sent; the real tokens appended after, so they are the only ones a client reads.
  */
-export function closeReason(message: string, retryAfterMs: number | undefined): string {
+export function closeReason(
+  message: string,
+  retryAfterMs: number | undefined,
+  refusal?: RejectReason | undefined,
+): string {
   const hint = retryAfterMs === undefined ? '' : ` retry-after=${retryAfterSeconds(retryAfterMs)}`;
-  const room = MAX_CLOSE_REASON_BYTES - Buffer.byteLength(hint);
-  // trimEnd: a cut after a space would leave two before the hint.
-  return truncateUtf8(withoutHints(message), room).trimEnd() + hint;
+  const tokens = `${refusal === undefined ? '' : ` refusal=${refusal}`}${hint}`;
+  const room = MAX_CLOSE_REASON_BYTES - Buffer.byteLength(tokens);
+  // trimEnd: a cut after a space would leave two before the tokens.
+  return truncateUtf8(withoutHints(message), room).trimEnd() + tokens;
 }
 
 function truncateUtf8(text: string, maxBytes: number): string {
