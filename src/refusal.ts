@@ -28,7 +28,8 @@ export const MAX_CLOSE_REASON_BYTES = 123;
  * @param message What the client reads (the HTTP body, followed by a newline; the close reason, cut to
  *   fit 123 bytes), on one line: runs of control and format characters (newline, tab, a bidi override
  *   such as U+202E, a zero-width space) and U+2028/U+2029 are sent as a space, a `retry-after=<digits>`
- *   of its own is left out (only `retryAfterMs` gives a hint), whitespace is collapsed and trimmed.
+ *   or `refusal=<word>` of its own is left out (only `retryAfterMs` gives a hint, and the close reason
+ *   ends with the server's own ` refusal=refused`), whitespace is collapsed and trimmed.
  *   `refusal.message` keeps it as given, for the app's logs. @default the status text, e.g. `Forbidden`
  * @param options.retryAfterMs When the client may try again; sent as `Retry-After` (seconds, rounded up).
  *   A 429 or 503 without it gets the `retryAfterMs.refused` option's default.
