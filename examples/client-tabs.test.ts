@@ -178,21 +178,33 @@ it('a tab refused at the limit (4429) waits: activity() does nothing there, resu
   const tab = createClient({ url, WebSocket, clock });
   closeAtEnd(tab);
   // #region refused-tab
-  // What a refused tab tells its user: the server's words, which are for people (the limit,
-  // or with `admissionRate` connecting too often: both are kind 'too-many-requests'), and when
-  // it tries again on its own. A "Retry now" button calls tab.resume().
+  // What a refused tab tells its user, by the server's reason (`refusal`: the limit, or with
+  // `admissionRate` connecting too often; both are kind 'too-many-requests'), and when it tries
+  // again on its own. The `reason` text is for logs. A "Retry now" button calls tab.resume().
   let banner = '';
-  tab.on('close', ({ kind, reason, retryAfterMs }) => {
+  tab.on('close', ({ kind, refusal, retryAfterMs }) => {
     if (kind !== 'too-many-requests') return;
     const seconds = Math.ceil((retryAfterMs ?? 0) / 1_000);
-    banner = `Not connected: ${reason}. Close a tab, or wait: retrying in ${seconds} s.`;
+    const why =
+      refusal === 'user-limit'
+        ? 'you are connected in too many tabs. Close one, or wait'
+        : refusal === 'rate-limited'
+          ? 'connecting too often. Wait'
+          : 'the server is busy. Wait'; // an app's Refusal(429), an older server: undefined
+    banner = `Not connected: ${why}: retrying in ${seconds} s.`;
   });
   // #endregion refused-tab
   const backingOff = tab.once('reconnecting', { signal });
   const refused = await tab.once('close', { signal });
-  expect(refused).toMatchObject({ code: 4429, kind: 'too-many-requests', next: 'reconnect' });
+  expect(refused).toMatchObject({
+    code: 4429,
+    kind: 'too-many-requests',
+    refusal: 'user-limit',
+    reason: 'user has reached the maximum number of connections (1)',
+    next: 'reconnect',
+  });
   expect(banner).toBe(
-    'Not connected: user has reached the maximum number of connections (1). Close a tab, or wait: retrying in 5 s.',
+    'Not connected: you are connected in too many tabs. Close one, or wait: retrying in 5 s.',
   );
   expect(refused.retryAfterMs).toBeGreaterThan(0);
   // It waits the hint at least (plus the jitter).

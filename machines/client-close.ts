@@ -6,6 +6,7 @@
  *
  * A refusal delivered as a close frame uses 4000 + the HTTP status it would
  * have had (4400, 4401, 4403, 4429, 4500, 4503). Its reason may end with
+ * ` refusal=<reason>` (why, by the server's word) and then
  * ` retry-after=<seconds>`, as HTTP's Retry-After header: the client waits at
  * least that long.
  */
@@ -76,6 +77,62 @@ export function retryAfterMsOf(reason: string): number | undefined {
 }
 
 /**
+ * Why the server refused, by the library's own word (its `rejected` event's `reason`): read from
+ * ` refusal=<reason>` at the end of a refusal's close reason (before any retry hint), or from the
+ * `WS-Supervisor-Refusal` header of a refusal answered over HTTP (under Node only: a browser's
+ * WebSocket shows no response). A newer server may name a reason this client does not know: it is
+ * kept as the server sent it (a lower-case word), hence `string & {}`: a `switch` on it wants a
+ * `default` branch.
+ */
+export type ClientRefusalReason =
+  | 'bad-handshake'
+  | 'origin-not-allowed'
+  | 'unauthenticated'
+  | 'invalid-user-id'
+  | 'auth-failed'
+  | 'refused'
+  | 'user-limit'
+  | 'rate-limited'
+  | 'process-limit'
+  | 'shutting-down'
+  | 'store-unavailable'
+  | 'internal-error'
+  // Any other word, a newer server's: `& {}` keeps the names above in editors' completion.
+  | (string & {});
+
+/**
+ * A reason's word as the server writes it: lower-case letters, digits and hyphens, at most 32
+ * characters (the longest the server writes, `origin-not-allowed`, has 18). Anything else in the
+ * header's place is no reason (undefined), so a proxy's header cannot push the rest off the reason.
+ */
+const REFUSAL_WORD = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** Whether `word` can be a refusal's reason on the wire (see REFUSAL_WORD). */
+export const isRefusalWord = (word: string): boolean => REFUSAL_WORD.test(word);
+
+/** The reason token the server writes: ` refusal=<word>` at the end of the reason, before any retry hint. */
+const REFUSAL_TOKEN = / refusal=([a-z][a-z0-9-]{0,31})$/;
+
+/**
+ * Whether a close with this code may carry a reason token: the refusals' codes (4400–4599, as
+ * 4000 + status), and 1006, the code of an upgrade refused over HTTP with a status that has no
+ * twin (500), whose reason the client writes itself. Another code's reason keeps such an
+ * ending, its app's own text.
+ */
+const mayCarryRefusal = (code: number | undefined) =>
+  code === undefined || code === ClientCloseCodes.abnormal || (code >= 4400 && code <= 4599);
+
+/**
+ * The refusal's reason named in a close reason (` refusal=<word>` before any retry hint), or
+ * undefined when it names none (an older server, a close that is no refusal, a browser under
+ * `refuse: 'http'`) or when `code` is given and is no refusal's (see mayCarryRefusal).
+ */
+export function refusalOf(reason: string, code?: number): ClientRefusalReason | undefined {
+  if (!mayCarryRefusal(code)) return undefined;
+  return REFUSAL_TOKEN.exec(reason.replace(RETRY_AFTER, ''))?.[1];
+}
+
+/**
  * The reason of a 4001 for a connection the cluster-wide book refused after an outage or a lost
  * lease (the server's `evictionReason('over-limit')`), which says nothing about the user's idleness.
  */
@@ -134,11 +191,13 @@ export function reconnectWithinMsOf(reason: string, code?: number): number | und
 
 /**
  * The close reason without its hints: the human-readable message. The retry hint goes whatever
- * the code; a paced shutdown's window only on 1001 and 1012 when `code` is given (another code's
- * reason keeps such an ending, its app's own text).
+ * the code; a paced shutdown's window only on 1001 and 1012, and a refusal's reason token only
+ * on 1006 and 4400–4599, when `code` is given (another code's reason keeps such an ending, its
+ * app's own text).
  */
 export function closeMessageOf(reason: string, code?: number): string {
-  const message = reason.replace(RETRY_AFTER, '');
+  let message = reason.replace(RETRY_AFTER, '');
+  if (mayCarryRefusal(code)) message = message.replace(REFUSAL_TOKEN, '');
   return mayCarryWindow(code) ? message.replace(RECONNECT_WITHIN, '') : message;
 }
 

@@ -123,10 +123,12 @@
  */
 import { and, assign, emit, fromCallback, not, raise, setup, stateIn } from 'xstate';
 import {
+  type ClientRefusalReason,
   closeMessageOf,
   DEFAULT_SHUTDOWN_WINDOW_MS,
   dispositionOf,
   reconnectWithinMsOf,
+  refusalOf,
   retryAfterMsOf,
 } from './client-close.js';
 
@@ -196,10 +198,21 @@ export interface ClientClose {
    * when no close frame came (a dropped socket, a failed or timed-out connect, a silent server).
    */
   code: number;
-  /** The close reason without its retry hint. */
+  /** The close reason without its retry hint and reason token: words for people, not to parse. */
   reason: string;
   /** The server's retry hint (` retry-after=<s>` at the end of the reason), in ms. */
   retryAfterMs: number | undefined;
+  /**
+   * Why the server refused, by its own word (the server's `rejected` event's `reason`), when it
+   * named one: ` refusal=<reason>` in a refusal's close reason (`refuse: 'close'`), or the
+   * `WS-Supervisor-Refusal` header of an upgrade refused over HTTP, which only the client under
+   * Node reads (in a browser that refusal is a bare 1006: undefined). It tells apart the refusals
+   * that share a code: 4429 `user-limit` or `rate-limited`; 4503 `process-limit`,
+   * `shutting-down` or `store-unavailable`; and an app's own Refusal, `refused`. Undefined for a
+   * close that is no refusal, and from a server older than this field. An unknown word (a newer
+   * server's) is kept as sent.
+   */
+  refusal: ClientRefusalReason | undefined;
   /**
    * A paced shutdown's window (` reconnect-within-ms=<ms>` at the end of a 1001's or 1012's
    * reason; another code's reason keeps such an ending as its own text), in ms
@@ -346,6 +359,7 @@ const closeFrom = (event: ClientEvent): ClientClose =>
         code: event.code,
         reason: closeMessageOf(event.reason, event.code),
         retryAfterMs: retryAfterMsOf(event.reason),
+        refusal: refusalOf(event.reason, event.code),
         ...reconnectWithin(event.reason, event.code),
         wasClean: event.wasClean,
         ...(event.cause === undefined ? {} : { cause: event.cause }),
@@ -354,6 +368,7 @@ const closeFrom = (event: ClientEvent): ClientClose =>
         code: 1006,
         reason: 'connect timeout',
         retryAfterMs: undefined,
+        refusal: undefined,
         wasClean: false,
         cause: 'connect-timeout',
       };

@@ -11,11 +11,13 @@ export {
 } from './client.machine.js';
 export {
   ClientCloseCodes,
+  type ClientRefusalReason,
   type CloseDisposition,
   type CloseKind,
   closeKindOf,
   closeMessageOf,
   dispositionOf,
+  refusalOf,
   retryAfterMsOf,
 } from './client-close.js';
 export {

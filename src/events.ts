@@ -54,8 +54,8 @@ export interface RejectedEventFields {
   userId: string | undefined;
   /**
    * The refusal's message as sent: on one line, without control or format characters or a
-   * `retry-after=<digits>` of its own, a lone surrogate as U+FFFD (docs/admission.md, "Refusals a client can read"); the HTTP body
-   * without its newline, or the close reason before its 123-byte cut and retry hint. A
+   * `retry-after=<digits>` or `refusal=<word>` of its own, a lone surrogate as U+FFFD (docs/admission.md, "Refusals a client can read"); the HTTP body
+   * without its newline, or the close reason before its 123-byte cut, reason token and retry hint. A
    * Refusal's own `message` stays as the app gave it.
    */
   message: string;

@@ -6,6 +6,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { describeValue, SupervisorError } from './errors.js';
+import type { RejectReason } from './events.js';
 import { withoutHints } from './refusal-text.js';
 import { userIdProblem } from './user-id.js';
 
@@ -27,7 +28,8 @@ export const MAX_CLOSE_REASON_BYTES = 123;
  * @param message What the client reads (the HTTP body, followed by a newline; the close reason, cut to
  *   fit 123 bytes), on one line: runs of control and format characters (newline, tab, a bidi override
  *   such as U+202E, a zero-width space) and U+2028/U+2029 are sent as a space, a `retry-after=<digits>`
- *   of its own is left out (only `retryAfterMs` gives a hint), whitespace is collapsed and trimmed.
+ *   or `refusal=<word>` of its own is left out (only `retryAfterMs` gives a hint, and the close reason
+ *   ends with the server's own ` refusal=refused`), whitespace is collapsed and trimmed.
  *   `refusal.message` keeps it as given, for the app's logs. @default the status text, e.g. `Forbidden`
  * @param options.retryAfterMs When the client may try again; sent as `Retry-After` (seconds, rounded up).
  *   A 429 or 503 without it gets the `retryAfterMs.refused` option's default.
@@ -231,16 +233,23 @@ export const closeCodeFor = (status: number): number => 4000 + status;
 
 /**
  * A close reason within 123 UTF-8 bytes: the message as withoutHints() leaves it (one line, no
- * control or format character, no `retry-after=<digits>` of its own), cut at a character
- * boundary if it must be, then ` retry-after=<seconds>` when there is a hint (never cut:
- * clients parse it with `/ retry-after=(\d+)$/`). Cleaned before the cut, so the cut counts
- * the bytes sent; the real hint appended after, so it is the only one a client can read.
+ * control or format character, no `retry-after=<digits>` or `refusal=<word>` of its own), cut at
+ * a character boundary if it must be, then ` refusal=<reason>` when the refusal is the library's
+ * (the `rejected` event's reason), then ` retry-after=<seconds>` when there is a hint. Neither is
+ * ever cut: clients parse the hint with `/ retry-after=(\d+)$/` (so it stays last, for clients
+ * that know no token) and the reason with the token before it. Cleaned before the cut, so the cut
+ * counts the bytes sent; the real tokens appended after, so they are the only ones a client reads.
  */
-export function closeReason(message: string, retryAfterMs: number | undefined): string {
+export function closeReason(
+  message: string,
+  retryAfterMs: number | undefined,
+  refusal?: RejectReason | undefined,
+): string {
   const hint = retryAfterMs === undefined ? '' : ` retry-after=${retryAfterSeconds(retryAfterMs)}`;
-  const room = MAX_CLOSE_REASON_BYTES - Buffer.byteLength(hint);
-  // trimEnd: a cut after a space would leave two before the hint.
-  return truncateUtf8(withoutHints(message), room).trimEnd() + hint;
+  const tokens = `${refusal === undefined ? '' : ` refusal=${refusal}`}${hint}`;
+  const room = MAX_CLOSE_REASON_BYTES - Buffer.byteLength(tokens);
+  // trimEnd: a cut after a space would leave two before the tokens.
+  return truncateUtf8(withoutHints(message), room).trimEnd() + tokens;
 }
 
 function truncateUtf8(text: string, maxBytes: number): string {

@@ -3,8 +3,9 @@
  * handshake, authentication, the app's Refusal, a limit, shutdown, the
  * cluster's store): over HTTP with the reason's status, or (`refuse:
  * 'close'`, a valid handshake, a close-refusal slot free) as close code
- * 4000 + status; a retry hint on every 429 and 503; counted, and told as the
- * public `rejected` event.
+ * 4000 + status; a retry hint on every 429 and 503; the reason by name
+ * (` refusal=<reason>`, or the WS-Supervisor-Refusal header); counted, and
+ * told as the public `rejected` event.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -13,7 +14,7 @@ import type { RejectedEvent, RejectReason, SupervisorEvents } from './events.js'
 import type { ResolvedOptions } from './options.js';
 import type { StatusOf } from './reasons.js';
 import { closeCodeFor, closeReason, retryAfterSeconds } from './refusal.js';
-import { withoutHints } from './refusal-text.js';
+import { REFUSAL_HEADER, withoutHints } from './refusal-text.js';
 import type { CloseRefusals } from './transport/close-refusal.js';
 import { refuseUpgrade } from './transport/http-refusal.js';
 
@@ -93,14 +94,16 @@ export function createRejections({ retryHints, closeRefusals, counters, events }
     let via: 'http' | 'close' | undefined;
     if (status !== undefined) {
       const closeCode = closeCodeFor(status);
-      const reasonText = reason === 'bad-handshake' ? '' : closeReason(message, retryAfterMs);
+      const reasonText = reason === 'bad-handshake' ? '' : closeReason(message, retryAfterMs, reason);
       if (reason !== 'bad-handshake' && closeRefusals.refuse(request, socket, head, closeCode, reasonText)) {
         via = 'close';
       } else {
-        const headers =
-          retryAfterMs === undefined
-            ? rejection.headers
-            : { ...rejection.headers, 'Retry-After': String(retryAfterSeconds(retryAfterMs)) };
+        // The reason by name, as ` refusal=<reason>` says it in a close reason (docs/admission.md).
+        const headers = {
+          ...rejection.headers,
+          [REFUSAL_HEADER]: reason,
+          ...(retryAfterMs === undefined ? {} : { 'Retry-After': String(retryAfterSeconds(retryAfterMs)) }),
+        };
         refuseUpgrade(socket, status, message, headers);
         via = 'http';
       }

@@ -7,11 +7,13 @@
 export type { ClientBackoff, ClientClose, ClientCloseCause } from '../../machines/client.machine.js';
 export {
   ClientCloseCodes,
+  type ClientRefusalReason,
   type CloseDisposition,
   type CloseKind,
   closeKindOf,
   closeMessageOf,
   dispositionOf,
+  refusalOf,
   retryAfterMsOf,
 } from '../../machines/client-close.js';
 export type { Clock } from '../clock.js';

@@ -3,13 +3,14 @@
  * over HTTP by default (401, 403, 429 and 503 with Retry-After…); a browser's
  * WebSocket shows that only as a failed connection (1006), but ws's WebSocket
  * in Node shows the response. Read as the close code the same refusal carries
- * with `refuse: 'close'` (4000 + status, the hint as ` retry-after=<s>`), it
+ * with `refuse: 'close'` (4000 + status, the reason as ` refusal=<reason>`, the
+ * hint as ` retry-after=<s>`), it
  * takes the client machine's path for that code: no retry after a 401 or 403,
  * a wait of at least Retry-After after a 429 or 503.
  */
-import { ClientCloseCodes, REPLACED_REASON } from '../../machines/client-close.js';
+import { ClientCloseCodes, isRefusalWord, REPLACED_REASON } from '../../machines/client-close.js';
 import type { Clock } from '../clock.js';
-import { withoutHints } from '../refusal-text.js';
+import { REFUSAL_HEADER, withoutHints } from '../refusal-text.js';
 
 /** What the client reads of ws's `http.IncomingMessage` (no Node types: the client runs in browsers). */
 export interface RefusedResponseLike {
@@ -194,10 +195,11 @@ const MAX_RETRY_AFTER_SECONDS = 2 ** 31;
 /**
  * The close a refused upgrade stands for: its twin code (or 1006), and a reason naming the
  * status (`HTTP 429 Too Many Requests`), then the body's message if any (`HTTP 401
- * Unauthorized: token expired`), that ends with ` retry-after=<s>` when the response
- * has a Retry-After in seconds, as a close-frame refusal's does: the client machine reads the
- * hint from there. The whole reason is at most 123 bytes of UTF-8, as a close frame's (the status
- * text, then the message, cut to fit). `wasClean` is false: no WebSocket was opened, so none was
+ * Unauthorized: token expired`), that ends with ` refusal=<reason>` when the response names
+ * one (the WS-Supervisor-Refusal header, a word as the server writes it) and ` retry-after=<s>`
+ * when it has a Retry-After in seconds, as a close-frame refusal's does: the client machine reads
+ * both from there. The whole reason is at most 123 bytes of UTF-8, as a close frame's (the status
+ * text, then the message, cut to fit; the two tokens never). `wasClean` is false: no WebSocket was opened, so none was
  * closed cleanly.
  *
  * One exception: a 403 whose (text/plain) body is exactly `evicted: replaced` is a handshake that
@@ -223,10 +225,13 @@ export function closeOfRefusedUpgrade(
   const header = response.headers['retry-after'];
   const seconds = typeof header === 'string' ? retryAfterSeconds(header, wallNowMs) : undefined;
   const hint = seconds === undefined ? '' : ` retry-after=${Math.min(seconds, MAX_RETRY_AFTER_SECONDS)}`;
+  const named = response.headers[REFUSAL_HEADER.toLowerCase()];
+  const refusal = typeof named === 'string' && isRefusalWord(named.trim()) ? ` refusal=${named.trim()}` : '';
   // The whole reason fits a close frame's, as a close-frame refusal's does: an app may pass it
-  // on to close(), which throws on a longer one. The hint is kept whole (the machine reads it),
-  // the status text cut to the room left (a proxy's may be kilobytes), then the message.
-  const room = CLOSE_REASON_MAX_BYTES - utf8Length(hint);
+  // on to close(), which throws on a longer one. The tokens are kept whole (the machine reads
+  // them), the status text cut to the room left (a proxy's may be kilobytes), then the message.
+  const tokens = `${refusal}${hint}`;
+  const room = CLOSE_REASON_MAX_BYTES - utf8Length(tokens);
   const bare = `HTTP ${status}`;
   const words = cutToBytes(withoutHints(response.statusMessage ?? ''), room - utf8Length(`${bare} `));
   const line = words === '' ? bare : `${bare} ${words}`;
@@ -234,7 +239,7 @@ export function closeOfRefusedUpgrade(
   const text = hintless === '' ? line : `${line}: ${hintless}`;
   return {
     code: TWINS[status] ?? ClientCloseCodes.abnormal,
-    reason: `${text}${hint}`,
+    reason: `${text}${tokens}`,
     wasClean: false,
   };
 }

@@ -27,6 +27,7 @@ import type { SocketErrorInfo } from '../events.js';
 import type { MessageRate } from '../message-rate.js';
 import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../options.js';
 import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
+import { REFUSAL_HEADER } from '../refusal-text.js';
 import { checkRoom } from '../rooms.js';
 import { createSafely } from '../safely.js';
 import {
@@ -634,8 +635,15 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
       cause === 'shutdown'
         ? ['server is shutting down', hints['shutting-down']]
         : ['connection was not established', cause === 'evicted' ? hints['user-limit'] : hints.refused];
-    const answer = { status: 503, message, headers: { 'Retry-After': String(retryAfterSeconds(hint)) } };
-    return { answer, code: closeCodeFor(503), reason: closeReason(message, hint) };
+    // Shutdown is told as a new request refused by it would be (refusal=shutting-down); the
+    // others are no reason a new request is refused for, and are named by none.
+    const refusal = cause === 'shutdown' ? 'shutting-down' : undefined;
+    const headers = {
+      ...(refusal === undefined ? {} : { [REFUSAL_HEADER]: refusal }),
+      'Retry-After': String(retryAfterSeconds(hint)),
+    };
+    const answer = { status: 503, message, headers };
+    return { answer, code: closeCodeFor(503), reason: closeReason(message, hint, refusal) };
   }
 
   /**
@@ -916,9 +924,13 @@ interface AbortAnswer {
  * failed unexpectedly (`internal-error`: HTTP 500, close 4500), no retry hint.
  */
 const INTERNAL_ERROR: AbortAnswer = Object.freeze({
-  answer: Object.freeze({ status: 500, message: 'internal error', headers: Object.freeze({}) }),
+  answer: Object.freeze({
+    status: 500,
+    message: 'internal error',
+    headers: Object.freeze({ [REFUSAL_HEADER]: 'internal-error' }),
+  }),
   code: closeCodeFor(500),
-  reason: closeReason('internal error', undefined),
+  reason: closeReason('internal error', undefined, 'internal-error'),
 });
 
 /**

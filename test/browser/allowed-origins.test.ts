@@ -110,7 +110,7 @@ describe.runIf(hasBrowser)('allowedOrigins in a browser', () => {
     expect(await connectFrom(`http://127.0.0.1:${otherPort}`, 'alice')).toEqual({
       opened: true,
       code: 4403,
-      reason: 'origin not allowed',
+      reason: 'origin not allowed refusal=origin-not-allowed',
     });
     expect(authenticate).toHaveBeenCalledTimes(1);
     expect(rejected).toMatchObject([{ reason: 'origin-not-allowed', status: 403, via: 'close' }]);

@@ -12,7 +12,8 @@
  * Against real supervisors in this process: an echo, an idle eviction (4001)
  * that waits for activity, and a shutdown (1001) after which the client
  * comes back, to the next server, within the window; and an async `url` that
- * fetches a fresh token from the page's server before every attempt.
+ * fetches a fresh token from the page's server before every attempt; and a
+ * refusal's `refusal`, read under `refuse: 'close'`, undefined under 'http'.
  */
 import { createServer } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
@@ -20,7 +21,14 @@ import { SimulatedClock } from 'xstate';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
 import { serveClientPage, useClientTab } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
-import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback, startServer } from '../helpers/server.js';
+import {
+  allDisposed,
+  closeServer,
+  connect,
+  expectNoLeaks,
+  listenOnLoopback,
+  startServer,
+} from '../helpers/server.js';
 
 const search = findChromium();
 const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
@@ -276,6 +284,43 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       await closeServer(files);
     }
   }, 60_000);
+
+  // The close event's `refusal` in a browser: read from a close frame's reason (`refuse: 'close'`);
+  // under 'http' the browser shows a refused upgrade as a bare 1006 and no header, so undefined.
+  it.each([
+    [
+      'close',
+      { code: 4429, refusal: 'user-limit', reason: 'user has reached the maximum number of connections (1)' },
+    ],
+    ['http', { code: 1006, refusal: undefined }],
+  ] as const)(
+    "refused at the user limit under refuse: '%s': refusal %o",
+    async (refuse, expected) => {
+      const server = await startServer({ refuse, maxConnectionsPerUser: 1, heartbeatIntervalMs: 1e9 });
+      const held = await connect(server.url('zoe'));
+      const { files, port } = await serveClientPage(page(server.url('zoe')));
+      try {
+        await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
+        await until('window.ready === true');
+        await until("window.events.some((e) => e.type === 'close')");
+        const close = await lastOf<Record<string, unknown>>('close');
+        expect(close).toMatchObject(expected);
+        expect(close.refusal).toBe(expected.refusal);
+        await evaluate('window.client.close()');
+        held.close();
+        await allDisposed(server.supervisor);
+        expectNoLeaks(server.supervisor);
+        // Chromium logs a refused upgrade itself; nothing else.
+        expect(logged.filter((line) => !/^console: WebSocket connection to .* failed/.test(line))).toEqual(
+          [],
+        );
+      } finally {
+        logged.length = 0;
+        await closeServer(files);
+      }
+    },
+    60_000,
+  );
 
   it("an async url: each attempt fetches a fresh token from the page's server first", async () => {
     const server = await startServer();

@@ -93,11 +93,11 @@ describe.runIf(hasBrowser)("refuse: 'close' in a browser", () => {
     expect(await openInPage('?user=banned')).toEqual({
       opened: true,
       code: 4403,
-      reason: 'account suspended',
+      reason: 'account suspended refusal=refused',
       wasClean: true,
     });
     const busy = await openInPage('?user=busy');
-    expect(busy).toMatchObject({ code: 4429, reason: 'slow down retry-after=5' });
+    expect(busy).toMatchObject({ code: 4429, reason: 'slow down refusal=refused retry-after=5' });
     expect(/ retry-after=(\d+)$/.exec(busy.reason)?.[1]).toBe('5');
 
     // One connection held: the process limit (1) refuses the next user with 4503.
@@ -116,7 +116,7 @@ describe.runIf(hasBrowser)("refuse: 'close' in a browser", () => {
     await held;
     expect(await openInPage('?user=bob')).toMatchObject({
       code: 4503,
-      reason: 'server has reached the maximum number of connections (1) retry-after=5',
+      reason: 'server has reached the maximum number of connections (1) refusal=process-limit retry-after=5',
     });
 
     await page.evaluate(() => (globalThis as unknown as { held: { close(): void } }).held.close());

@@ -40,6 +40,7 @@ describe('an authenticate that fails (README: 4500 and every other server error 
       kind: 'abnormal',
       reason: 'HTTP 500 Internal Server Error: authentication failed',
       retryAfterMs: undefined,
+      refusal: 'auth-failed',
       wasClean: false,
       opened: false,
       next: 'reconnect',
@@ -118,36 +119,54 @@ describe("an authenticate whose user id is not a string (README, User ids: the a
 
 describe("the supervisor's other HTTP refusals, read under Node (README: 400 as 4400, 403 as 4403)", () => {
   it.each([
-    ['a Refusal(403)', () => new Refusal(403, 'banned'), 4403, 'forbidden', 'HTTP 403 Forbidden: banned'],
-    ['a bad user id (empty)', () => '', 4400, 'bad-request', 'HTTP 400 Bad Request: user id is empty'],
-  ])('%s: one attempt, then suspended until resume()', async (_name, authenticate, code, kind, reason) => {
-    const server = await startServer({ authenticate });
-    const t = startClient({ url: server.url('cy') });
+    [
+      'a Refusal(403)',
+      () => new Refusal(403, 'banned'),
+      4403,
+      'forbidden',
+      'HTTP 403 Forbidden: banned',
+      'refused',
+    ],
+    [
+      'a bad user id (empty)',
+      () => '',
+      4400,
+      'bad-request',
+      'HTTP 400 Bad Request: user id is empty',
+      'invalid-user-id',
+    ],
+  ])(
+    '%s: one attempt, then suspended until resume()',
+    async (_name, authenticate, code, kind, reason, refusal) => {
+      const server = await startServer({ authenticate });
+      const t = startClient({ url: server.url('cy') });
 
-    expect(await t.next('close')).toEqual({
-      code,
-      kind,
-      reason,
-      retryAfterMs: undefined,
-      wasClean: false,
-      opened: false,
-      next: 'wait-for-resume',
-    });
-    expect(t.client.state).toBe('suspended');
-    t.client.activity(); // activity is not what it waits for
-    t.simulated.increment(3_600_000);
-    expect(t.clock.pending).toBe(0);
-    expect(t.sockets).toHaveLength(1);
-    expect(server.supervisor.stats().counters.rejected).toBe(1);
+      expect(await t.next('close')).toEqual({
+        code,
+        kind,
+        reason,
+        refusal,
+        retryAfterMs: undefined,
+        wasClean: false,
+        opened: false,
+        next: 'wait-for-resume',
+      });
+      expect(t.client.state).toBe('suspended');
+      t.client.activity(); // activity is not what it waits for
+      t.simulated.increment(3_600_000);
+      expect(t.clock.pending).toBe(0);
+      expect(t.sockets).toHaveLength(1);
+      expect(server.supervisor.stats().counters.rejected).toBe(1);
 
-    const from = t.mark();
-    t.client.resume();
-    expect(await t.next('close', from)).toMatchObject({ code, next: 'wait-for-resume' });
-    expect(server.supervisor.stats().counters.rejected).toBe(2);
-    t.client.close();
-    await expectReleased(t);
-    expectNoLeaks(server.supervisor);
-  });
+      const from = t.mark();
+      t.client.resume();
+      expect(await t.next('close', from)).toMatchObject({ code, next: 'wait-for-resume' });
+      expect(server.supervisor.stats().counters.rejected).toBe(2);
+      t.client.close();
+      await expectReleased(t);
+      expectNoLeaks(server.supervisor);
+    },
+  );
 });
 
 describe("a proxy's refusal (README: retryAfterMs is the Retry-After header's, whatever the status)", () => {
@@ -428,6 +447,7 @@ describe("refuse: 'close' (README, Coming from Socket.IO: as connect_error; 4401
         code,
         kind,
         reason: 'token revoked',
+        refusal: 'refused',
         retryAfterMs: undefined,
         wasClean: true,
         opened: true,

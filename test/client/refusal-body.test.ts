@@ -138,6 +138,7 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
       kind: 'unauthenticated',
       reason: 'HTTP 401 Unauthorized: token expired',
       retryAfterMs: undefined,
+      refusal: 'refused',
       wasClean: false,
       opened: false,
       next: 'wait-for-resume',

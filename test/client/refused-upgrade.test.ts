@@ -4,7 +4,7 @@
  * sockets are in http-refusal.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { closeKindOf, dispositionOf } from '../../machines/client-close.js';
+import { closeKindOf, closeMessageOf, dispositionOf, refusalOf } from '../../machines/client-close.js';
 import { closeOfRefusedUpgrade } from '../../src/client/refused-upgrade.js';
 
 const response = (statusCode: number, statusMessage: string, retryAfter?: string | string[]) => ({
@@ -14,6 +14,34 @@ const response = (statusCode: number, statusMessage: string, retryAfter?: string
 });
 
 describe('closeOfRefusedUpgrade', () => {
+  it.each([
+    ['user-limit', 'user-limit'],
+    [' rate-limited ', 'rate-limited'],
+    ['a-newer-word', 'a-newer-word'],
+    // Not a word the server writes: no reason (a proxy's header cannot push the words off).
+    ['User-Limit', undefined],
+    ['user limit', undefined],
+    ['x'.repeat(33), undefined],
+    ['', undefined],
+    [['user-limit', 'refused'], undefined],
+  ])('WS-Supervisor-Refusal %j → refusal %j, before the hint, never in the words', (header, refusal) => {
+    const close = closeOfRefusedUpgrade(
+      {
+        statusCode: 429,
+        statusMessage: 'Too Many Requests',
+        headers: { 'ws-supervisor-refusal': header, 'retry-after': '5' },
+      },
+      undefined,
+      'é'.repeat(100),
+    );
+    expect(new TextEncoder().encode(close.reason).length).toBeLessThanOrEqual(123);
+    expect(refusalOf(close.reason, close.code)).toBe(refusal);
+    expect(close.reason).toMatch(
+      refusal === undefined ? / retry-after=5$/ : ` refusal=${refusal.trim()} retry-after=5`,
+    );
+    expect(closeMessageOf(close.reason, close.code)).toMatch(/^HTTP 429 Too Many Requests: é+$/);
+  });
+
   it.each([
     [400, 'Bad Request', 4400, 'bad-request', 'suspend-until-resumed'],
     [401, 'Unauthorized', 4401, 'unauthenticated', 'suspend-until-resumed'],

@@ -467,7 +467,7 @@ describe('logging example (issue 11)', () => {
     await program.waitFor(/"event":"admitted"/);
 
     const banned = new WebSocket(`${url}/?user=banned-bob`, { headers: { 'user-agent': 'example-test/1' } });
-    expect(await closed(banned)).toEqual({ code: 4403, reason: 'account suspended' });
+    expect(await closed(banned)).toEqual({ code: 4403, reason: 'account suspended refusal=refused' });
     const anonymous = new WebSocket(`${url}/`);
     expect((await closed(anonymous)).code).toBe(4401);
     await program.waitFor(/"reason":"unauthenticated"/);

@@ -71,7 +71,9 @@ it('refuses the 21st visitor connection of one address with the app’s 429 (clo
   const clients = Array.from({ length: 20 }, (_, i) => visit(`v${i}`)); // 20 visitors, one tab each
   expect(await Promise.all(clients.map(outcome))).toEqual(Array(20).fill('open'));
   expect(app.perAddress.get('127.0.0.1')).toBe(20);
-  expect(await outcome(visit('v20'))).toBe('4429 too many connections from your network retry-after=30');
+  expect(await outcome(visit('v20'))).toBe(
+    '4429 too many connections from your network refusal=refused retry-after=30',
+  );
   expect(app.perAddress.get('127.0.0.1')).toBe(20);
   // An agent is no visitor: not counted per address.
   const agent = new WebSocket(`${visit('x').url.split('?')[0]}?token=agent-ann`);
@@ -90,7 +92,7 @@ it('reserves nothing for an authenticate that timed out: the count is back to 0'
   const answered = outcome(ws);
   await vi.waitFor(() => expect(calls).toHaveLength(1));
   clock.increment(authenticateTimeoutMs);
-  expect(await answered).toBe('4500 authentication failed');
+  expect(await answered).toBe('4500 authentication failed refusal=auth-failed');
   calls[0]?.answer(true); // the lookup answers late: the verdict is ignored
   await vi.waitFor(() => expect(app.supervisor.stats().resources?.authenticating ?? 0).toBe(0));
   await new Promise((resolve) => setImmediate(resolve));

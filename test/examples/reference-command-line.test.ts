@@ -186,7 +186,7 @@ describe('reference server (npm start)', () => {
     const held = await open(`${url}/?user=erin`);
     expect(await closed(new WebSocket(`${url}/?user=erin`))).toEqual({
       code: 4429,
-      reason: 'user has reached the maximum number of connections (1) retry-after=5',
+      reason: 'user has reached the maximum number of connections (1) refusal=user-limit retry-after=5',
     });
     expect((await closed(new WebSocket(`${url}/`))).code).toBe(4401);
     held.terminate();

@@ -90,7 +90,7 @@ it('a message to a room reaches exactly the members of that room', async () => {
   // browser as a bare 1006 that a reconnecting client retries forever.
   const anonymous = new WebSocket(`${url}/?room=lobby`);
   anonymous.on('error', () => {}); // what HTTP 401 gives ws's client: the close below then says 1006
-  expect(await closed(anonymous)).toEqual({ code: 4401, reason: 'expected ?user=<id>' });
+  expect(await closed(anonymous)).toEqual({ code: 4401, reason: 'expected ?user=<id> refusal=refused' });
 
   const clients = [alice, aliceOtherTab, bob, carol, dave, erin];
   const closes = Promise.all(clients.map((client) => closed(client.ws)));

@@ -136,7 +136,7 @@ describe('an admission the machines did not decide', () => {
     const t = await startUndecided('close');
     expect(await closeRefusal(t.url('kim'))).toEqual({
       code: 4500,
-      reason: 'internal error',
+      reason: 'internal error refusal=internal-error',
       retryAfter: undefined,
     });
     expect(t.rejected).toMatchObject([{ reason: 'internal-error', status: 500, via: 'close' }]);

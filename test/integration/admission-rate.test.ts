@@ -108,7 +108,7 @@ describe('admissionRate: { perSecond: 0.5, burst: 3 }', () => {
     const held = await t.open('dave');
     expect(await closeRefusal(t.url('dave'))).toEqual({
       code: 4429,
-      reason: 'user is connecting too often (at most 0.25/s, burst 1) retry-after=4',
+      reason: 'user is connecting too often (at most 0.25/s, burst 1) refusal=rate-limited retry-after=4',
       retryAfter: 4,
     });
     held.ws.close();

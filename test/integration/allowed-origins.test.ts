@@ -71,7 +71,7 @@ describe('allowedOrigins', () => {
     const t = await startRulesServer({ allowedOrigins: [app], refuse: 'close' });
     expect(await closeRefusal(t.url('mallory'), { origin: 'https://evil.example' })).toEqual({
       code: 4403,
-      reason: 'origin not allowed',
+      reason: 'origin not allowed refusal=origin-not-allowed',
       retryAfter: undefined,
     });
     expect(t.events.rejected).toMatchObject([{ reason: 'origin-not-allowed', status: 403, via: 'close' }]);

@@ -151,7 +151,11 @@ describe('an authenticate that never settles', () => {
     const refused = closeRefusal(t.url('ann'));
     await vi.waitFor(() => expect(calls).toHaveLength(1));
     t.clock.increment(authenticateTimeoutMs);
-    expect(await refused).toEqual({ code: 4500, reason: 'authentication failed', retryAfter: undefined });
+    expect(await refused).toEqual({
+      code: 4500,
+      reason: 'authentication failed refusal=auth-failed',
+      retryAfter: undefined,
+    });
     expect(t.events.rejected).toMatchObject([{ reason: 'auth-failed', status: 500, via: 'close' }]);
     expectTimedOutReport(t.errors);
     await vi.waitFor(() => expect(t.supervisor.stats().resources.closeRefusals).toBe(0));

@@ -222,7 +222,7 @@ describe("authenticate returning an Error (Socket.IO's next(new Error(…)) in J
       });
       expect(await closeRefusal(t.url('ann'))).toEqual({
         code: 4500,
-        reason: 'authentication failed',
+        reason: 'authentication failed refusal=auth-failed',
         retryAfter: undefined,
       });
       expectOneAppHookError(t.errors, { hook: 'authenticate', connectionId: undefined, cause: badToken });
@@ -422,7 +422,7 @@ describe('handleUpgrade() never rejects', () => {
     const t = await startQuietServer({ authenticate: throwsWhenRead, refuse: 'close' });
     expect(await closeRefusal(t.url('getter'))).toEqual({
       code: 4500,
-      reason: 'internal error',
+      reason: 'internal error refusal=internal-error',
       retryAfter: undefined,
     });
     expect(t.errors.splice(0)).toEqual([expect.objectContaining({ code: 'WSSUP_INTERNAL', cause: boom })]);

@@ -1,7 +1,7 @@
 /**
  * Issue 11, item 3: `refuse: 'close'`. A refused client whose handshake is
  * valid is upgraded just long enough to read why: close code 4000 + the HTTP
- * status, and a reason ending in ` retry-after=<s>` when there is a hint. After
+ * status, and a reason ending in ` refusal=<reason>` and then ` retry-after=<s>` when there is a hint. After
  * the close the supervisor holds nothing; a peer that never completes the
  * close is terminated at `closeRefusalTimeoutMs` (a SimulatedClock here); at
  * most `maxCloseRefusals` are in flight, the rest are answered over HTTP.
@@ -66,16 +66,16 @@ async function silentRefusedClient(port: number, user: string): Promise<{ socket
 
 describe("refuse: 'close'", () => {
   it.each([
-    ['banned', 4403, 'account suspended', undefined],
-    ['busy', 4429, 'try later retry-after=3', 3],
-    ['nobody', 4401, 'unauthenticated', undefined],
-    ['empty', 4400, 'user id is empty', undefined],
-    ['boom', 4500, 'authentication failed', undefined],
+    ['banned', 4403, 'account suspended refusal=refused', undefined],
+    ['busy', 4429, 'try later refusal=refused retry-after=3', 3],
+    ['nobody', 4401, 'unauthenticated refusal=unauthenticated', undefined],
+    ['empty', 4400, 'user id is empty refusal=invalid-user-id', undefined],
+    ['boom', 4500, 'authentication failed refusal=auth-failed', undefined],
   ])('%s: close %i "%s", and nothing held after the close', async (user, code, reason, retryAfter) => {
     const t = await startCloseServer();
     expect(await closeRefusal(t.url(user))).toEqual({ code, reason, retryAfter });
     expect(t.events.rejected).toMatchObject([
-      { status: code - 4000, via: 'close', message: reason.split(' retry-after')[0] },
+      { status: code - 4000, via: 'close', message: reason.split(' refusal=')[0] },
     ]);
     await refusalsSettled(t.supervisor);
     expectNoLeaks(t.supervisor);
@@ -88,7 +88,7 @@ describe("refuse: 'close'", () => {
     const refused = await closeRefusal(t.url('alice'));
     expect(refused).toEqual({
       code: 4429,
-      reason: 'user has reached the maximum number of connections (1) retry-after=5',
+      reason: 'user has reached the maximum number of connections (1) refusal=user-limit retry-after=5',
       retryAfter: 5,
     });
     expect(t.supervisor.userStats('alice')).toMatchObject({ live: 1 });
@@ -107,7 +107,7 @@ describe("refuse: 'close'", () => {
     const stopping = t.supervisor.shutdown({ deadlineMs: 10 });
     expect(await closeRefusal(t.url('carol'))).toEqual({
       code: 4503,
-      reason: 'server is shutting down retry-after=1',
+      reason: 'server is shutting down refusal=shutting-down retry-after=1',
       retryAfter: 1,
     });
     held.ws.close();
@@ -121,7 +121,7 @@ describe("refuse: 'close'", () => {
     expectNoLeaks(t.supervisor);
   });
 
-  it('keeps the reason within 123 UTF-8 bytes: the message is cut at a character, never the hint', async () => {
+  it('keeps the reason within 123 UTF-8 bytes: the message is cut at a character, never the reason token or the hint', async () => {
     const t = await startCloseServer({
       authenticate: () => new Refusal(429, 'é'.repeat(100), { retryAfterMs: 1_500 }),
     });
@@ -129,7 +129,7 @@ describe("refuse: 'close'", () => {
     expect(refused.code).toBe(4429);
     expect(refused.retryAfter).toBe(2);
     expect(Buffer.byteLength(refused.reason)).toBeLessThanOrEqual(123);
-    expect(refused.reason).toBe(`${'é'.repeat(54)} retry-after=2`);
+    expect(refused.reason).toBe(`${'é'.repeat(46)} refusal=refused retry-after=2`);
     await refusalsSettled(t.supervisor);
     expectNoLeaks(t.supervisor);
   });
@@ -276,7 +276,7 @@ describe("refuse: 'close', a handshake caught by a shutdown", () => {
     answers[0]?.(true); // the app's verifyClient lets the handshake finish
     expect(await refused).toEqual({
       code: 4503,
-      reason: 'server is shutting down retry-after=1',
+      reason: 'server is shutting down refusal=shutting-down retry-after=1',
       retryAfter: 1,
     });
     await refusalsSettled(t.supervisor);

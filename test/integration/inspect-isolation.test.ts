@@ -95,7 +95,10 @@ describe('an inspect observer that throws', () => {
         onError: (error) => errors.push(error),
       });
       failing.arm();
-      expect(await closeRefusal(t.url('banned'))).toMatchObject({ code: 4403, reason: 'banned' });
+      expect(await closeRefusal(t.url('banned'))).toMatchObject({
+        code: 4403,
+        reason: 'banned refusal=refused',
+      });
       expect(failing.thrown()).toBe(1);
       expect(errors).toMatchObject([{ code: 'WSSUP_APP_HOOK_FAILED', hook: 'inspect' }]);
       await vi.waitFor(() => expect(t.supervisor.stats().resources.closeRefusals).toBe(0), ioWait);

@@ -107,7 +107,7 @@ describe("README: an HTTP refusal's body is its message followed by a newline", 
     });
     const ws = new WebSocket(t.url('mallory'));
     onTestFinished(() => ws.terminate());
-    expect(await closed(ws)).toEqual({ code: 4403, reason: 'no chat for you' });
+    expect(await closed(ws)).toEqual({ code: 4403, reason: 'no chat for you refusal=refused' });
   });
 });
 

@@ -41,7 +41,7 @@ describe("a refusal's wire text", () => {
     );
     expect(await closeRefusal(t.url('ann'))).toEqual({
       code: 4429,
-      reason: `${CLEAN} retry-after=2`,
+      reason: `${CLEAN} refusal=refused retry-after=2`,
       retryAfter: 2,
     });
     expect(thrown[0]?.message).toBe(MESSY); // the app's own, for its logs
@@ -60,7 +60,11 @@ describe("a refusal's wire text", () => {
 
   it("an app's ` retry-after=999` with no hint given is no hint: raw ws and the library's client read none", async () => {
     const { t } = await refusingServer('close', () => new Refusal(403, 'denied retry-after=999'));
-    expect(await closeRefusal(t.url('ann'))).toEqual({ code: 4403, reason: 'denied', retryAfter: undefined });
+    expect(await closeRefusal(t.url('ann'))).toEqual({
+      code: 4403,
+      reason: 'denied refusal=refused',
+      retryAfter: undefined,
+    });
     const client = startClient({ url: t.url('bob') });
     expect(await client.next('close')).toMatchObject({
       code: 4403,
@@ -76,7 +80,7 @@ describe("a refusal's wire text", () => {
     );
     expect(await closeRefusal(t.url('ann'))).toEqual({
       code: 4429,
-      reason: 'slow down retry-after=3',
+      reason: 'slow down refusal=refused retry-after=3',
       retryAfter: 3,
     });
     const client = startClient({ url: t.url('bob') });
@@ -93,8 +97,9 @@ describe("a refusal's wire text", () => {
     const { reason, retryAfter } = await closeRefusal(t.url('ann'));
     expect(Buffer.byteLength(reason)).toBeLessThanOrEqual(123);
     expect(retryAfter).toBe(2);
-    expect(reason).toMatch(/^é( é)+ retry-after=2$/);
+    expect(reason).toMatch(/^é( é)+ refusal=refused retry-after=2$/);
     expect(reason.match(/retry-after/g)).toHaveLength(1);
+    expect(reason.match(/refusal=/g)).toHaveLength(1);
     // The cut counted the bytes sent: the cleaned text fills the room, not its unprintable characters.
     expect(Buffer.byteLength(reason)).toBeGreaterThan(123 - 4);
   });
@@ -109,7 +114,7 @@ describe("a refusal's wire text", () => {
     onTestFinished(() => raw.terminate());
     const [code, reason] = (await once(raw, 'close')) as [number, Buffer];
     expect(code).toBe(4403);
-    expect(reason.equals(Buffer.from(sent))).toBe(true);
+    expect(reason.equals(Buffer.from(`${sent} refusal=refused`))).toBe(true);
     expect(closing.t.events.rejected).toMatchObject([{ via: 'close', message: sent }]);
 
     const http = await refusingServer('http', () => new Refusal(403, lone));

@@ -112,7 +112,7 @@ describe('a session with expiresAt', () => {
     const t = await startExpiringServer(new Map([['old', Date.now() - 1]]), { refuse: 'close' });
     const ws = new WebSocket(t.url('old'));
     const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
-    expect([code, reason.toString()]).toEqual([4401, 'session expired']);
+    expect([code, reason.toString()]).toEqual([4401, 'session expired refusal=unauthenticated']);
     expect(t.events.rejected).toMatchObject([{ reason: 'unauthenticated', via: 'close' }]);
     expect(t.supervisor.stats().counters.admitted).toBe(0);
   });

@@ -217,8 +217,16 @@ describe('a user supervisor that fails while one of its connections is in its ha
     expect(t.supervisor.stats().resources.closeRefusals).toBe(2);
     answers[1]?.(true);
     answers[2]?.(true);
-    expect(await midHandshake).toEqual({ code: 4500, reason: 'internal error', retryAfter: undefined });
-    expect(await refused).toEqual({ code: 4500, reason: 'internal error', retryAfter: undefined });
+    expect(await midHandshake).toEqual({
+      code: 4500,
+      reason: 'internal error refusal=internal-error',
+      retryAfter: undefined,
+    });
+    expect(await refused).toEqual({
+      code: 4500,
+      reason: 'internal error refusal=internal-error',
+      retryAfter: undefined,
+    });
     await vi.waitFor(() => expect(t.supervisor.stats().resources.closeRefusals).toBe(0), ioWait);
     t.errors.splice(0);
     expectNoLeaks(t.supervisor);

@@ -1,10 +1,10 @@
 /**
  * Property: withoutHints()'s fast path (src/refusal-text.ts: printable ASCII words one space
- * apart, with no `retry-after=<digit>`, are returned as they are) gives what the full rule
+ * apart, with no `retry-after=<digit>` or `refusal=<word>`, are returned as they are) gives what the full rule
  * gives, for any text: text built from the characters the rule cares about (spaces, tabs,
  * newlines, controls, format characters, U+2028, lone and paired surrogates, pieces of
- * `retry-after=`), ASCII that often looks clean, and any string at all. And the rule's promises
- * hold: a fixed point, no lone surrogate, no hint.
+ * `retry-after=` and `refusal=`), ASCII that often looks clean, and any string at all. And the
+ * rule's promises hold: a fixed point, no lone surrogate, no hint, no reason token.
  */
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
@@ -31,6 +31,12 @@ const piece = fc.constantFrom(
   'retry-after=',
   'RETRY-AFTER=',
   'retry-after',
+  'refusal=',
+  'REFUSAL=',
+  'refusal',
+  'user-limit',
+  '_',
+  '-',
   '=',
   '7',
   '30',
@@ -43,7 +49,7 @@ const piece = fc.constantFrom(
 const pieces = fc.array(piece, { maxLength: 12 }).map((parts) => parts.join(''));
 /** Printable ASCII and spaces: clean as often as not, so the fast path is taken. */
 const asciiLine = fc.string({
-  unit: fc.constantFrom(...' !-./09AZaz~retry-after=1'.split('')),
+  unit: fc.constantFrom(...' !-./09AZaz~retry-after=1refusl_'.split('')),
   maxLength: 40,
 });
 const anyText = fc.oneof(pieces, asciiLine, fc.string({ unit: 'binary', maxLength: 40 }));
@@ -64,6 +70,7 @@ it('the result is a fixed point, with no lone surrogate and no hint of its own',
       expect(withoutHints(cleaned)).toBe(cleaned);
       expect(cleaned).not.toMatch(/\p{Cs}/u);
       expect(cleaned).not.toMatch(/retry-after=\d/i);
+      expect(cleaned).not.toMatch(/refusal=[\w-]/i);
     }),
     { numRuns: 2_000 },
   );

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import type { Client, ClientCloseEvent } from '../../src/client/index.js';
+import type { Client, ClientCloseEvent, ClientRefusalReason } from '../../src/client/index.js';
 import {
   type Authorize,
   checkAccess,
@@ -21,6 +21,7 @@ import type {
   AuthResult,
   DisposedEvent,
   OnceOptions,
+  RejectReason,
   Supervisor,
   SupervisorOptions,
 } from '../../src/index.js';
@@ -106,6 +107,15 @@ describe('the public types', () => {
   it('every type of ours that an exported declaration names is exported by name', () => {
     expect(unexportedNames()).toEqual([]);
   }, 60_000);
+});
+
+describe('ClientRefusalReason', () => {
+  it("names every RejectReason that reaches a client (all but 'socket-closed'), and keeps any other word", () => {
+    expectTypeOf<ClientRefusalReason>().toEqualTypeOf<
+      Exclude<RejectReason, 'socket-closed'> | (string & {})
+    >();
+    expectTypeOf<ClientCloseEvent['refusal']>().toEqualTypeOf<ClientRefusalReason | undefined>();
+  });
 });
 
 describe('AuthResult', () => {

@@ -359,6 +359,7 @@ describe("the README's list of the client's events", () => {
         code: true,
         reason: true,
         retryAfterMs: true,
+        refusal: true,
         reconnectWithinMs: true,
         wasClean: true,
         opened: true,

@@ -52,6 +52,19 @@ describe('closeReason', () => {
     expect(closeReason('😀'.repeat(60), 1_000)).toBe(`${'😀'.repeat(27)} retry-after=1`);
   });
 
+  it('names the reason before the hint, both whole, the message cut to make room', () => {
+    expect(closeReason('busy', 5_000, 'user-limit')).toBe('busy refusal=user-limit retry-after=5');
+    expect(closeReason('no', undefined, 'refused')).toBe('no refusal=refused');
+    // An app's own token is cleaned out: only the server's is read.
+    expect(closeReason('x refusal=user-limit REFUSAL=rate-limited', undefined, 'refused')).toBe(
+      'x refusal=refused',
+    );
+    const long = closeReason('é'.repeat(100), 2_147_483_647_000, 'store-unavailable');
+    expect(Buffer.byteLength(long)).toBeLessThanOrEqual(123);
+    expect(long).toMatch(/^é+ refusal=store-unavailable retry-after=2147483647$/);
+    expect(hint.exec(long)?.[1]).toBe('2147483647');
+  });
+
   it('maps a status to its close code', () => {
     expect([400, 401, 403, 429, 500, 503].map(closeCodeFor)).toEqual([4400, 4401, 4403, 4429, 4500, 4503]);
   });
