@@ -46,7 +46,12 @@ server.listen(flags.port, '127.0.0.1', () => {
     void supervisor
       .shutdown() // 1001 to every other client
       .catch((error: unknown) => console.error('shutdown failed', error))
-      .finally(() => server.close());
+      .finally(() => {
+        // After shutdown() only HTTP stragglers are left: cut them, or a request whose
+        // headers never end holds close() forever (examples/embedding.ts says why).
+        server.close();
+        server.closeAllConnections();
+      });
   };
   process.on('SIGINT', stop).on('SIGTERM', stop);
 });

@@ -253,6 +253,9 @@ async function main() {
       .catch((error: unknown) => console.error('shutdown failed', error))
       .finally(() => {
         server.close();
+        // After shutdown() only HTTP stragglers are left: cut them, or a request whose
+        // headers never end holds close() forever (examples/embedding.ts says why).
+        server.closeAllConnections();
         afterShutdown();
       });
   process.on('SIGINT', stop).on('SIGTERM', stop);

@@ -32,10 +32,16 @@ server.once('error', cannotListen).listen(port, '127.0.0.1', () => {
 
 // `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
 // The server closes even when shutdown() rejects: bad options still shut down (unpaced)
-// before the rejection, and so does a failed cluster-mode stop. The process ends.
+// before the rejection, and so does a failed cluster-mode stop. Once shutdown() has ended
+// no supervised socket is left, so closeAllConnections() cuts only what close() would wait
+// for, maybe forever: a request whose headers never end (close() stops Node's
+// headersTimeout checks), a response still being sent. The process ends.
 const stop = () =>
   void supervisor
     .shutdown() // 1001 to every client
     .catch((error: unknown) => console.error('shutdown failed', error))
-    .finally(() => server.close());
+    .finally(() => {
+      server.close();
+      server.closeAllConnections();
+    });
 process.on('SIGINT', stop).on('SIGTERM', stop);

@@ -74,6 +74,11 @@ console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).por
 
 const signal = await stopSignal;
 console.log(`${signal}: draining`);
+// close() before shutdown(), but not awaited: the port closes at once (a new client is refused
+// by the kernel, not answered 503), and its callback waits for the upgraded sockets, which
+// shutdown() ends. Keep the port open instead if a balancer's probes must reach a draining process.
 server.close();
 await supervisor.shutdown();
+// No supervised socket is left: cut the HTTP stragglers close() would wait for, maybe forever
+// (a request whose headers never end: close() stopped Node's headersTimeout checks).
 server.closeAllConnections();

@@ -24,7 +24,9 @@ const onLive = (socket: WebSocket) => {
 };
 
 // #region coexist
-const app = Fastify();
+// forceCloseConnections: its close() cuts HTTP stragglers after preClose (after shutdown() below),
+// or a request whose headers never end holds the server's close forever.
+const app = Fastify({ forceCloseConnections: true });
 await app.register(fastifyWebsocket); // @fastify/websocket on its own routes
 app.get('/live', { websocket: true }, onLive);
 const detach = supervisor.attach(app.server, { path: '/ws' }); // before or after listen()

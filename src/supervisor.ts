@@ -77,12 +77,17 @@ export type { ShutdownOptions, ShutdownPace, Supervisor };
  * });
  * supervisor.attach(httpServer);
  * // A SIGTERM handler replaces Node's default exit: the process ends once the server is closed,
- * // even when shutdown() rejects (cluster mode's stop failed).
+ * // even when shutdown() rejects (cluster mode's stop failed). After shutdown() no supervised
+ * // socket is left: closeAllConnections() cuts HTTP stragglers (a request whose headers never
+ * // end holds close() forever).
  * process.on('SIGTERM', () =>
  *   void supervisor
  *     .shutdown() // 1001 to every client
  *     .catch((error: unknown) => console.error('shutdown failed', error))
- *     .finally(() => httpServer.close()),
+ *     .finally(() => {
+ *       httpServer.close();
+ *       httpServer.closeAllConnections();
+ *     }),
  * );
  * ```
  */

@@ -266,7 +266,10 @@ const clockNow = (clock: Clock | undefined): (() => number) | undefined => {
  *   void supervisor
  *     .shutdown()
  *     .catch((error: unknown) => console.error('shutdown failed', error))
- *     .finally(() => server.close()); // closed even when shutdown() rejects
+ *     .finally(() => {
+ *       server.close(); // closed even when shutdown() rejects
+ *       server.closeAllConnections(); // HTTP stragglers: a half-sent request holds close() forever
+ *     });
  * });
  * ```
  */

@@ -22,6 +22,13 @@ const src = new URL('src/', root);
 const CATCH_THEN_CLOSE =
   /shutdown\([^)]*\)(?:\s*\/\/[^\n]*)?\s*\.catch\([^\n]*\)\s*\.finally\(\(\) => (?:\{[^}]*?)?\w*[sS]erver\.close\(/;
 
+/**
+ * Then, in the same `.finally()`, closeAllConnections(): after shutdown() only HTTP stragglers
+ * are left, and close() alone waits forever for a request whose headers never end.
+ */
+const CLOSE_THEN_CUT =
+  /\.finally\(\(\) => \{[^}]*?\w*[sS]erver\.close\([^}]*?\w*[sS]erver\.closeAllConnections\(\)/;
+
 /** Each TSDoc block's @example text, with its file, the leading ` * ` removed. */
 function examples(): { file: string; text: string }[] {
   const found: { file: string; text: string }[] = [];
@@ -55,6 +62,8 @@ describe('TSDoc examples that handle a signal', () => {
       // .then() alone: a rejected shutdown() (cluster mode's stop) left the server open and
       // the rejection unhandled.
       expect(text).toMatch(CATCH_THEN_CLOSE);
+      // Then the HTTP stragglers (a request whose headers never end), as every chain below.
+      expect(text).toMatch(CLOSE_THEN_CUT);
     },
   );
 });
@@ -156,6 +165,17 @@ describe('every promise chain on shutdown() in the README, the docs and examples
     (_where, text) => {
       // From the call on: a chain that goes on with .then() fails, whatever follows it.
       expect(text.match(CATCH_THEN_CLOSE)?.index).toBe(0);
+    },
+  );
+
+  // A hostile-client trial: server.close() alone waited forever for a request whose headers
+  // never end (close() stops Node's headersTimeout checks), so the process never exited.
+  // After shutdown() only such HTTP stragglers are left; the same .finally() cuts them. (Every
+  // example also runs so, with such a request held, in test/examples/examples.test.ts.)
+  it.each(chains.map(({ where, text }) => [where, text]))(
+    '%s then cuts the HTTP stragglers: closeAllConnections() after close(), in the same .finally()',
+    (_where, text) => {
+      expect(text).toMatch(CLOSE_THEN_CUT);
     },
   );
 });
