@@ -27,7 +27,7 @@ const CATCH_THEN_CLOSE =
  * are left, and close() alone waits forever for a request whose headers never end.
  */
 const CLOSE_THEN_CUT =
-  /\.finally\(\(\) => \{[^}]*?\w*[sS]erver\.close\([^}]*?\w*[sS]erver\.closeAllConnections\(\)/;
+  /\.finally\(\(\) => \{[^}]*?\b(\w*[sS]erver)\.close\([^}]*?\b\1\.closeAllConnections\(\)/;
 
 /** Each TSDoc block's @example text, with its file, the leading ` * ` removed. */
 function examples(): { file: string; text: string }[] {
