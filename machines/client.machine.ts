@@ -279,6 +279,12 @@ export type ClientEvent =
       wasClean: boolean;
       /** Set when the client (machine or runtime) gave the socket up itself: why. */
       cause?: ClientCloseCause;
+      /**
+       * Set for an upgrade refused over HTTP whose response named its reason (the
+       * WS-Supervisor-Refusal header): the close's `refusal`. Without it, the reason is read only
+       * from a close frame's 4400–4599 (its ` refusal=<reason>`), never from a 1006's reason.
+       */
+      refusal?: ClientRefusalReason;
     }
   | {
       /** Fact from the device: its network is back (a browser's `online` event). */
@@ -359,7 +365,7 @@ const closeFrom = (event: ClientEvent): ClientClose =>
         code: event.code,
         reason: closeMessageOf(event.reason, event.code),
         retryAfterMs: retryAfterMsOf(event.reason),
-        refusal: refusalOf(event.reason, event.code),
+        refusal: event.refusal ?? refusalOf(event.reason, event.code),
         ...reconnectWithin(event.reason, event.code),
         wasClean: event.wasClean,
         ...(event.cause === undefined ? {} : { cause: event.cause }),
