@@ -115,12 +115,11 @@ const REFUSAL_TOKEN = / refusal=([a-z][a-z0-9-]{0,31})$/;
 
 /**
  * Whether a close with this code may carry a reason token: the refusals' codes (4400–4599, as
- * 4000 + status), and 1006, the code of an upgrade refused over HTTP with a status that has no
- * twin (500), whose reason the client writes itself. Another code's reason keeps such an
- * ending, its app's own text.
+ * 4000 + status). Another code's reason keeps such an ending, its app's own text; so does a
+ * 1006's, which the client writes itself (an error's message, a url() hook's): an upgrade refused
+ * over HTTP gives its reason as a field of its own (the machine's SOCKET_CLOSED `refusal`).
  */
-const mayCarryRefusal = (code: number | undefined) =>
-  code === undefined || code === ClientCloseCodes.abnormal || (code >= 4400 && code <= 4599);
+const mayCarryRefusal = (code: number | undefined) => code === undefined || (code >= 4400 && code <= 4599);
 
 /**
  * The refusal's reason named in a close reason (` refusal=<word>` before any retry hint), or
@@ -192,8 +191,8 @@ export function reconnectWithinMsOf(reason: string, code?: number): number | und
 /**
  * The close reason without its hints: the human-readable message. The retry hint goes whatever
  * the code; a paced shutdown's window only on 1001 and 1012, and a refusal's reason token only
- * on 1006 and 4400–4599, when `code` is given (another code's reason keeps such an ending, its
- * app's own text).
+ * on 4400–4599, when `code` is given (another code's reason keeps such an ending, its app's own
+ * text, as a 1006's keeps the client's own words).
  */
 export function closeMessageOf(reason: string, code?: number): string {
   let message = reason.replace(RETRY_AFTER, '');

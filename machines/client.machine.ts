@@ -204,13 +204,18 @@ export interface ClientClose {
   retryAfterMs: number | undefined;
   /**
    * Why the server refused, by its own word (the server's `rejected` event's `reason`), when it
-   * named one: ` refusal=<reason>` in a refusal's close reason (`refuse: 'close'`), or the
-   * `WS-Supervisor-Refusal` header of an upgrade refused over HTTP, which only the client under
-   * Node reads (in a browser that refusal is a bare 1006: undefined). It tells apart the refusals
-   * that share a code: 4429 `user-limit` or `rate-limited`; 4503 `process-limit`,
-   * `shutting-down` or `store-unavailable`; and an app's own Refusal, `refused`. Undefined for a
-   * close that is no refusal, and from a server older than this field. An unknown word (a newer
-   * server's) is kept as sent.
+   * named one: ` refusal=<reason>` in a refusal's close reason (`refuse: 'close'`, 4400–4599
+   * only), or the `WS-Supervisor-Refusal` header of an upgrade refused over HTTP, which only the
+   * client under Node reads (in a browser that refusal is a bare 1006: undefined). It tells apart
+   * the refusals that share a code: 4429 `user-limit` or `rate-limited`; 4503 `process-limit`,
+   * `shutting-down`, `store-unavailable` or `user-limit` (a handshake the cluster's book evicted
+   * over the limit); and an app's own Refusal, `refused`. Undefined for a close that is no refusal
+   * (a 1006's reason, the client's own words, is never read for one); for a 4503 of a handshake
+   * that `connectTimeoutMs` ended or a reconnect of its own client instance replaced; for an
+   * app's own close (`connection.close()`, `disconnectUser`) before the socket opened, whatever its
+   * code; and from a server older than this field. So an undefined on a 4503 from a current
+   * server reads as an older server's would: "unavailable, no reason given". An unknown word (a
+   * newer server's) is kept as sent.
    */
   refusal: ClientRefusalReason | undefined;
   /**
@@ -279,6 +284,12 @@ export type ClientEvent =
       wasClean: boolean;
       /** Set when the client (machine or runtime) gave the socket up itself: why. */
       cause?: ClientCloseCause;
+      /**
+       * Set for an upgrade refused over HTTP whose response named its reason (the
+       * WS-Supervisor-Refusal header): the close's `refusal`. Without it, the reason is read only
+       * from a close frame's 4400–4599 (its ` refusal=<reason>`), never from a 1006's reason.
+       */
+      refusal?: ClientRefusalReason;
     }
   | {
       /** Fact from the device: its network is back (a browser's `online` event). */
@@ -359,7 +370,7 @@ const closeFrom = (event: ClientEvent): ClientClose =>
         code: event.code,
         reason: closeMessageOf(event.reason, event.code),
         retryAfterMs: retryAfterMsOf(event.reason),
-        refusal: refusalOf(event.reason, event.code),
+        refusal: event.refusal ?? refusalOf(event.reason, event.code),
         ...reconnectWithin(event.reason, event.code),
         wasClean: event.wasClean,
         ...(event.cause === undefined ? {} : { cause: event.cause }),

@@ -3,12 +3,17 @@
  * over HTTP by default (401, 403, 429 and 503 with Retry-After…); a browser's
  * WebSocket shows that only as a failed connection (1006), but ws's WebSocket
  * in Node shows the response. Read as the close code the same refusal carries
- * with `refuse: 'close'` (4000 + status, the reason as ` refusal=<reason>`, the
+ * with `refuse: 'close'` (4000 + status, the reason by name as `refusal`, the
  * hint as ` retry-after=<s>`), it
  * takes the client machine's path for that code: no retry after a 401 or 403,
  * a wait of at least Retry-After after a 429 or 503.
  */
-import { ClientCloseCodes, isRefusalWord, REPLACED_REASON } from '../../machines/client-close.js';
+import {
+  ClientCloseCodes,
+  type ClientRefusalReason,
+  isRefusalWord,
+  REPLACED_REASON,
+} from '../../machines/client-close.js';
 import type { Clock } from '../clock.js';
 import { REFUSAL_HEADER, withoutHints } from '../refusal-text.js';
 
@@ -195,12 +200,14 @@ const MAX_RETRY_AFTER_SECONDS = 2 ** 31;
 /**
  * The close a refused upgrade stands for: its twin code (or 1006), and a reason naming the
  * status (`HTTP 429 Too Many Requests`), then the body's message if any (`HTTP 401
- * Unauthorized: token expired`), that ends with ` refusal=<reason>` when the response names
- * one (the WS-Supervisor-Refusal header, a word as the server writes it) and ` retry-after=<s>`
- * when it has a Retry-After in seconds, as a close-frame refusal's does: the client machine reads
- * both from there. The whole reason is at most 123 bytes of UTF-8, as a close frame's (the status
- * text, then the message, cut to fit; the two tokens never). `wasClean` is false: no WebSocket was opened, so none was
- * closed cleanly.
+ * Unauthorized: token expired`), that ends with ` retry-after=<s>` when the response has a
+ * Retry-After in seconds, as a close-frame refusal's does: the client machine reads the hint from
+ * there. The whole reason is at most 123 bytes of UTF-8, as a close frame's (the status text,
+ * then the message, cut to fit; the hint never). `refusal` is the WS-Supervisor-Refusal header's
+ * word (as the server writes it, else undefined), given as a field of its own and never written
+ * into the reason: the machine reads a reason token only from a close frame's 4400–4599, so a
+ * 1006 (a 500, or any failed connect) keeps its words whole and names no refusal it did not get
+ * from a header. `wasClean` is false: no WebSocket was opened, so none was closed cleanly.
  *
  * One exception: a 403 whose (text/plain) body is exactly `evicted: replaced` is a handshake that
  * a newer login of its user replaced (atLimit: 'replace-oldest'): it reads as the close the same
@@ -217,21 +224,21 @@ export function closeOfRefusedUpgrade(
   code: number;
   reason: string;
   wasClean: false;
+  refusal: ClientRefusalReason | undefined;
 } {
   const status = response.statusCode ?? 0;
   if (status === 403 && message === REPLACED_REASON) {
-    return { code: ClientCloseCodes.evicted, reason: REPLACED_REASON, wasClean: false };
+    return { code: ClientCloseCodes.evicted, reason: REPLACED_REASON, wasClean: false, refusal: undefined };
   }
   const header = response.headers['retry-after'];
   const seconds = typeof header === 'string' ? retryAfterSeconds(header, wallNowMs) : undefined;
   const hint = seconds === undefined ? '' : ` retry-after=${Math.min(seconds, MAX_RETRY_AFTER_SECONDS)}`;
   const named = response.headers[REFUSAL_HEADER.toLowerCase()];
-  const refusal = typeof named === 'string' && isRefusalWord(named.trim()) ? ` refusal=${named.trim()}` : '';
+  const refusal = typeof named === 'string' && isRefusalWord(named.trim()) ? named.trim() : undefined;
   // The whole reason fits a close frame's, as a close-frame refusal's does: an app may pass it
-  // on to close(), which throws on a longer one. The tokens are kept whole (the machine reads
-  // them), the status text cut to the room left (a proxy's may be kilobytes), then the message.
-  const tokens = `${refusal}${hint}`;
-  const room = CLOSE_REASON_MAX_BYTES - utf8Length(tokens);
+  // on to close(), which throws on a longer one. The hint is kept whole (the machine reads it),
+  // the status text cut to the room left (a proxy's may be kilobytes), then the message.
+  const room = CLOSE_REASON_MAX_BYTES - utf8Length(hint);
   const bare = `HTTP ${status}`;
   const words = cutToBytes(withoutHints(response.statusMessage ?? ''), room - utf8Length(`${bare} `));
   const line = words === '' ? bare : `${bare} ${words}`;
@@ -239,8 +246,9 @@ export function closeOfRefusedUpgrade(
   const text = hintless === '' ? line : `${line}: ${hintless}`;
   return {
     code: TWINS[status] ?? ClientCloseCodes.abnormal,
-    reason: `${text}${tokens}`,
+    reason: `${text}${hint}`,
     wasClean: false,
+    refusal,
   };
 }
 

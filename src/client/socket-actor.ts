@@ -345,7 +345,16 @@ function connect(
     const why = code === ClientCloseCodes.abnormal && reason === '' ? failure : reason;
     // A refused upgrade's close is its status, not the abort's error.
     hooks.errorCode(refused === undefined ? failureCode : undefined);
-    sendBack({ type: 'SOCKET_CLOSED', code, reason: why, wasClean });
+    // The header's word as a field, never parsed back from a reason: a 1006's reason is the
+    // client's own words (an error's message), which may say anything.
+    const named = refused?.refusal;
+    sendBack({
+      type: 'SOCKET_CLOSED',
+      code,
+      reason: why,
+      wasClean,
+      ...(named === undefined ? {} : { refusal: named }),
+    });
   };
   // WHATWG fires `close` after every `error`, and the close is what the machine acts on: a
   // browser sets CLOSED, and ws CLOSING, before they fire `error`, and then fire `close`. Node's

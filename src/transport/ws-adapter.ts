@@ -99,7 +99,9 @@ export interface AppClose {
 }
 
 /**
- * Why a handshake was aborted: for its 503's message and retry hint, or the
+ * Why a handshake was aborted: for its 503's message, retry hint and reason
+ * (`over-limit`: the cluster book's eviction over the user's limit, named
+ * `user-limit`; `evicted`: any other eviction, its client instance's reconnect), or the
  * app's own close (answered with the app's code, or over HTTP the status it
  * stands for, else 403: see appRefusal), or `internal`: a bug ended it (its
  * user supervisor failed), answered as an upgrade that failed unexpectedly
@@ -107,7 +109,15 @@ export interface AppClose {
  * of its user replaced it (`atLimit: 'replace-oldest'`), told so as an open one
  * is (see REPLACED_HANDSHAKE).
  */
-export type AbortCause = 'shutdown' | 'evicted' | 'replaced' | 'error' | 'internal' | 'other' | AppClose;
+export type AbortCause =
+  | 'shutdown'
+  | 'over-limit'
+  | 'evicted'
+  | 'replaced'
+  | 'error'
+  | 'internal'
+  | 'other'
+  | AppClose;
 
 export type AdmissionDecision = { readonly admitted: true } | { admitted: false; reason: RefusalReason };
 
@@ -631,13 +641,17 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   /** The 503 of a handshake that the server aborted, with its cause's retry hint (4503 as a close). */
   #unavailable(cause: Exclude<AbortCause, AppClose | 'internal' | 'replaced'>): AbortAnswer {
     const hints = this.#env.retryHints;
+    const evicted = cause === 'over-limit' || cause === 'evicted';
     const [message, hint] =
       cause === 'shutdown'
         ? ['server is shutting down', hints['shutting-down']]
-        : ['connection was not established', cause === 'evicted' ? hints['user-limit'] : hints.refused];
-    // Shutdown is told as a new request refused by it would be (refusal=shutting-down); the
-    // others are no reason a new request is refused for, and are named by none.
-    const refusal = cause === 'shutdown' ? 'shutting-down' : undefined;
+        : ['connection was not established', evicted ? hints['user-limit'] : hints.refused];
+    // Shutdown is told as a new request refused by it would be (refusal=shutting-down), and the
+    // cluster book's eviction over the user's limit as its user's next request would be at that
+    // limit (refusal=user-limit, whose hint it has). The others (a reconnect of its own client
+    // instance, the connect timeout) are no reason a new request is refused for: named by none.
+    const refusal =
+      cause === 'shutdown' ? 'shutting-down' : cause === 'over-limit' ? 'user-limit' : undefined;
     const headers = {
       ...(refusal === undefined ? {} : { [REFUSAL_HEADER]: refusal }),
       'Retry-After': String(retryAfterSeconds(hint)),
@@ -997,6 +1011,7 @@ const abortCauseOf = (event: ConnectionEvent): AbortCause => {
   if (event.type === 'TERMINATE' || (event.type === 'DRAIN' && event.cause === 'shutdown')) return 'shutdown';
   if (event.type === 'SOCKET_ERRORED') return 'error';
   if (event.type !== 'EVICT') return 'other';
+  if (event.cause === 'over-limit') return 'over-limit';
   return event.cause === 'replaced' ? 'replaced' : 'evicted';
 };
 

@@ -271,6 +271,34 @@ describe('the client machine', () => {
     }
   });
 
+  // Review: a 1006's reason is the client's own words (a url() hook's error, a transport
+  // error's message), never a server's token: a refused upgrade names its reason as a field.
+  it("reads a refusal from a 1006's field only, never from its reason, whose words stay whole", () => {
+    const c = startClient([0.5]);
+    c.actor.send({
+      type: 'SOCKET_CLOSED',
+      code: 1006,
+      reason: 'read ECONNRESET refusal=user-limit',
+      wasClean: false,
+    });
+    c.advance(60_000);
+    c.actor.send({
+      type: 'SOCKET_CLOSED',
+      code: 1006,
+      reason: 'HTTP 500 Internal Server Error: internal error',
+      wasClean: false,
+      refusal: 'internal-error',
+    });
+    const closes = c.emitted.filter((event) => event.type === 'close');
+    expect(closes).toMatchObject([
+      { code: 1006, reason: 'read ECONNRESET refusal=user-limit', refusal: undefined },
+      { code: 1006, reason: 'HTTP 500 Internal Server Error: internal error', refusal: 'internal-error' },
+    ]);
+    expect(closeMessageOf('cannot connect: said refusal=user-limit', 1006)).toBe(
+      'cannot connect: said refusal=user-limit',
+    );
+  });
+
   it('after a 1001 with a retry hint, spreads the return over the window after the hint', () => {
     const c = startClient([0.5]);
     c.actor.send({ type: 'SOCKET_OPENED' });

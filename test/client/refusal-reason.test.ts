@@ -132,10 +132,40 @@ describe('what the client reads from other servers', () => {
       undefined,
       'bye refusal=user-limit',
     ],
+    [
+      'an eviction (4001) keeps the text',
+      4001,
+      'evicted: idle refusal=user-limit',
+      undefined,
+      'evicted: idle refusal=user-limit',
+    ],
+    [
+      'a shutdown (1001) keeps the text, its window read as before',
+      1001,
+      'bye refusal=x reconnect-within-ms=30000',
+      undefined,
+      'bye refusal=x',
+    ],
   ])('%s', async (_name, code, sent, refusal, reason) => {
     const c = startClient({ url: await closingServer(code, sent) });
     const close = await c.next('close');
     expect(close).toMatchObject({ code, reason });
     expect(close.refusal).toBe(refusal);
+  });
+});
+
+describe('a 1006 names no refusal unless a refused upgrade said so', () => {
+  it("the client's own words (a url() that throws) are kept whole and name no refusal", async () => {
+    const c = startClient({
+      url: () => {
+        throw new Error('token service said refusal=user-limit');
+      },
+    });
+    const close = await c.next('close');
+    expect(close).toMatchObject({
+      code: 1006,
+      reason: 'cannot connect: token service said refusal=user-limit',
+    });
+    expect(close.refusal).toBeUndefined();
   });
 });

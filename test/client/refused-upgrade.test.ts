@@ -24,7 +24,7 @@ describe('closeOfRefusedUpgrade', () => {
     ['x'.repeat(33), undefined],
     ['', undefined],
     [['user-limit', 'refused'], undefined],
-  ])('WS-Supervisor-Refusal %j → refusal %j, before the hint, never in the words', (header, refusal) => {
+  ])('WS-Supervisor-Refusal %j → refusal %j, a field of its own, never in the words', (header, refusal) => {
     const close = closeOfRefusedUpgrade(
       {
         statusCode: 429,
@@ -34,12 +34,30 @@ describe('closeOfRefusedUpgrade', () => {
       undefined,
       'é'.repeat(100),
     );
+    expect(close.refusal).toBe(refusal);
+    // The reason is the words and the hint alone, whatever the header: the words get all the room.
+    expect(close.reason).toBe(`HTTP 429 Too Many Requests: ${'é'.repeat(40)} retry-after=5`);
     expect(new TextEncoder().encode(close.reason).length).toBeLessThanOrEqual(123);
-    expect(refusalOf(close.reason, close.code)).toBe(refusal);
-    expect(close.reason).toMatch(
-      refusal === undefined ? / retry-after=5$/ : ` refusal=${refusal.trim()} retry-after=5`,
-    );
+    expect(refusalOf(close.reason, close.code)).toBeUndefined();
     expect(closeMessageOf(close.reason, close.code)).toMatch(/^HTTP 429 Too Many Requests: é+$/);
+  });
+
+  it('a 500 (no twin, read as 1006) gives its header as the field: its reason names no refusal', () => {
+    const close = closeOfRefusedUpgrade(
+      {
+        statusCode: 500,
+        statusMessage: 'Internal Server Error',
+        headers: { 'ws-supervisor-refusal': 'internal-error' },
+      },
+      undefined,
+      'internal error',
+    );
+    expect(close).toEqual({
+      code: 1006,
+      reason: 'HTTP 500 Internal Server Error: internal error',
+      wasClean: false,
+      refusal: 'internal-error',
+    });
   });
 
   it.each([

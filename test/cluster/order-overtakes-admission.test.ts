@@ -104,7 +104,8 @@ describe.runIf(hasRedis)(
         ws.once('open', () => resolve('open'));
         ws.once('unexpected-response', (_request, response) => {
           response.resume();
-          resolve(`http ${response.statusCode}`);
+          const named = response.headers['ws-supervisor-refusal'];
+          resolve(`http ${response.statusCode}${named === undefined ? '' : ` ${named}`}`);
         });
         ws.on('error', () => {});
       });
@@ -126,7 +127,8 @@ describe.runIf(hasRedis)(
       await expect
         .poll(() => evicted, ioWait)
         .toEqual([expect.objectContaining({ connectionId: first, userId: 'u1', cause: 'superseded' })]);
-      // Evicted in its handshake: the client is answered 503 (never opened).
+      // Evicted in its handshake: the client is answered 503 (never opened). Superseded by its
+      // own client's reconnect, not over the user's limit: no reason named (no user-limit).
       expect(await outcome).toBe('http 503');
       // Its entry released: the book holds its successor alone, nothing marked.
       await expect

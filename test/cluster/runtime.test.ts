@@ -441,8 +441,12 @@ describe('outage policy', () => {
     // 6 for a limit of 5 once the book answers: the newest, still in its handshake, goes.
     c.book.down = false;
     await untilBreakerCloses(c, events);
-    // Over the user's limit: the user-limit hint, as a 429 at the limit has (every 503 has one).
-    expect(await stuck).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
+    // Over the user's limit: the user-limit hint, as a 429 at the limit has (every 503 has one),
+    // and that reason by name, as the user's next request at the limit gets it.
+    expect(await stuck).toMatchObject({
+      status: 503,
+      headers: { 'retry-after': '5', 'ws-supervisor-refusal': 'user-limit' },
+    });
     const gone = await disposed;
     // The event says what the client got: no close frame, an HTTP 503.
     expect(gone).toMatchObject({ userId: 'fay', reason: 'evicted', closeCode: undefined, httpStatus: 503 });

@@ -294,7 +294,7 @@ describe("refuse: 'close', a handshake caught by a shutdown", () => {
     await t.supervisor.shutdown();
     expect(await refused).toMatchObject({
       status: 503,
-      headers: { 'retry-after': '1' },
+      headers: { 'retry-after': '1', 'ws-supervisor-refusal': 'shutting-down' },
       body: 'server is shutting down\n',
     });
     expect(t.events.disposed).toMatchObject([{ userId: 'neo', reason: 'shutdown' }]);

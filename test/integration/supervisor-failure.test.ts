@@ -171,8 +171,10 @@ describe('a user supervisor that fails while one of its connections is in its ha
     expect(t.supervisor.userStats('boom-ann')).toMatchObject({ live: 2 });
 
     const refused = await httpRefusal(t.url('boom-ann')); // its admission fails the supervisor
-    expect(refused).toMatchObject({ status: 500, body: 'internal error\n' });
-    expect(await midHandshake).toMatchObject({ status: 500, body: 'internal error\n' });
+    const named = { 'ws-supervisor-refusal': 'internal-error' };
+    expect(refused).toMatchObject({ status: 500, headers: named, body: 'internal error\n' });
+    // The aborted handshake's 500 names its reason as the upgrade path's does.
+    expect(await midHandshake).toMatchObject({ status: 500, headers: named, body: 'internal error\n' });
     expect((await midHandshake).headers['retry-after']).toBeUndefined();
     expect((await openClosed).code).toBe(1006);
 
