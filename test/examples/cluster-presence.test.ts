@@ -392,4 +392,27 @@ describe.runIf(hasRedis)('cluster presence example', () => {
     ]);
     expect(await client.sIsMember('presence:online', 'lou')).toBe(1);
   });
+
+  it('createPresence: own users are marked online again a lease after a new incarnation', async () => {
+    const { client, nodes } = await presences(['x']);
+    const [x] = nodes as [(typeof nodes)[number]];
+    const max = new WebSocket(x.t.url('max'));
+    onTestFinished(() => max.close());
+    await once(max, 'open');
+    await vi.waitFor(() => expect(x.sAdds.get('max')).toBe(1));
+    x.sAdds.delete('max');
+    // As a pause past the lease leaves it: expired when next renewed, a new incarnation.
+    const incarnation = x.t.supervisor.stats().cluster?.incarnation as number;
+    await client.zAdd('wssup:{nodes}:leases', [{ score: 0, value: String(incarnation) }], {
+      condition: 'XX',
+    });
+    // The pass at the event finds max still in the store (SADD answers 0).
+    await vi.waitFor(() => expect(x.sAdds.get('max')).toBe(0), { timeout: 10_000, interval: 20 });
+    // Then a survivor's deadline lands before the re-booking is seen: max shown offline.
+    await client.sRem('presence:online', 'max');
+    await vi.waitFor(async () => expect(await client.sIsMember('presence:online', 'max')).toBe(1), {
+      timeout: 10_000,
+      interval: 50,
+    });
+  });
 });
