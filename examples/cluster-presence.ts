@@ -304,7 +304,7 @@ async function main() {
   });
   let redisReady = false;
   redis.on('ready', () => {
-    if (redisReady && checking !== undefined) reconcile(); // a reconnect: what it missed meanwhile
+    if (redisReady && checking !== undefined && !stopped) reconcile(); // a reconnect: what it missed meanwhile
     redisReady = true;
   });
   void redis.connect().catch(() => {});
