@@ -429,9 +429,9 @@ export interface OfflineEvent {
  * its users named here may be back then, with no `admitted` event. So do not mark them offline
  * at once: wait a grace longer than the client's reconnect (its `shutdownWindowMs` plus
  * backoff), then ask the book again, as below; that also keeps a deploy from flickering.
- * The ask rejects in an outage (`WSSUP_STORE_UNAVAILABLE`) and once `shutdown()` has begun
- * (`WSSUP_SHUTTING_DOWN`): catch it (uncaught, it is an unhandled rejection, which ends Node),
- * and leave those users to the reconciliation; unref the grace's timer (or clear it before
+ * The ask rejects in an outage (`WSSUP_STORE_UNAVAILABLE`) and once `shutdown()` has stopped
+ * the store (`WSSUP_SHUTTING_DOWN`, after its last connection closed): catch it (uncaught, it
+ * is an unhandled rejection, which ends Node), and leave those users to the reconciliation; unref the grace's timer (or clear it before
  * `shutdown()`), or one still pending holds the process open.
  *
  * @example

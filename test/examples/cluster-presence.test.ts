@@ -10,9 +10,9 @@
  */
 import { once } from 'node:events';
 import { createClient as createRedis } from 'redis';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
-import { createPresence } from '../../examples/cluster-presence.js';
+import { createPresence, type PresenceRedis } from '../../examples/cluster-presence.js';
 import { createClient } from '../../src/client/index.js';
 import { type RunningProgram, runProgram } from '../helpers/process.js';
 import {
@@ -40,10 +40,11 @@ describe.runIf(hasRedis)('cluster presence example', () => {
   }, async () => {
     const ports: Record<string, number> = {};
     const programs: Record<string, RunningProgram> = {};
-    async function start(id: string) {
+    async function start(id: string, lingerMs = 300, more: string[] = []) {
       const program = runProgram('dist/examples/cluster-presence.js', [
         ...['--redis', redis.url, '--node-id', id, '--port', '0'],
-        ...['--lease-ttl-ms', String(leaseTtlMs), '--linger-ms', '300', '--grace-ms', String(graceMs)],
+        ...['--lease-ttl-ms', String(leaseTtlMs), '--grace-ms', String(graceMs)],
+        ...['--linger-ms', String(lingerMs), ...more],
       ]);
       const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
       await program.waitFor(/presence: lease held as /);
@@ -56,7 +57,7 @@ describe.runIf(hasRedis)('cluster presence example', () => {
         timeout: 20_000,
         interval: 50,
       });
-    await Promise.all(['a', 'b', 'c'].map(start));
+    await Promise.all(['a', 'b', 'c'].map((id) => start(id)));
 
     // A user's client goes to `prefer`, or to c while that one is down (the balancer's part);
     // to a port where nothing listens once the user is gone for good.
@@ -135,6 +136,31 @@ describe.runIf(hasRedis)('cluster presence example', () => {
     await start('a');
     down.delete('a');
 
+    // A paced stop of d for good (half at once, the rest three graces later), d lingering 30 s:
+    // kim left less than that ago (no offline told yet, none once shutdown() has begun), jon is
+    // closed first and comes back to c, ivy is closed in the second half and never comes back.
+    // The hand-over names kim (in the linger: stats({ perUser: true }) would not) and ivy (after
+    // shutdown(): a deadline taken before it passes while d still holds her, and nobody asks again).
+    await start('d', 30_000, ['--pace-ms', String(3 * graceMs)]);
+    const kim = user('kim', 'd');
+    await opened(kim);
+    await told('kim online');
+    gone.add('kim');
+    kim.close();
+    const jon = user('jon', 'd');
+    await opened(jon);
+    await told('jon online');
+    const ivy = user('ivy', 'd');
+    await opened(ivy);
+    await told('ivy online');
+    gone.add('ivy');
+    down.add('d');
+    programs.d?.child.kill('SIGTERM');
+    expect(await programs.d?.exited).toBe(0);
+    await told('kim offline');
+    await told('ivy offline');
+    await anyOutput(/presence: due: jon online \(1\)/);
+
     // a paused past its lease with fay: a survivor's reaper names her; a resumes within the grace,
     // books her again (a new incarnation), and the due check finds her. No offline.
     const fay = user('fay', 'a');
@@ -159,6 +185,7 @@ describe.runIf(hasRedis)('cluster presence example', () => {
     process.kill(pausedPid, 'SIGSTOP');
     try {
       await told('hal offline');
+      await told('fay offline');
     } finally {
       process.kill(pausedPid, 'SIGCONT');
     }
@@ -185,6 +212,11 @@ describe.runIf(hasRedis)('cluster presence example', () => {
         'hal online',
         'hal offline',
         'hal online',
+        'ivy online',
+        'ivy offline',
+        'jon online',
+        'kim online',
+        'kim offline',
       ].sort(),
     );
     for (const id of ['a', 'c']) programs[id]?.child.kill('SIGTERM');
@@ -192,37 +224,78 @@ describe.runIf(hasRedis)('cluster presence example', () => {
     expect(await programs.c?.exited).toBe(0);
   });
 
-  it('createPresence: a user due is asked once, by one process, at the deadline of the injected clock', async () => {
+  /**
+   * In-process supervisors on the private Redis, each with createPresence on a client that
+   * counts the due set's reads and may hold an SREM back (`beforeSRem`), eve (a friend of
+   * everyone) on the first, and the presence keys emptied.
+   */
+  async function presences(ids: string[], lingerMs = 60_000) {
     const client = createRedis({ url: redis.url });
     await client.connect();
+    onTestFinished(() => client.close());
     await client.del(['presence:online', 'presence:due']);
-    let now = 1_000_000;
+    const clock = { now: 1_000_000 };
     const nodes = await Promise.all(
-      ['x', 'y'].map(async (nodeId) => {
-        // A long linger: no offline event here, only the deadline path.
-        const t = await startServer({
-          lingerMs: 60_000,
-          cluster: { redis: redis.url, nodeId, leaseTtlMs: 3_000 },
-        });
+      ids.map(async (nodeId) => {
+        const t = await startServer({ lingerMs, cluster: { redis: redis.url, nodeId, leaseTtlMs: 3_000 } });
         await t.supervisor.ready({ signal: AbortSignal.timeout(10_000) });
+        const logged: string[] = [];
+        const reads: { count: number | undefined }[] = [];
+        const sAdds = new Map<string, number>();
+        const hooks: { beforeSRem?: (userId: string) => Promise<void> } = {};
+        const counted: PresenceRedis = {
+          sAdd: async (key, member) => {
+            const n = await client.sAdd(key, member);
+            sAdds.set(member, n);
+            return n;
+          },
+          sRem: async (key, member) => {
+            await hooks.beforeSRem?.(member);
+            return client.sRem(key, member);
+          },
+          sMembers: (key) => client.sMembers(key),
+          zAdd: (key, members, options) => client.zAdd(key, members, options),
+          zRangeByScore: (key, min, max, options) => {
+            reads.push({ count: options?.LIMIT.count });
+            return client.zRangeByScore(key, min, max, options);
+          },
+          zRem: (key, member) => client.zRem(key, member),
+        };
         const presence = createPresence({
           supervisor: t.supervisor,
-          redis: client,
+          redis: counted,
           graceMs,
-          now: () => now,
+          leaseTtlMs: 3_000,
+          now: () => clock.now,
           friendsOf: async () => ['eve'],
+          log: (line) => logged.push(line),
         });
-        return { t, presence };
+        onTestFinished(() => presence.stop());
+        return { t, presence, logged, reads, sAdds, hooks };
       }),
     );
-    const [x, y] = nodes as [(typeof nodes)[number], (typeof nodes)[number]];
-    const eve = new WebSocket(x.t.url('eve'));
+    const first = nodes[0] as (typeof nodes)[number];
+    const eve = new WebSocket(first.t.url('eve'));
+    onTestFinished(() => eve.close());
     const heard: string[] = [];
     eve.on('message', (data) => heard.push(String(data)));
     await once(eve, 'open');
+    /** What eve has heard by now from `node`: its notices travel over pub/sub, in order. */
+    const barrier = async (node: (typeof nodes)[number]) => {
+      const mark = `barrier ${heard.length}`;
+      await node.t.supervisor.sendToUser('eve', mark, { cluster: true });
+      await vi.waitFor(() => expect(heard).toContain(mark));
+    };
+    const notice = (user: string, status: string) => JSON.stringify({ user, status });
+    return { client, clock, nodes, heard, barrier, notice };
+  }
+
+  it('createPresence: a user due is asked once, by one process, at the deadline of the injected clock', async () => {
+    const { client, clock, nodes, heard, barrier, notice } = await presences(['x', 'y']);
+    const [x, y] = nodes as [(typeof nodes)[number], (typeof nodes)[number]];
     const gus = new WebSocket(y.t.url('gus'));
     await once(gus, 'open');
-    await vi.waitFor(() => expect(heard).toContain('{"user":"gus","status":"online"}'));
+    await vi.waitFor(() => expect(heard).toContain(notice('gus', 'online')));
     gus.close();
     await once(gus, 'close');
     // The reconciliation finds gus online and booked nowhere: due after the grace, not offline now.
@@ -231,16 +304,115 @@ describe.runIf(hasRedis)('cluster presence example', () => {
     );
     await x.presence.reconcile();
     await Promise.all([x.presence.checkDue(), y.presence.checkDue()]);
-    expect(heard).not.toContain('{"user":"gus","status":"offline"}');
-    now += graceMs;
-    // Both processes check at once: one takes it, and eve hears it once.
+    expect(heard).not.toContain(notice('gus', 'offline'));
+    clock.now += graceMs;
+    // Both processes check at once: one takes it (one asks the book), and eve hears it once.
     await Promise.all([x.presence.checkDue(), y.presence.checkDue()]);
-    // A barrier: y's notices travel over pub/sub, in order, after any of its own it sent before.
-    await y.t.supervisor.sendToUser('eve', 'barrier', { cluster: true });
-    await vi.waitFor(() => expect(heard).toContain('barrier'));
-    expect(heard.filter((line) => line === '{"user":"gus","status":"offline"}')).toHaveLength(1);
+    await barrier(y);
+    const asked = [...x.logged, ...y.logged].filter((line) => line.startsWith('due: gus'));
+    expect(asked).toEqual(['due: gus offline']);
+    expect(heard.filter((line) => line === notice('gus', 'offline'))).toHaveLength(1);
     expect(await client.sMembers('presence:online')).toEqual(['eve']);
-    eve.close();
-    await client.close();
+  });
+
+  it('createPresence: an offline on one process and a deadline on another tell the friends once', async () => {
+    const { clock, nodes, heard, barrier, notice } = await presences(['x', 'y'], 300);
+    const [x, y] = nodes as [(typeof nodes)[number], (typeof nodes)[number]];
+    const ida = new WebSocket(x.t.url('ida'));
+    await once(ida, 'open');
+    await vi.waitFor(() => expect(heard).toContain(notice('ida', 'online')));
+    // A deadline for ida (a reap, a hand-over), and her offline on x told first.
+    await x.presence.handOver();
+    ida.close();
+    await vi.waitFor(() => expect(heard).toContain(notice('ida', 'offline')), { timeout: 5_000 });
+    clock.now += graceMs;
+    await y.presence.checkDue();
+    expect(y.logged).toContain('due: ida offline'); // y asked the book, and found 0
+    await barrier(y);
+    expect(heard.filter((line) => line === notice('ida', 'offline'))).toHaveLength(1);
+  });
+
+  it('createPresence: a deadline whose ask fails is put back and the pass goes on; the reconciliation does not postpone a deadline', async () => {
+    const { client, clock, nodes } = await presences(['x']);
+    const [x] = nodes as [(typeof nodes)[number]];
+    const bad = 'b'.repeat(129); // longer than a user id may be: the ask of the book rejects
+    await client.sAdd('presence:online', 'kai');
+    await client.zAdd('presence:due', [
+      { score: clock.now - 2, value: bad },
+      { score: clock.now - 1, value: 'kai' },
+    ]);
+    await x.presence.checkDue();
+    expect(x.logged).toContain(`due: ${bad} put back (WSSUP_INVALID_ARGUMENT)`);
+    expect(await client.zScore('presence:due', bad)).toBe(clock.now);
+    expect(x.logged).toContain('due: kai offline');
+    expect(await client.sIsMember('presence:online', 'kai')).toBe(0);
+    await client.zRem('presence:due', bad);
+
+    // lea is online, booked nowhere, due already: two reconciliations later her deadline is the same.
+    await client.sAdd('presence:online', 'lea');
+    await client.zAdd('presence:due', [{ score: clock.now + graceMs, value: 'lea' }]);
+    const deadline = clock.now + graceMs;
+    for (const _ of [1, 2]) {
+      clock.now += graceMs / 2;
+      await x.presence.reconcile();
+    }
+    expect(await client.zScore('presence:due', 'lea')).toBe(deadline);
+  });
+
+  it('createPresence: the due set is read a page at a time, one pass at a time', async () => {
+    const { client, clock, nodes } = await presences(['x']);
+    const [x] = nodes as [(typeof nodes)[number]];
+    const users = Array.from({ length: 250 }, (_, i) => ({ score: clock.now, value: `p${i}` }));
+    await client.zAdd('presence:due', users);
+    await Promise.all([x.presence.checkDue(), x.presence.checkDue()]);
+    expect(x.reads).toEqual([{ count: 100 }, { count: 100 }, { count: 100 }]);
+    expect(await client.zCard('presence:due')).toBe(0);
+    expect(x.logged.filter((line) => line.startsWith('due: p'))).toHaveLength(250);
+  });
+
+  it("createPresence: a user admitted elsewhere between the book's 0 and the SREM ends online", async () => {
+    const { client, clock, nodes, heard, barrier, notice } = await presences(['x', 'y']);
+    const [x, y] = nodes as [(typeof nodes)[number], (typeof nodes)[number]];
+    await client.sAdd('presence:online', 'lou');
+    await client.zAdd('presence:due', [{ score: clock.now, value: 'lou' }]);
+    // x has found lou at 0; before its SREM, lou is admitted on y, whose SADD answers 0.
+    let lou: WebSocket | undefined;
+    x.hooks.beforeSRem = async (userId) => {
+      if (userId !== 'lou' || lou !== undefined) return;
+      lou = new WebSocket(y.t.url('lou'));
+      await vi.waitFor(() => expect(y.sAdds.get('lou')).toBe(0));
+    };
+    onTestFinished(() => lou?.close());
+    await x.presence.checkDue();
+    expect(x.logged).toContain('due: lou offline');
+    await barrier(x);
+    expect(heard.filter((line) => line.includes('"lou"'))).toEqual([
+      notice('lou', 'offline'),
+      notice('lou', 'online'),
+    ]);
+    expect(await client.sIsMember('presence:online', 'lou')).toBe(1);
+  });
+
+  it('createPresence: own users are marked online again a lease after a new incarnation', async () => {
+    const { client, nodes } = await presences(['x']);
+    const [x] = nodes as [(typeof nodes)[number]];
+    const max = new WebSocket(x.t.url('max'));
+    onTestFinished(() => max.close());
+    await once(max, 'open');
+    await vi.waitFor(() => expect(x.sAdds.get('max')).toBe(1));
+    x.sAdds.delete('max');
+    // As a pause past the lease leaves it: expired when next renewed, a new incarnation.
+    const incarnation = x.t.supervisor.stats().cluster?.incarnation as number;
+    await client.zAdd('wssup:{nodes}:leases', [{ score: 0, value: String(incarnation) }], {
+      condition: 'XX',
+    });
+    // The pass at the event finds max still in the store (SADD answers 0).
+    await vi.waitFor(() => expect(x.sAdds.get('max')).toBe(0), { timeout: 10_000, interval: 20 });
+    // Then a survivor's deadline lands before the re-booking is seen: max shown offline.
+    await client.sRem('presence:online', 'max');
+    await vi.waitFor(async () => expect(await client.sIsMember('presence:online', 'max')).toBe(1), {
+      timeout: 10_000,
+      interval: 50,
+    });
   });
 });
