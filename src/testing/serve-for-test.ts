@@ -51,6 +51,13 @@ export interface ServeForTestOptions {
    */
   advanceTimers?: ((ms: number) => unknown) | undefined;
   /**
+   * The path the app's WebSocket is mounted on, as production's `supervisor.attach(server, { path })`
+   * (query excluded): upgrades to it reach the supervisor, upgrades to any other path are refused
+   * with 404 (`refusal(app.url('/other'))`), and `app.url()` without an argument is its URL.
+   * Left out, the supervisor takes every upgrade, whatever its path.
+   */
+  path?: string | undefined;
+  /**
    * The app's HTTP routes: the server's handler of plain requests, `(request, response) => void`
    * (an Express app, Koa's `app.callback()`, a node:http handler), reached at
    * `app.httpUrl('/…')` (`http://127.0.0.1:${app.port}/…`). Upgrades still go to the supervisor. `close()` ends the
@@ -116,7 +123,7 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
   readonly port: number;
   /**
    * The WebSocket URL of `path` on the server: `url('/?token=x')` is `ws://127.0.0.1:<port>/?token=x`.
-   * @default path '/'
+   * @default path options.path when given (the app's mount, `'/ws'`), else '/'
    */
   url(path?: string): string;
   /**
@@ -231,14 +238,14 @@ function checkArguments(supervisor: unknown, options: unknown): void {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null) {
     throw invalid(
-      `expected options { clock?, advanceTimers?, handler? }, received ${describeValue(options)}.`,
+      `expected options { clock?, advanceTimers?, handler?, path? }, received ${describeValue(options)}.`,
     );
   }
-  const { clock, advanceTimers, handler, ...unknown } = options as ServeForTestOptions;
+  const { clock, advanceTimers, handler, path, ...unknown } = options as ServeForTestOptions;
   const extra = Object.keys(unknown);
   if (extra.length > 0) {
     throw invalid(
-      `unknown option ${extra.map((name) => `'${name}'`).join(', ')} (it takes clock, advanceTimers and handler).`,
+      `unknown option ${extra.map((name) => `'${name}'`).join(', ')} (it takes clock, advanceTimers, handler and path).`,
     );
   }
   if (clock !== undefined) {
@@ -251,6 +258,11 @@ function checkArguments(supervisor: unknown, options: unknown): void {
   if (advanceTimers !== undefined && !isFunction(advanceTimers)) {
     throw invalid(
       `options.advanceTimers must be a function (ms) => …, received ${describeValue(advanceTimers)}.`,
+    );
+  }
+  if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/') || /[?#]/.test(path))) {
+    throw invalid(
+      `options.path must start with "/" and have no query or fragment, as attach()'s (e.g. '/ws'), received ${describeValue(path)}.`,
     );
   }
   if (handler !== undefined && !isFunction(handler)) {
@@ -337,11 +349,11 @@ function notAdmitted(
  * when anything leaked. It imports no test runner.
  *
  * @param supervisor The app's supervisor, new (one per test; `close()` shuts it down).
- * @param options The supervisor's `clock` when a test moves it, how to advance fake timers, and
- *   the app's `handler` of plain HTTP requests (its routes).
+ * @param options The supervisor's `clock` when a test moves it, how to advance fake timers,
+ *   the app's `handler` of plain HTTP requests (its routes), and the `path` its WebSocket is on.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (the promise rejects) for something other than a
  *   supervisor, one already served, or a bad option (a clock without `increment()`, or not the supervisor's;
- *   a handler that is not a function);
+ *   a handler that is not a function; a path without its leading `/`, or with a query);
  *   WSSUP_SHUTTING_DOWN (from `attach()`) for a supervisor shut down.
  * @throws {Error} The server's error when it cannot listen (`EADDRNOTAVAIL`), once the
  *   supervisor is detached and shut down (there is no app to close()).
@@ -366,7 +378,8 @@ export async function serveForTest<S extends TestableSupervisor>(
   const admissionOf = (
     supervisor as { [SOCKET_ADMISSIONS]?: () => SocketAdmissionLookup } & TestableSupervisor
   )[SOCKET_ADMISSIONS]?.();
-  const detach = supervisor.attach(server); // throws WSSUP_SHUTTING_DOWN for a supervisor shut down: nothing to undo yet
+  const path = options?.path;
+  const detach = supervisor.attach(server, path === undefined ? undefined : { path }); // throws WSSUP_SHUTTING_DOWN for a supervisor shut down: nothing to undo yet
   served.add(supervisor);
 
   const history: string[] = [];
@@ -408,7 +421,7 @@ export async function serveForTest<S extends TestableSupervisor>(
   const { port } = server.address() as AddressInfo;
   const onServer = (scheme: 'ws' | 'http', path: string) =>
     `${scheme}://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`;
-  const url = (path = '/') => onServer('ws', path);
+  const url = (target = path ?? '/') => onServer('ws', target);
   const httpUrl = (path = '/') => onServer('http', path);
 
   let closing: Promise<void> | undefined;

@@ -7,7 +7,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
-import { ShutdownStuckError, serveForTest, TestLeakError } from '../../src/testing/index.js';
+import { refusal, ShutdownStuckError, serveForTest, TestLeakError } from '../../src/testing/index.js';
 import { createEcho } from './echo-app.js';
 
 describe('serveForTest()', () => {
@@ -212,6 +212,20 @@ describe("serveForTest() with options.handler: the app's HTTP routes on the same
   });
 });
 
+describe('serveForTest() with options.path: the app mounted on its own path, as in production', () => {
+  it('admits upgrades on the path only, refuses others with 404, and url() defaults to the path', async () => {
+    const app = await serveForTest(createEcho(), { path: '/ws' });
+    onTestFinished(() => app.close());
+    expect(app.url()).toBe(`ws://127.0.0.1:${app.port}/ws`);
+    const alice = await app.open('/ws?user=alice');
+    expect(alice.userId).toBe('alice');
+    const other = await refusal(app.url('/other?user=alice'));
+    expect(other.statusCode).toBe(404);
+    await expect(app.open('/?user=bob')).rejects.toThrow('Unexpected server response: 404');
+    expect(app.supervisor.stats().connections).toBe(1);
+  });
+});
+
 describe('serveForTest() refuses bad arguments with WSSUP_INVALID_ARGUMENT', () => {
   it.each([
     ['no supervisor', undefined, undefined, /expected a supervisor/],
@@ -221,11 +235,18 @@ describe('serveForTest() refuses bad arguments with WSSUP_INVALID_ARGUMENT', () 
     ['advanceTimers not a function', 'supervisor', { advanceTimers: 5000 }, /options\.advanceTimers must be/],
     ['an unknown option', 'supervisor', { clocks: new SimulatedClock() }, /unknown option 'clocks'/],
     ['a handler not a function', 'supervisor', { handler: { get: () => {} } }, /options\.handler must be/],
+    ['a path without its leading /', 'supervisor', { path: 'ws' }, /options\.path must start with "\/"/],
+    ['a path with a query', 'supervisor', { path: '/ws?v=1' }, /options\.path must start with "\/"/],
   ])('%s', async (_name, supervisor, options, message) => {
     const given = supervisor === 'supervisor' ? createEcho() : supervisor;
     // biome-ignore lint/suspicious/noExplicitAny: bad arguments on purpose
     const call = () => serveForTest(given as any, options as any);
-    await expect(call()).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message });
+    // expect.stringMatching: a bare RegExp in toMatchObject matches any string (vitest 4), so the
+    // messages were never checked.
+    await expect(call()).rejects.toMatchObject({
+      code: 'WSSUP_INVALID_ARGUMENT',
+      message: expect.stringMatching(message),
+    });
   });
 
   it('a clock the supervisor does not use: none of its own, or another (close() would move the wrong one)', async () => {
