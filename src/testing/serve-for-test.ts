@@ -7,6 +7,7 @@
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { text } from 'node:stream/consumers';
 // From node:timers, not the global: fake timers replace globalThis.setImmediate (vitest 4's, not
 // node:timers'), maybe before this module loads (a setup file), and close()'s turns of I/O must be
 // real: one read at load while they were on hung close() on a clock.
@@ -20,6 +21,7 @@ import type { Supervisor } from '../supervisor-api.js';
 import { WebSocket } from '../transport/ws-peer.js';
 import { type Inbox, inbox } from './inbox.js';
 import { leaksOf } from './leaks.js';
+import type { RefusalAnswer } from './refusal.js';
 import { ShutdownStuckError, TestLeakError } from './test-app-errors.js';
 
 /** Turns of I/O with no TCP connection closing after which close() takes the shutdown to wait for the clock. */
@@ -139,7 +141,9 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
    *
    * @param target A path (`'/?token=x'`, on this server) or a full `ws://` URL.
    * @param options `ws`'s client options, e.g. `{ autoPong: false }` for a peer that is gone.
-   * @throws {Error} ws's error (the promise rejects) when the upgrade fails, e.g. refused with 401.
+   * @throws {Error} ws's error (the promise rejects) when the upgrade fails. Refused at the upgrade,
+   *   it is ws's `Unexpected server response: 401` with the answer as {@link refusal} reads it:
+   *   `statusCode`, `headers` (`retry-after`, `ws-supervisor-refusal`) and `body`, read in full.
    *   With `refuse: 'close'` a refused client opens and gets a close frame (4401, 4429…):
    *   open() resolves, `messages.closed` has the code, and its `connectionId` throws.
    * @throws {SupervisorError} WSSUP_SHUTTING_DOWN (the promise rejects) when called after close();
@@ -454,11 +458,26 @@ export async function serveForTest<S extends TestableSupervisor>(
       const ours = unmapped(remoteAddress) === '127.0.0.1' && remotePort === port;
       client.serverEnd = ours ? serverEnds.get(endpoint(localAddress, localPort)) : undefined;
     });
+    // A refused upgrade: its answer read in full, as refusal() reads it, then the request let go
+    // (terminate() on a socket still connecting aborts it, with an 'error' that rejects the wait
+    // below). Without this listener ws rejected with its bare 'Unexpected server response: 401'.
+    let answer: RefusalAnswer | undefined;
+    ws.once('unexpected-response', (_request, response) => {
+      text(response).then(
+        (body) => {
+          answer = { statusCode: response.statusCode ?? 0, headers: response.headers, body };
+          ws.terminate();
+        },
+        () => ws.terminate(),
+      );
+    });
     try {
       await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
     } catch (error) {
       client.reported = error; // open()'s rejection reported it: close() does not again
-      throw error;
+      if (answer === undefined) throw error;
+      // ws's own words, with the answer: error.statusCode, error.headers, error.body.
+      throw Object.assign(new Error(`Unexpected server response: ${answer.statusCode}`), answer);
     }
     // The 101 came after the admission (the handshake completes only once the machines have
     // admitted the connection), so the record has it by now.

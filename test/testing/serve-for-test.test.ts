@@ -85,6 +85,26 @@ describe('serveForTest()', () => {
     await app.close();
   });
 
+  it("open()'s rejection for a refused upgrade carries the answer, as refusal() reads it: status, headers, body", async () => {
+    const app = await serveForTest(createEcho({ maxConnectionsPerUser: 1 }));
+    onTestFinished(() => app.close());
+    const unauthenticated = await app.open('/').catch((error: unknown) => error);
+    expect(unauthenticated).toBeInstanceOf(Error);
+    expect(unauthenticated).toMatchObject({
+      message: 'Unexpected server response: 401',
+      statusCode: 401,
+      headers: { 'ws-supervisor-refusal': 'unauthenticated' },
+      body: 'unauthenticated\n',
+    });
+    await app.open('/?user=alice');
+    await expect(app.open('/?user=alice')).rejects.toMatchObject({
+      statusCode: 429,
+      headers: { 'retry-after': '5', 'ws-supervisor-refusal': 'user-limit' },
+      body: 'user has reached the maximum number of connections (1)\n',
+    });
+    await app.close(); // neither refused client's socket error is reported again
+  });
+
   it('close() right after an open() that failed past the 101 (a subprotocol not asked for) shuts the app down', async () => {
     const app = await serveForTest(createEcho({ authenticate: () => 'carol' }));
     // ws asked for none (the header is the test's own), so it aborts the handshake at the 101: its
