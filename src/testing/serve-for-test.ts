@@ -7,6 +7,7 @@
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { text } from 'node:stream/consumers';
 // From node:timers, not the global: fake timers replace globalThis.setImmediate (vitest 4's, not
 // node:timers'), maybe before this module loads (a setup file), and close()'s turns of I/O must be
 // real: one read at load while they were on hung close() on a clock.
@@ -20,6 +21,7 @@ import type { Supervisor } from '../supervisor-api.js';
 import { WebSocket } from '../transport/ws-peer.js';
 import { type Inbox, inbox } from './inbox.js';
 import { leaksOf } from './leaks.js';
+import type { RefusalAnswer } from './refusal.js';
 import { ShutdownStuckError, TestLeakError } from './test-app-errors.js';
 
 /** Turns of I/O with no TCP connection closing after which close() takes the shutdown to wait for the clock. */
@@ -50,6 +52,13 @@ export interface ServeForTestOptions {
    * (vitest) or `(ms) => jest.advanceTimersByTime(ms)`. Leave it out on real timers.
    */
   advanceTimers?: ((ms: number) => unknown) | undefined;
+  /**
+   * The path the app's WebSocket is mounted on, as production's `supervisor.attach(server, { path })`
+   * (query excluded): upgrades to it reach the supervisor, upgrades to any other path are refused
+   * with 404 (`refusal(app.url('/other'))`), and `app.url()` without an argument is its URL.
+   * Left out, the supervisor takes every upgrade, whatever its path.
+   */
+  path?: string | undefined;
   /**
    * The app's HTTP routes: the server's handler of plain requests, `(request, response) => void`
    * (an Express app, Koa's `app.callback()`, a node:http handler), reached at
@@ -116,7 +125,7 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
   readonly port: number;
   /**
    * The WebSocket URL of `path` on the server: `url('/?token=x')` is `ws://127.0.0.1:<port>/?token=x`.
-   * @default path '/'
+   * @default path options.path when given (the app's mount, `'/ws'`), else '/'
    */
   url(path?: string): string;
   /**
@@ -132,7 +141,9 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
    *
    * @param target A path (`'/?token=x'`, on this server) or a full `ws://` URL.
    * @param options `ws`'s client options, e.g. `{ autoPong: false }` for a peer that is gone.
-   * @throws {Error} ws's error (the promise rejects) when the upgrade fails, e.g. refused with 401.
+   * @throws {Error} ws's error (the promise rejects) when the upgrade fails. Refused at the upgrade,
+   *   it is ws's `Unexpected server response: 401` with the answer as {@link refusal} reads it:
+   *   `statusCode`, `headers` (`retry-after`, `ws-supervisor-refusal`) and `body`, read in full.
    *   With `refuse: 'close'` a refused client opens and gets a close frame (4401, 4429…):
    *   open() resolves, `messages.closed` has the code, and its `connectionId` throws.
    * @throws {SupervisorError} WSSUP_SHUTTING_DOWN (the promise rejects) when called after close();
@@ -231,14 +242,14 @@ function checkArguments(supervisor: unknown, options: unknown): void {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null) {
     throw invalid(
-      `expected options { clock?, advanceTimers?, handler? }, received ${describeValue(options)}.`,
+      `expected options { clock?, advanceTimers?, handler?, path? }, received ${describeValue(options)}.`,
     );
   }
-  const { clock, advanceTimers, handler, ...unknown } = options as ServeForTestOptions;
+  const { clock, advanceTimers, handler, path, ...unknown } = options as ServeForTestOptions;
   const extra = Object.keys(unknown);
   if (extra.length > 0) {
     throw invalid(
-      `unknown option ${extra.map((name) => `'${name}'`).join(', ')} (it takes clock, advanceTimers and handler).`,
+      `unknown option ${extra.map((name) => `'${name}'`).join(', ')} (it takes clock, advanceTimers, handler and path).`,
     );
   }
   if (clock !== undefined) {
@@ -251,6 +262,11 @@ function checkArguments(supervisor: unknown, options: unknown): void {
   if (advanceTimers !== undefined && !isFunction(advanceTimers)) {
     throw invalid(
       `options.advanceTimers must be a function (ms) => …, received ${describeValue(advanceTimers)}.`,
+    );
+  }
+  if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/') || /[?#]/.test(path))) {
+    throw invalid(
+      `options.path must start with "/" and have no query or fragment, as attach()'s (e.g. '/ws'), received ${describeValue(path)}.`,
     );
   }
   if (handler !== undefined && !isFunction(handler)) {
@@ -337,11 +353,11 @@ function notAdmitted(
  * when anything leaked. It imports no test runner.
  *
  * @param supervisor The app's supervisor, new (one per test; `close()` shuts it down).
- * @param options The supervisor's `clock` when a test moves it, how to advance fake timers, and
- *   the app's `handler` of plain HTTP requests (its routes).
+ * @param options The supervisor's `clock` when a test moves it, how to advance fake timers,
+ *   the app's `handler` of plain HTTP requests (its routes), and the `path` its WebSocket is on.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (the promise rejects) for something other than a
  *   supervisor, one already served, or a bad option (a clock without `increment()`, or not the supervisor's;
- *   a handler that is not a function);
+ *   a handler that is not a function; a path without its leading `/`, or with a query);
  *   WSSUP_SHUTTING_DOWN (from `attach()`) for a supervisor shut down.
  * @throws {Error} The server's error when it cannot listen (`EADDRNOTAVAIL`), once the
  *   supervisor is detached and shut down (there is no app to close()).
@@ -366,7 +382,8 @@ export async function serveForTest<S extends TestableSupervisor>(
   const admissionOf = (
     supervisor as { [SOCKET_ADMISSIONS]?: () => SocketAdmissionLookup } & TestableSupervisor
   )[SOCKET_ADMISSIONS]?.();
-  const detach = supervisor.attach(server); // throws WSSUP_SHUTTING_DOWN for a supervisor shut down: nothing to undo yet
+  const path = options?.path;
+  const detach = supervisor.attach(server, path === undefined ? undefined : { path }); // throws WSSUP_SHUTTING_DOWN for a supervisor shut down: nothing to undo yet
   served.add(supervisor);
 
   const history: string[] = [];
@@ -408,7 +425,7 @@ export async function serveForTest<S extends TestableSupervisor>(
   const { port } = server.address() as AddressInfo;
   const onServer = (scheme: 'ws' | 'http', path: string) =>
     `${scheme}://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`;
-  const url = (path = '/') => onServer('ws', path);
+  const url = (target = path ?? '/') => onServer('ws', target);
   const httpUrl = (path = '/') => onServer('http', path);
 
   let closing: Promise<void> | undefined;
@@ -441,11 +458,26 @@ export async function serveForTest<S extends TestableSupervisor>(
       const ours = unmapped(remoteAddress) === '127.0.0.1' && remotePort === port;
       client.serverEnd = ours ? serverEnds.get(endpoint(localAddress, localPort)) : undefined;
     });
+    // A refused upgrade: its answer read in full, as refusal() reads it, then the request let go
+    // (terminate() on a socket still connecting aborts it, with an 'error' that rejects the wait
+    // below). Without this listener ws rejected with its bare 'Unexpected server response: 401'.
+    let answer: RefusalAnswer | undefined;
+    ws.once('unexpected-response', (_request, response) => {
+      text(response).then(
+        (body) => {
+          answer = { statusCode: response.statusCode ?? 0, headers: response.headers, body };
+          ws.terminate();
+        },
+        () => ws.terminate(),
+      );
+    });
     try {
       await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
     } catch (error) {
       client.reported = error; // open()'s rejection reported it: close() does not again
-      throw error;
+      if (answer === undefined) throw error;
+      // ws's own words, with the answer: error.statusCode, error.headers, error.body.
+      throw Object.assign(new Error(`Unexpected server response: ${answer.statusCode}`), answer);
     }
     // The 101 came after the admission (the handshake completes only once the machines have
     // admitted the connection), so the record has it by now.

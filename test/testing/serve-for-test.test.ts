@@ -7,7 +7,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
-import { ShutdownStuckError, serveForTest, TestLeakError } from '../../src/testing/index.js';
+import { refusal, ShutdownStuckError, serveForTest, TestLeakError } from '../../src/testing/index.js';
 import { createEcho } from './echo-app.js';
 
 describe('serveForTest()', () => {
@@ -83,6 +83,26 @@ describe('serveForTest()', () => {
     const app = await serveForTest(createEcho());
     await expect(app.open('/')).rejects.toThrow('Unexpected server response: 401');
     await app.close();
+  });
+
+  it("open()'s rejection for a refused upgrade carries the answer, as refusal() reads it: status, headers, body", async () => {
+    const app = await serveForTest(createEcho({ maxConnectionsPerUser: 1 }));
+    onTestFinished(() => app.close());
+    const unauthenticated = await app.open('/').catch((error: unknown) => error);
+    expect(unauthenticated).toBeInstanceOf(Error);
+    expect(unauthenticated).toMatchObject({
+      message: 'Unexpected server response: 401',
+      statusCode: 401,
+      headers: { 'ws-supervisor-refusal': 'unauthenticated' },
+      body: 'unauthenticated\n',
+    });
+    await app.open('/?user=alice');
+    await expect(app.open('/?user=alice')).rejects.toMatchObject({
+      statusCode: 429,
+      headers: { 'retry-after': '5', 'ws-supervisor-refusal': 'user-limit' },
+      body: 'user has reached the maximum number of connections (1)\n',
+    });
+    await app.close(); // neither refused client's socket error is reported again
   });
 
   it('close() right after an open() that failed past the 101 (a subprotocol not asked for) shuts the app down', async () => {
@@ -212,6 +232,20 @@ describe("serveForTest() with options.handler: the app's HTTP routes on the same
   });
 });
 
+describe('serveForTest() with options.path: the app mounted on its own path, as in production', () => {
+  it('admits upgrades on the path only, refuses others with 404, and url() defaults to the path', async () => {
+    const app = await serveForTest(createEcho(), { path: '/ws' });
+    onTestFinished(() => app.close());
+    expect(app.url()).toBe(`ws://127.0.0.1:${app.port}/ws`);
+    const alice = await app.open('/ws?user=alice');
+    expect(alice.userId).toBe('alice');
+    const other = await refusal(app.url('/other?user=alice'));
+    expect(other.statusCode).toBe(404);
+    await expect(app.open('/?user=bob')).rejects.toThrow('Unexpected server response: 404');
+    expect(app.supervisor.stats().connections).toBe(1);
+  });
+});
+
 describe('serveForTest() refuses bad arguments with WSSUP_INVALID_ARGUMENT', () => {
   it.each([
     ['no supervisor', undefined, undefined, /expected a supervisor/],
@@ -221,11 +255,18 @@ describe('serveForTest() refuses bad arguments with WSSUP_INVALID_ARGUMENT', () 
     ['advanceTimers not a function', 'supervisor', { advanceTimers: 5000 }, /options\.advanceTimers must be/],
     ['an unknown option', 'supervisor', { clocks: new SimulatedClock() }, /unknown option 'clocks'/],
     ['a handler not a function', 'supervisor', { handler: { get: () => {} } }, /options\.handler must be/],
+    ['a path without its leading /', 'supervisor', { path: 'ws' }, /options\.path must start with "\/"/],
+    ['a path with a query', 'supervisor', { path: '/ws?v=1' }, /options\.path must start with "\/"/],
   ])('%s', async (_name, supervisor, options, message) => {
     const given = supervisor === 'supervisor' ? createEcho() : supervisor;
     // biome-ignore lint/suspicious/noExplicitAny: bad arguments on purpose
     const call = () => serveForTest(given as any, options as any);
-    await expect(call()).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message });
+    // expect.stringMatching: a bare RegExp in toMatchObject matches any string (vitest 4), so the
+    // messages were never checked.
+    await expect(call()).rejects.toMatchObject({
+      code: 'WSSUP_INVALID_ARGUMENT',
+      message: expect.stringMatching(message),
+    });
   });
 
   it('a clock the supervisor does not use: none of its own, or another (close() would move the wrong one)', async () => {
