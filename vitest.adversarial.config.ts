@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/adversarial/**/*.test.ts'],
+    setupFiles: ['test/setup/regexp-matches-string.ts'],
     testTimeout: 120_000,
     hookTimeout: 60_000,
     fileParallelism: false,

@@ -10,6 +10,8 @@ const exclude = [...configDefaults.exclude, 'test/**/*.heavy.test.ts'];
 
 export default defineConfig({
   test: {
+    // A RegExp in an expected object matches strings (vitest 4's toMatchObject took it for {}).
+    setupFiles: ['test/setup/regexp-matches-string.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     // Tests open real sockets; keep the two cores from fighting over many workers.
@@ -20,7 +22,11 @@ export default defineConfig({
     // The mutation check (npm run test:mutants) runs suites against a mutant runtime, which a
     // setup file swaps in with vi.mock: every file in a registry of its own, as vitest's default.
     ...(process.env.WSSUP_MUTANT
-      ? { include, exclude, setupFiles: ['test/mutants/apply-mutant.ts'] }
+      ? {
+          include,
+          exclude,
+          setupFiles: ['test/setup/regexp-matches-string.ts', 'test/mutants/apply-mutant.ts'],
+        }
       : {
           // Two projects in one pool of maxWorkers: most files share their worker's module
           // registry, so the runtime, xstate and ws are imported once per worker rather than once

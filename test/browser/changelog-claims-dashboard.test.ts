@@ -104,6 +104,6 @@ describe.runIf(hasBrowser)('CHANGELOG: the dashboard’s count badges', () => {
       const covered = labels.filter((label) => overlap(pill, label) > 1);
       expect(covered, `${state}'s badge covers a state's name`).toEqual([]);
     }
-    expect(logged).toEqual([]);
+    expect([...logged]).toEqual([]);
   }, 60_000);
 });

@@ -104,7 +104,7 @@ describe.runIf(hasBrowser)("the client's close() in a browser, to a server that 
       expect(await evaluate<number>('window.sockets[0].listeners')).toBe(0);
       await vi.waitFor(() => expect(closes).toEqual([1000]), { timeout: 10_000, interval: 20 });
       expect(await evaluate<number>('window.sockets.length')).toBe(1);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       for (const ws of wss.clients) ws.terminate();
       await closeServer(files);

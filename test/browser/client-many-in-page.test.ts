@@ -79,7 +79,7 @@ describe.runIf(hasBrowser)('several clients in one page (a browser)', () => {
       await evaluate('window.clients.forEach((client) => client.close())');
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       await closeServer(files);
     }

@@ -108,7 +108,7 @@ describe.runIf(hasBrowser)('many tabs (a browser)', () => {
       await second.evaluate('window.client.close()');
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
       return events;
     } finally {
       for (const release of held) release();

@@ -138,7 +138,7 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
       await evaluate('window.client.close()');
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       logged.length = 0;
       await browserTab.tab.context().setOffline(false);
@@ -186,7 +186,7 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
       // No ERR_INTERNET_DISCONNECTED: the browser was never asked for a socket while offline.
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       logged.length = 0;
       await browserTab.tab.context().setOffline(false);
@@ -220,7 +220,7 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
       await evaluate('window.client.close()');
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       logged.length = 0;
       await closeServer(files);
@@ -245,7 +245,7 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
       await evaluate('window.client.close()');
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       logged.length = 0;
       await browserTab.tab.context().setOffline(false);

@@ -68,7 +68,7 @@ describe.runIf(hasBrowser)('the client sends bytes in shared memory (a browser)'
       await browserTab.tab.evaluate('window.client.close()');
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       await closeServer(files);
     }

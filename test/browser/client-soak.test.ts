@@ -119,7 +119,7 @@ describe.runIf(hasBrowser)('the client in a browser, soaked', () => {
         timeout: 100_000,
         polling: 100,
       });
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
       expect(upgrades).toBeGreaterThanOrEqual(cycles);
 
       // All along: one socket at a time not yet closed (two while one finishes closing), no
@@ -154,7 +154,7 @@ describe.runIf(hasBrowser)('the client in a browser, soaked', () => {
       expect(await evaluate('window.census()')).toEqual({ notClosed: 0, listenersOnClosed: 0, timers: 0 });
       expect(wss.clients.size).toBe(0);
       expect(held).toEqual([1000]);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       for (const ws of wss.clients) ws.terminate();
       await closeServer(files);

@@ -121,7 +121,7 @@ describe.runIf(hasBrowser)('the client in a browser, under React StrictMode', ()
       await browserTab.tab.waitForFunction('window.census().notClosed === 0', undefined, { timeout: 10_000 });
       expect(await evaluate('window.census()')).toEqual({ notClosed: 0, timers: 0, online: 0, offline: 0 });
       expect(await evaluate('window.errors')).toEqual([]);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       await closeServer(files);
     }

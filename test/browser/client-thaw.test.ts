@@ -102,7 +102,7 @@ describe.runIf(hasBrowser)('the client in a tab frozen past its silence timeout,
       await cdp.send('Debugger.disable');
       await cdp.detach();
       await evaluate('window.client.close()');
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       logged.length = 0;
       await closeServer(files);

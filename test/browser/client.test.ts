@@ -158,7 +158,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       await allDisposed(first.supervisor);
       expectNoLeaks(first.supervisor);
       expectNoLeaks(second.supervisor);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       await closeServer(files);
     }
@@ -230,7 +230,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       await evaluate('window.client.close()');
       await allDisposed(pingsOnly.supervisor);
       expectNoLeaks(pingsOnly.supervisor);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       await closeServer(files);
     }
@@ -354,7 +354,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       await evaluate('window.client.close()');
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       await closeServer(files);
     }
@@ -383,7 +383,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       expect(await disposed).toMatchObject({ reason: 'closed', closeCode: 1000 });
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     } finally {
       await closeServer(files);
     }

@@ -130,7 +130,7 @@ describe.runIf(hasBrowser)('the dashboard’s layout in a browser', () => {
     }
     const newest = await box(page, '#activity .act:first-child');
     expect(newest.y + newest.height).toBeLessThanOrEqual(900);
-    expect(logged).toEqual([]);
+    expect([...logged]).toEqual([]);
   }, 30_000);
 
   it('390×844: no sideways scroll, the badge on screen, bars drawn, events wrapped', async () => {
@@ -162,7 +162,7 @@ describe.runIf(hasBrowser)('the dashboard’s layout in a browser', () => {
     expect(clipped).toEqual([]);
     const details = await box(page, `#activity .act[data-user="${longUser}"] .who`);
     expect(details.x + details.width).toBeLessThanOrEqual(390);
-    expect(logged).toEqual([]);
+    expect([...logged]).toEqual([]);
   }, 30_000);
 });
 
@@ -219,7 +219,7 @@ describe.runIf(hasBrowser)('the dashboard’s layout with 15 users, cards stacke
       const bar = await box(page, '#users .user[data-user="alice"] .bar');
       const limit = await box(page, '#scale .limit');
       expect(Math.abs(limit.x + limit.width / 2 - (bar.x + bar.width))).toBeLessThanOrEqual(2);
-      expect(logged).toEqual([]);
+      expect([...logged]).toEqual([]);
     }, 30_000);
   }
 });

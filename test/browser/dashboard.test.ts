@@ -172,6 +172,6 @@ describe.runIf(hasBrowser)('dashboard in a browser', () => {
       animations: 'disabled',
     });
 
-    expect(logged).toEqual([]);
+    expect([...logged]).toEqual([]);
   }, 60_000);
 });

@@ -144,6 +144,6 @@ describe.runIf(hasBrowser)('the README React hook under StrictMode, in Chromium'
     }
     await allDisposed(server.supervisor);
     expectNoLeaks(server.supervisor);
-    expect(logged).toEqual([]);
+    expect([...logged]).toEqual([]);
   }, 60_000);
 });

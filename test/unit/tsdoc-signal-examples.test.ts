@@ -105,7 +105,7 @@ function shutdownChains(): { where: string; text: string }[] {
   for (const { file, text } of documents()) {
     for (const match of text.matchAll(/shutdown\([^)]*\)(?:\s*\/\/[^\n]*)?\s*\.(?:then|catch|finally)\(/g)) {
       const line = text.slice(0, match.index).split('\n').length;
-      found.push({ where: `${file}:${line}`, text: text.slice(match.index, match.index + 400) });
+      found.push({ where: `${file}:${line}`, text: text.slice(match.index, match.index + 600) });
     }
   }
   return found;
