@@ -70,8 +70,21 @@ export type CloseDisposition =
 /** The same hint the server writes: the reason ends with ` retry-after=<integer seconds>`. */
 const RETRY_AFTER = / retry-after=(\d+)$/;
 
-/** The retry hint of a close reason in milliseconds, or undefined when it has none. */
-export function retryAfterMsOf(reason: string): number | undefined {
+/**
+ * Whether a close with this code may carry a retry hint in its reason: any code a close frame can
+ * carry (or no code given). Not 1006, which no close frame carries: its reason is the client's own
+ * words (an error's message, a url() hook's, `cannot connect: …`), which may say anything, and
+ * an upgrade refused over HTTP whose status has no twin (a 500, a proxy's 502) gives its
+ * Retry-After as a field of its own (the machine's SOCKET_CLOSED `retryAfterMs`).
+ */
+const mayCarryRetryHint = (code: number | undefined) => code !== ClientCloseCodes.abnormal;
+
+/**
+ * The retry hint of a close reason in milliseconds, or undefined when it has none, or when `code`
+ * is given and is 1006 (see mayCarryRetryHint).
+ */
+export function retryAfterMsOf(reason: string, code?: number): number | undefined {
+  if (!mayCarryRetryHint(code)) return undefined;
   const seconds = RETRY_AFTER.exec(reason)?.[1];
   return seconds === undefined ? undefined : Number(seconds) * 1000;
 }
@@ -189,12 +202,13 @@ export function reconnectWithinMsOf(reason: string, code?: number): number | und
 }
 
 /**
- * The close reason without its hints: the human-readable message. The retry hint goes whatever
- * the code; a paced shutdown's window only on 1001 and 1012, and a refusal's reason token only
- * on 4400–4599, when `code` is given (another code's reason keeps such an ending, its app's own
- * text, as a 1006's keeps the client's own words).
+ * The close reason without its hints: the human-readable message. When `code` is given, the retry
+ * hint goes from any code but 1006, a paced shutdown's window only from 1001 and 1012, and a
+ * refusal's reason token only from 4400–4599 (another code's reason keeps such an ending, its
+ * app's own text, as a 1006's keeps the client's own words whole).
  */
 export function closeMessageOf(reason: string, code?: number): string {
+  if (!mayCarryRetryHint(code)) return reason;
   let message = reason.replace(RETRY_AFTER, '');
   if (mayCarryRefusal(code)) message = message.replace(REFUSAL_TOKEN, '');
   return mayCarryWindow(code) ? message.replace(RECONNECT_WITHIN, '') : message;

@@ -198,9 +198,18 @@ export interface ClientClose {
    * when no close frame came (a dropped socket, a failed or timed-out connect, a silent server).
    */
   code: number;
-  /** The close reason without its retry hint and reason token: words for people, not to parse. */
+  /**
+   * The close reason without its retry hint and reason token: words for people, not to parse. A
+   * 1006's, the client's own words (no close frame carries 1006), is kept whole.
+   */
   reason: string;
-  /** The server's retry hint (` retry-after=<s>` at the end of the reason), in ms. */
+  /**
+   * The server's retry hint, in ms: ` retry-after=<s>` at the end of a close frame's reason (any
+   * code but 1006), or the Retry-After header of an upgrade refused over HTTP, which only the
+   * client under Node reads (its seconds, or those until its HTTP-date), whatever the status.
+   * Never read from a 1006's reason, the client's own words (a url() hook's error, a transport
+   * error's message): a 1006 has a hint only from such a header.
+   */
   retryAfterMs: number | undefined;
   /**
    * Why the server refused, by its own word (the server's `rejected` event's `reason`), when it
@@ -278,7 +287,10 @@ export type ClientEvent =
       type: 'SOCKET_CLOSED';
       /** The close code (1006: the socket was lost, or given up, without a close frame). */
       code: number;
-      /** The close reason, as sent (it may carry a retry hint, `retry-after=<ms>`). */
+      /**
+       * The close reason, as sent: a close frame's may end with a retry hint (` retry-after=<s>`);
+       * a 1006's is the client's own words, never read for one (see `retryAfterMs`).
+       */
       reason: string;
       /** Whether the close handshake completed. */
       wasClean: boolean;
@@ -290,6 +302,13 @@ export type ClientEvent =
        * from a close frame's 4400–4599 (its ` refusal=<reason>`), never from a 1006's reason.
        */
       refusal?: ClientRefusalReason;
+      /**
+       * Set for an upgrade refused over HTTP whose response had a Retry-After: the close's
+       * `retryAfterMs`. Without it, the hint is read from the reason of a close frame (any code
+       * but 1006), never from a 1006's reason: no close frame carries 1006, so its reason is the
+       * client's own words (an error's message, a url() hook's), which may say anything.
+       */
+      retryAfterMs?: number;
     }
   | {
       /** Fact from the device: its network is back (a browser's `online` event). */
@@ -369,7 +388,7 @@ const closeFrom = (event: ClientEvent): ClientClose =>
     ? {
         code: event.code,
         reason: closeMessageOf(event.reason, event.code),
-        retryAfterMs: retryAfterMsOf(event.reason),
+        retryAfterMs: event.retryAfterMs ?? retryAfterMsOf(event.reason, event.code),
         refusal: event.refusal ?? refusalOf(event.reason, event.code),
         ...reconnectWithin(event.reason, event.code),
         wasClean: event.wasClean,

@@ -53,8 +53,10 @@ export interface ClientCloseEvent extends ClientClose {
    */
   errorCode?: string;
   /**
-   * The server's retry hint (` retry-after=<s>` at the end of the reason), in ms, kept as the
-   * server sent it. It schedules a retry only when `next` is `'reconnect'`: after a give-up
+   * The server's retry hint, in ms, kept as the server sent it: ` retry-after=<s>` at the end of
+   * a close frame's reason (any code but 1006), or, under Node, a refused upgrade's Retry-After
+   * header, whatever its status. Never read from a 1006's reason, which is the client's own words
+   * (a `url` function's error, a transport error's message). It schedules a retry only when `next` is `'reconnect'`: after a give-up
    * (`givenUp`) or any other `next`, nothing is scheduled, so a "retrying in 5 s" read from it
    * would be wrong.
    */

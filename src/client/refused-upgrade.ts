@@ -4,7 +4,7 @@
  * WebSocket shows that only as a failed connection (1006), but ws's WebSocket
  * in Node shows the response. Read as the close code the same refusal carries
  * with `refuse: 'close'` (4000 + status, the reason by name as `refusal`, the
- * hint as ` retry-after=<s>`), it
+ * hint as `retryAfterMs`), it
  * takes the client machine's path for that code: no retry after a 401 or 403,
  * a wait of at least Retry-After after a 429 or 503.
  */
@@ -200,14 +200,18 @@ const MAX_RETRY_AFTER_SECONDS = 2 ** 31;
 /**
  * The close a refused upgrade stands for: its twin code (or 1006), and a reason naming the
  * status (`HTTP 429 Too Many Requests`), then the body's message if any (`HTTP 401
- * Unauthorized: token expired`), that ends with ` retry-after=<s>` when the response has a
- * Retry-After in seconds, as a close-frame refusal's does: the client machine reads the hint from
- * there. The whole reason is at most 123 bytes of UTF-8, as a close frame's (the status text,
- * then the message, cut to fit; the hint never). `refusal` is the WS-Supervisor-Refusal header's
- * word (as the server writes it, else undefined), given as a field of its own and never written
- * into the reason: the machine reads a reason token only from a close frame's 4400–4599, so a
- * 1006 (a 500, or any failed connect) keeps its words whole and names no refusal it did not get
- * from a header. `wasClean` is false: no WebSocket was opened, so none was closed cleanly.
+ * Unauthorized: token expired`). `retryAfterMs` is the Retry-After header's (in seconds, or
+ * those until its HTTP-date), whatever the status, else undefined: a field of its own, which
+ * the machine takes as the close's. A twin's reason still ends with it as ` retry-after=<s>`, as
+ * the same refusal's close frame does (the server's words there); a 1006's never does: the
+ * machine reads no hint from a 1006's reason, the client's own words on any other failed
+ * connect, and would show it to the app as words. The whole reason is
+ * at most 123 bytes of UTF-8, as a close frame's (the status text, then the message, cut to fit;
+ * the hint never). `refusal` is the WS-Supervisor-Refusal header's word (as the server writes it,
+ * else undefined), given as a field of its own and never written into the reason: the machine
+ * reads a reason token only from a close frame's 4400–4599, so a 1006 (a 500, or any failed
+ * connect) keeps its words whole and names no refusal nor hint it did not get from a header.
+ * `wasClean` is false: no WebSocket was opened, so none was closed cleanly.
  *
  * One exception: a 403 whose (text/plain) body is exactly `evicted: replaced` is a handshake that
  * a newer login of its user replaced (atLimit: 'replace-oldest'): it reads as the close the same
@@ -225,14 +229,24 @@ export function closeOfRefusedUpgrade(
   reason: string;
   wasClean: false;
   refusal: ClientRefusalReason | undefined;
+  retryAfterMs: number | undefined;
 } {
   const status = response.statusCode ?? 0;
   if (status === 403 && message === REPLACED_REASON) {
-    return { code: ClientCloseCodes.evicted, reason: REPLACED_REASON, wasClean: false, refusal: undefined };
+    return {
+      code: ClientCloseCodes.evicted,
+      reason: REPLACED_REASON,
+      wasClean: false,
+      refusal: undefined,
+      retryAfterMs: undefined,
+    };
   }
+  const code = TWINS[status] ?? ClientCloseCodes.abnormal;
   const header = response.headers['retry-after'];
-  const seconds = typeof header === 'string' ? retryAfterSeconds(header, wallNowMs) : undefined;
-  const hint = seconds === undefined ? '' : ` retry-after=${Math.min(seconds, MAX_RETRY_AFTER_SECONDS)}`;
+  const given = typeof header === 'string' ? retryAfterSeconds(header, wallNowMs) : undefined;
+  const seconds = given === undefined ? undefined : Math.min(given, MAX_RETRY_AFTER_SECONDS);
+  // In a twin's reason only: a 1006's reason is never read for a hint (the client's own words).
+  const hint = seconds === undefined || code === ClientCloseCodes.abnormal ? '' : ` retry-after=${seconds}`;
   const named = response.headers[REFUSAL_HEADER.toLowerCase()];
   const refusal = typeof named === 'string' && isRefusalWord(named.trim()) ? named.trim() : undefined;
   // The whole reason fits a close frame's, as a close-frame refusal's does: an app may pass it
@@ -245,10 +259,11 @@ export function closeOfRefusedUpgrade(
   const hintless = cutToBytes(withoutHints(message), room - utf8Length(`${line}: `));
   const text = hintless === '' ? line : `${line}: ${hintless}`;
   return {
-    code: TWINS[status] ?? ClientCloseCodes.abnormal,
+    code,
     reason: `${text}${hint}`,
     wasClean: false,
     refusal,
+    retryAfterMs: seconds === undefined ? undefined : seconds * 1000,
   };
 }
 

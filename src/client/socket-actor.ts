@@ -345,15 +345,17 @@ function connect(
     const why = code === ClientCloseCodes.abnormal && reason === '' ? failure : reason;
     // A refused upgrade's close is its status, not the abort's error.
     hooks.errorCode(refused === undefined ? failureCode : undefined);
-    // The header's word as a field, never parsed back from a reason: a 1006's reason is the
-    // client's own words (an error's message), which may say anything.
+    // The headers' word and hint as fields, never parsed back from a reason: a 1006's reason is
+    // the client's own words (an error's message), which may say anything.
     const named = refused?.refusal;
+    const hinted = refused?.retryAfterMs;
     sendBack({
       type: 'SOCKET_CLOSED',
       code,
       reason: why,
       wasClean,
       ...(named === undefined ? {} : { refusal: named }),
+      ...(hinted === undefined ? {} : { retryAfterMs: hinted }),
     });
   };
   // WHATWG fires `close` after every `error`, and the close is what the machine acts on: a

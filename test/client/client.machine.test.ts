@@ -81,6 +81,22 @@ function startClient(random?: number[], silence?: (now: () => number) => ClientS
     value: () => actor.getSnapshot().value,
     closeWith: (code: number, reason = '') =>
       actor.send({ type: 'SOCKET_CLOSED', code, reason, wasClean: code !== 1006 }),
+    /**
+     * A close with a retry hint of `seconds`: in a close frame's reason, or for a 1006 (which no
+     * close frame carries) as the field a refused upgrade's Retry-After header gives.
+     */
+    closeWithHint: (code: number, seconds: number) =>
+      actor.send(
+        code === 1006
+          ? {
+              type: 'SOCKET_CLOSED',
+              code,
+              reason: 'HTTP 502 Bad Gateway',
+              wasClean: false,
+              retryAfterMs: seconds * 1000,
+            }
+          : { type: 'SOCKET_CLOSED', code, reason: `later retry-after=${seconds}`, wasClean: true },
+      ),
   };
 }
 
@@ -299,6 +315,38 @@ describe('the client machine', () => {
     );
   });
 
+  // Review: a 1006's reason is the client's own words (a url() hook's error, a transport
+  // error's message), never a server's hint: a refused upgrade gives its Retry-After as a field.
+  it("reads a retry hint from a 1006's field only, never from its reason, whose words stay whole", () => {
+    const c = startClient([0.5]);
+    c.closeWith(1006, 'cannot connect: token service busy retry-after=30');
+    // The backoff's first step (0.5 × 1000), not 30 s on a hint no server gave.
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 500, attempt: 1 });
+    c.advance(500);
+    c.closeWith(1006, 'read ECONNRESET retry-after=2147483648'); // 24.8 days, were it read
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 1_000, attempt: 2 });
+    c.advance(1_000);
+    c.closeWithHint(1006, 7); // a refused 502's Retry-After: 7
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 7_000 + 0.5 * 4_000, attempt: 3 });
+    c.advance(9_000);
+    // A close frame's hint is read as before, whatever its code (an app's close on an open socket).
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.closeWith(4503, 'maintenance retry-after=60');
+    const closes = c.emitted.filter((event) => event.type === 'close');
+    expect(closes).toMatchObject([
+      { code: 1006, reason: 'cannot connect: token service busy retry-after=30', retryAfterMs: undefined },
+      { code: 1006, reason: 'read ECONNRESET retry-after=2147483648', retryAfterMs: undefined },
+      { code: 1006, reason: 'HTTP 502 Bad Gateway', retryAfterMs: 7_000 },
+      { code: 4503, reason: 'maintenance', retryAfterMs: 60_000 },
+    ]);
+    expect(retryAfterMsOf('cannot connect: busy retry-after=30', 1006)).toBeUndefined();
+    expect(retryAfterMsOf('cannot connect: busy retry-after=30')).toBe(30_000); // no code: as before
+    expect(retryAfterMsOf('maintenance retry-after=60', 4503)).toBe(60_000);
+    expect(closeMessageOf('cannot connect: busy retry-after=30', 1006)).toBe(
+      'cannot connect: busy retry-after=30',
+    );
+  });
+
   it('after a 1001 with a retry hint, spreads the return over the window after the hint', () => {
     const c = startClient([0.5]);
     c.actor.send({ type: 'SOCKET_OPENED' });
@@ -454,8 +502,8 @@ describe('the client machine', () => {
 
   it.each([
     [
-      'a 1006 with a retry hint',
-      (c: ReturnType<typeof startClient>) => c.closeWith(1006, 'lost retry-after=5'),
+      "a 1006 with a refused upgrade's retry hint",
+      (c: ReturnType<typeof startClient>) => c.closeWithHint(1006, 5),
     ],
     [
       '4429 with a retry hint',
@@ -981,7 +1029,7 @@ describe('the delays, for any jitter (fast-check)', () => {
         (randoms, hintSeconds, code) => {
           const c = startClient(randoms);
           for (let failure = 0; failure < randoms.length; failure++) {
-            c.closeWith(code, `later retry-after=${hintSeconds}`);
+            c.closeWithHint(code, hintSeconds);
             const { delayMs } = c.emitted.at(-1) as { delayMs: number };
             const ceiling = Math.min(8_000, 1_000 * 2 ** failure);
             expect(delayMs).toBeGreaterThanOrEqual(hintSeconds * 1_000);

@@ -4,7 +4,13 @@
  * sockets are in http-refusal.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { closeKindOf, closeMessageOf, dispositionOf, refusalOf } from '../../machines/client-close.js';
+import {
+  closeKindOf,
+  closeMessageOf,
+  dispositionOf,
+  refusalOf,
+  retryAfterMsOf,
+} from '../../machines/client-close.js';
 import { closeOfRefusedUpgrade } from '../../src/client/refused-upgrade.js';
 
 const response = (statusCode: number, statusMessage: string, retryAfter?: string | string[]) => ({
@@ -89,11 +95,38 @@ describe('closeOfRefusedUpgrade', () => {
     ['soon', ''],
     ['', ''],
     [['5', '6'], ''], // not a header Node gives as a list, but not a hint either
-  ])('Retry-After %j → reason ends with %j', (retryAfter, hint) => {
-    expect(closeOfRefusedUpgrade(response(429, 'Too Many Requests', retryAfter)).reason).toBe(
-      `HTTP 429 Too Many Requests${hint}`,
-    );
+  ])('Retry-After %j → reason ends with %j, as the field says', (retryAfter, hint) => {
+    const close = closeOfRefusedUpgrade(response(429, 'Too Many Requests', retryAfter));
+    expect(close.reason).toBe(`HTTP 429 Too Many Requests${hint}`);
+    expect(close.retryAfterMs).toBe(retryAfterMsOf(close.reason, close.code));
   });
+
+  // Review: the machine reads no hint from a 1006's reason (the client's own words on any other
+  // failed connect): a refused upgrade with no twin gives its Retry-After as the field alone.
+  it.each([
+    [500, 'Internal Server Error', '9', 9_000],
+    [502, 'Bad Gateway', 'Wed, 21 Oct 2015 07:28:00 GMT', 60_000],
+    [404, 'Not Found', '99999999999999999999999', 2 ** 31 * 1000],
+  ])(
+    "a %i %s with Retry-After %j: 1006, the hint the field's, never in its reason",
+    (status, text, retryAfter, ms) => {
+      const close = closeOfRefusedUpgrade(
+        response(status, text, retryAfter),
+        Date.UTC(2015, 9, 21, 7, 27, 0),
+        'é'.repeat(100),
+      );
+      const words = `HTTP ${status} ${text}: `;
+      // The words get all 123 bytes, the room a hint in the reason would have taken.
+      expect(close).toEqual({
+        code: 1006,
+        reason: `${words}${'é'.repeat((123 - words.length) >> 1)}`,
+        wasClean: false,
+        refusal: undefined,
+        retryAfterMs: ms,
+      });
+      expect(retryAfterMsOf(close.reason, close.code)).toBeUndefined();
+    },
+  );
 
   it.each([
     // An HTTP-date (a proxy's 503, say), read against the wall clock: the seconds until then, rounded up.
