@@ -8,10 +8,11 @@ const include = ['test/**/*.test.ts', 'examples/**/*.test.ts'];
 // only under `npm run test:adversarial` (vitest.adversarial.config.ts).
 const exclude = [...configDefaults.exclude, 'test/**/*.heavy.test.ts'];
 
+// A RegExp in an expected object matches strings (vitest 4's toMatchObject took it for {}).
+const setupFiles = ['test/setup/regexp-matches-string.ts'];
+
 export default defineConfig({
   test: {
-    // A RegExp in an expected object matches strings (vitest 4's toMatchObject took it for {}).
-    setupFiles: ['test/setup/regexp-matches-string.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     // Tests open real sockets; keep the two cores from fighting over many workers.
@@ -25,7 +26,7 @@ export default defineConfig({
       ? {
           include,
           exclude,
-          setupFiles: ['test/setup/regexp-matches-string.ts', 'test/mutants/apply-mutant.ts'],
+          setupFiles: [...setupFiles, 'test/mutants/apply-mutant.ts'],
         }
       : {
           // Two projects in one pool of maxWorkers: most files share their worker's module
@@ -34,6 +35,7 @@ export default defineConfig({
           // the files that mock a module, a global or the timers keep a registry of their own
           // (test/isolated-files.ts says which, and a unit test keeps that list whole). No
           // include at the root: `extends` would add the root's list to each project's.
+          setupFiles,
           projects: [
             {
               extends: true,
