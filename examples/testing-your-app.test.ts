@@ -71,7 +71,6 @@ function createChat(overrides: Partial<SupervisorOptions<ChatData>> = {}): Super
  */
 async function startChat(context: TestContext, overrides: Parameters<typeof createChat>[0] = {}) {
   const app = await serveForTest(createChat(overrides), {
-    clock: overrides.clock instanceof SimulatedClock ? overrides.clock : undefined,
     advanceTimers: (ms) => vi.isFakeTimers() && vi.advanceTimersByTime(ms),
   });
   context.onTestFinished(() => app.close());

@@ -9,6 +9,7 @@ export { leaksOf } from './leaks.js';
 export { type RefusalAnswer, refusal } from './refusal.js';
 export {
   type ManualClock,
+  type OpenRefusedError,
   type ServeForTestOptions,
   serveForTest,
   type TestApp,

@@ -5,13 +5,17 @@
  * that an app's test suite does not carry its own 100-line copy of it.
  */
 import { once } from 'node:events';
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { text } from 'node:stream/consumers';
 // From node:timers, not the global: fake timers replace globalThis.setImmediate (vitest 4's, not
 // node:timers'), maybe before this module loads (a setup file), and close()'s turns of I/O must be
-// real: one read at load while they were on hung close() on a clock.
-import { setImmediate as ioTurn } from 'node:timers';
+// real: one read at load while they were on hung close() on a clock. So is open()'s bound on a
+// refused upgrade's body: a test's fake timers must not hold it.
+import {
+  clearTimeout as clearRealTimeout,
+  setImmediate as ioTurn,
+  setTimeout as realTimeout,
+} from 'node:timers';
 import type { ClientOptions } from 'ws';
 import { INJECTED_CLOCK } from '../clock-shape.js';
 import { type AsyncDisposableIfTyped, withAsyncDispose } from '../disposal.js';
@@ -28,6 +32,59 @@ import { ShutdownStuckError, TestLeakError } from './test-app-errors.js';
 const QUIET_TURNS = 20;
 /** close()'s bound on a simulated clock: moves of a tenth of drainTimeoutMs (ten drainTimeoutMs in all). */
 const MAX_MOVES = 100;
+
+/**
+ * The most of a refused upgrade's body that open() reads: a refusal says a line (the supervisor's
+ * is its reason), and a server that is not one (a page, an endless event stream) must not fill the
+ * test's memory.
+ */
+const REFUSED_BODY_MAX_BYTES = 64 * 1024;
+/**
+ * How long open() reads a refused upgrade's body, on real time (node:timers, which fake timers
+ * leave real): the supervisor writes it with the status and ends it at once; a body that never
+ * ends (another server's `text/event-stream` at that URL) held open() until the test timed out.
+ */
+const REFUSED_BODY_WAIT_MS = 1_000;
+
+/**
+ * What {@link TestApp.open} rejects with when the upgrade is refused over HTTP (401, 404, 429…):
+ * ws's message, `Unexpected server response: 401`, with the answer as {@link refusal} reads it
+ * (`error.statusCode`, `error.headers`, `error.body`), and ws's own error as `cause`.
+ */
+export interface OpenRefusedError extends Error, RefusalAnswer {
+  /**
+   * The answer's body, as much of it as came: at most its first 64 KiB, within 1 s of the status
+   * (a body that never ends, or a connection cut mid-body, gives what came before; `''` for none).
+   */
+  body: string;
+}
+
+/**
+ * Reads a refused upgrade's body, bounded (REFUSED_BODY_MAX_BYTES, REFUSED_BODY_WAIT_MS): resolves,
+ * never rejects, with what came when it ends, fails, is cut short or runs out of room or time.
+ */
+function readRefusedBody(response: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const timer = realTimeout(() => finish(), REFUSED_BODY_WAIT_MS);
+    const finish = () => {
+      clearRealTimeout(timer);
+      response.off('data', data).off('end', finish).off('close', finish).off('error', finish);
+      // stream: true drops a character the cap cut in two, rather than showing it as U+FFFD.
+      resolve(new TextDecoder().decode(Buffer.concat(chunks, size), { stream: true }));
+    };
+    const data = (chunk: Buffer | string) => {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      const taken = bytes.subarray(0, REFUSED_BODY_MAX_BYTES - size);
+      chunks.push(taken);
+      size += taken.length;
+      if (size >= REFUSED_BODY_MAX_BYTES) finish();
+    };
+    // 'close' and 'error': a body cut short (the connection reset) ends the read with what came.
+    response.on('data', data).on('end', finish).on('close', finish).on('error', finish);
+  });
+}
 
 /** A clock that a test moves by hand, such as XState's `SimulatedClock`: the one the supervisor was given. */
 export interface ManualClock {
@@ -55,8 +112,9 @@ export interface ServeForTestOptions {
   /**
    * The path the app's WebSocket is mounted on, as production's `supervisor.attach(server, { path })`
    * (query excluded): upgrades to it reach the supervisor, upgrades to any other path are refused
-   * with 404 (`refusal(app.url('/other'))`), and `app.url()` without an argument is its URL.
-   * Left out, the supervisor takes every upgrade, whatever its path.
+   * with 404 (`refusal(app.url('/other'))`), and `app.url()` without an argument is its URL;
+   * a query alone goes onto it (`app.url('?token=x')`, `app.open('?token=x')`). A path with a
+   * query or fragment is refused. Left out, the supervisor takes every upgrade, whatever its path.
    */
   path?: string | undefined;
   /**
@@ -125,6 +183,8 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
   readonly port: number;
   /**
    * The WebSocket URL of `path` on the server: `url('/?token=x')` is `ws://127.0.0.1:<port>/?token=x`.
+   * With options.path (`'/ws'`), a query alone goes onto that path: `url('?token=x')` is
+   * `ws://127.0.0.1:<port>/ws?token=x`; a path that starts with `/` is the server's, as given.
    * @default path options.path when given (the app's mount, `'/ws'`), else '/'
    */
   url(path?: string): string;
@@ -139,11 +199,14 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
    * the `connectionId` and `userId` of the connection the supervisor admitted for it. It
    * answers the shutdown at close() (one the test paused reads again), and is terminated then.
    *
-   * @param target A path (`'/?token=x'`, on this server) or a full `ws://` URL.
+   * @param target A path (`'/?token=x'`, on this server; a query alone, `'?token=x'`, goes onto
+   *   options.path, as {@link TestApp.url}) or a full `ws://` URL.
    * @param options `ws`'s client options, e.g. `{ autoPong: false }` for a peer that is gone.
    * @throws {Error} ws's error (the promise rejects) when the upgrade fails. Refused at the upgrade,
-   *   it is ws's `Unexpected server response: 401` with the answer as {@link refusal} reads it:
-   *   `statusCode`, `headers` (`retry-after`, `ws-supervisor-refusal`) and `body`, read in full.
+   *   it is an {@link OpenRefusedError}: ws's `Unexpected server response: 401` with the answer as
+   *   {@link refusal} reads it, `statusCode`, `headers` (`retry-after`, `ws-supervisor-refusal`)
+   *   and `body` (its first 64 KiB, within 1 s: a body that never ends does not hold open()), and
+   *   ws's error as `cause`.
    *   With `refuse: 'close'` a refused client opens and gets a close frame (4401, 4429…):
    *   open() resolves, `messages.closed` has the code, and its `connectionId` throws.
    * @throws {SupervisorError} WSSUP_SHUTTING_DOWN (the promise rejects) when called after close();
@@ -157,7 +220,7 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> extends Asyn
    * whose own `webSocketServer` chooses one (`handleProtocols`); `client.ws.protocol` is the one
    * chosen. Otherwise as {@link TestApp.open | open(target, options)}.
    *
-   * @param target A path (`'/?token=x'`, on this server) or a full `ws://` URL.
+   * @param target A path (`'/?token=x'`, on this server; `'?token=x'` onto options.path) or a full `ws://` URL.
    * @param protocols The subprotocols to ask for, e.g. `'graphql-transport-ws'` or `['v2', 'v1']`;
    *   `undefined` for none, as ws takes it (`open(url, undefined, { headers })`).
    * @param options `ws`'s client options.
@@ -357,7 +420,7 @@ function notAdmitted(
  *   the app's `handler` of plain HTTP requests (its routes), and the `path` its WebSocket is on.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (the promise rejects) for something other than a
  *   supervisor, one already served, or a bad option (a clock without `increment()`, or not the supervisor's;
- *   a handler that is not a function; a path without its leading `/`, or with a query);
+ *   a handler that is not a function; a path without its leading `/`, or with a query or fragment);
  *   WSSUP_SHUTTING_DOWN (from `attach()`) for a supervisor shut down.
  * @throws {Error} The server's error when it cannot listen (`EADDRNOTAVAIL`), once the
  *   supervisor is detached and shut down (there is no app to close()).
@@ -425,7 +488,9 @@ export async function serveForTest<S extends TestableSupervisor>(
   const { port } = server.address() as AddressInfo;
   const onServer = (scheme: 'ws' | 'http', path: string) =>
     `${scheme}://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`;
-  const url = (target = path ?? '/') => onServer('ws', target);
+  // A query alone goes onto the app's path: url('?token=x') is /ws?token=x (it was /?token=x, a 404).
+  const url = (target = path ?? '/') =>
+    onServer('ws', path !== undefined && target.startsWith('?') ? `${path}${target}` : target);
   const httpUrl = (path = '/') => onServer('http', path);
 
   let closing: Promise<void> | undefined;
@@ -458,26 +523,26 @@ export async function serveForTest<S extends TestableSupervisor>(
       const ours = unmapped(remoteAddress) === '127.0.0.1' && remotePort === port;
       client.serverEnd = ours ? serverEnds.get(endpoint(localAddress, localPort)) : undefined;
     });
-    // A refused upgrade: its answer read in full, as refusal() reads it, then the request let go
+    // A refused upgrade: its answer read, bounded (readRefusedBody), then the request let go
     // (terminate() on a socket still connecting aborts it, with an 'error' that rejects the wait
     // below). Without this listener ws rejected with its bare 'Unexpected server response: 401'.
-    let answer: RefusalAnswer | undefined;
-    ws.once('unexpected-response', (_request, response) => {
-      text(response).then(
-        (body) => {
-          answer = { statusCode: response.statusCode ?? 0, headers: response.headers, body };
-          ws.terminate();
-        },
-        () => ws.terminate(),
-      );
+    let answer: Promise<RefusalAnswer> | undefined;
+    ws.once('unexpected-response', (_request, response: IncomingMessage) => {
+      answer = readRefusedBody(response).then((body) => {
+        ws.terminate();
+        return { statusCode: response.statusCode ?? 0, headers: response.headers, body };
+      });
     });
     try {
       await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
     } catch (error) {
       client.reported = error; // open()'s rejection reported it: close() does not again
       if (answer === undefined) throw error;
-      // ws's own words, with the answer: error.statusCode, error.headers, error.body.
-      throw Object.assign(new Error(`Unexpected server response: ${answer.statusCode}`), answer);
+      // ws's own words, with the answer: error.statusCode, error.headers, error.body. Awaited: a
+      // connection reset mid-body rejects the wait first, and the answer (bounded) is still wanted.
+      const { statusCode, headers, body } = await answer;
+      const refused = new Error(`Unexpected server response: ${statusCode}`, { cause: error });
+      throw Object.assign(refused, { statusCode, headers, body }) satisfies OpenRefusedError;
     }
     // The 101 came after the admission (the handshake completes only once the machines have
     // admitted the connection), so the record has it by now.

@@ -2,7 +2,8 @@
  * README, "Error codes": each code is thrown or reported where its row says,
  * with that exact code string. Most rows are proven elsewhere (bad-input,
  * attach, supervisor-failure, admission-failure, optional-peer, ws-peer,
- * the cluster and client suites, errors-from-another-copy); these are the
+ * the cluster and client suites, errors-from-another-copy; serveForTest()'s bad
+ * arguments in test/testing/serve-for-test.test.ts); these are the
  * claims that had no test. Real sockets on port 0.
  */
 import { once } from 'node:events';

@@ -441,7 +441,7 @@ describe('the packed package in a fresh app', () => {
         StatsView`.split(/\s+/),
       'ws-supervisor/metrics': 'registerMetrics MetricsSubject'.split(/\s+/),
       'ws-supervisor/testing': `inbox Inbox InboxMessage InboxClose refusal RefusalAnswer leaksOf
-        SocketClosedError serveForTest ServeForTestOptions ManualClock TestApp TestClient TestableSupervisor
+        SocketClosedError serveForTest ServeForTestOptions ManualClock OpenRefusedError TestApp TestClient TestableSupervisor
         TestLeakError ShutdownStuckError`.split(/\s+/),
       'ws-supervisor/machines': [],
     };

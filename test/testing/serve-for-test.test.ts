@@ -4,11 +4,35 @@
  * the 100-move bound (WSSUP_TEST_SHUTDOWN_STUCK), the leak and socket-error check
  * (WSSUP_TEST_LEAKED), idempotence, and its typed refusals of bad arguments.
  */
+import { once } from 'node:events';
+import { createServer, type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
-import { refusal, ShutdownStuckError, serveForTest, TestLeakError } from '../../src/testing/index.js';
+import {
+  type OpenRefusedError,
+  refusal,
+  ShutdownStuckError,
+  serveForTest,
+  TestLeakError,
+} from '../../src/testing/index.js';
 import { createEcho } from './echo-app.js';
+
+/**
+ * Another server at a URL a test opens: no 'upgrade' listener, so Node hands the upgrade to
+ * `handler` as a plain request. Its connections are ended after the test.
+ */
+async function otherServer(handler: RequestListener): Promise<number> {
+  const server = createServer(handler);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  onTestFinished(() => {
+    server.closeAllConnections();
+    return new Promise<void>((closed) => server.close(() => closed()));
+  });
+  return (server.address() as AddressInfo).port;
+}
 
 describe('serveForTest()', () => {
   it('serves the supervisor on 127.0.0.1, opens clients by path or URL, and records what happened', async () => {
@@ -103,6 +127,60 @@ describe('serveForTest()', () => {
       body: 'user has reached the maximum number of connections (1)\n',
     });
     await app.close(); // neither refused client's socket error is reported again
+  });
+
+  // Another server answers the upgrade as a plain request, with an event stream that never ends:
+  // open() read the body whole, so it stayed pending (ws alone rejected at once).
+  it("open()'s refused upgrade whose body never ends: rejects with the body read so far, bounded in time", async () => {
+    const port = await otherServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write('data: hello\n\n');
+    });
+    const app = await serveForTest(createEcho());
+    onTestFinished(() => app.close());
+    const refused = (await app
+      .open(`ws://127.0.0.1:${port}/events`)
+      .catch((error) => error)) as OpenRefusedError;
+    expect(refused).toBeInstanceOf(Error);
+    expect(refused).toMatchObject({
+      message: 'Unexpected server response: 200',
+      statusCode: 200,
+      headers: { 'content-type': 'text/event-stream' },
+      body: 'data: hello\n\n',
+    });
+    expect(refused.cause).toBeInstanceOf(Error); // ws's own error
+    await app.close(); // the client's socket error is not reported again
+  });
+
+  it("open()'s refused upgrade with an endless large body: rejects with its first 64 KiB", async () => {
+    const port = await otherServer((_request, response) => {
+      response.writeHead(503, { 'content-type': 'text/plain' });
+      response.write('x'.repeat(100 * 1024)); // more than the cap, and never ended
+    });
+    const app = await serveForTest(createEcho());
+    onTestFinished(() => app.close());
+    const refused = (await app.open(`ws://127.0.0.1:${port}/`).catch((error) => error)) as OpenRefusedError;
+    expect(refused).toMatchObject({ message: 'Unexpected server response: 503', statusCode: 503 });
+    expect(refused.body).toBe('x'.repeat(64 * 1024));
+  });
+
+  // A body cut short by the server (its connection ended before Content-Length): the read failed,
+  // and open() rejected with ws's 'WebSocket was closed before the connection was established',
+  // the answer lost.
+  it("open()'s refused upgrade whose body is cut short keeps the status, headers and what came", async () => {
+    const port = await otherServer((_request, response) => {
+      response.writeHead(401, { 'content-type': 'text/plain', 'content-length': '100' });
+      response.write('unauth', () => response.socket?.destroy());
+    });
+    const app = await serveForTest(createEcho());
+    onTestFinished(() => app.close());
+    await expect(app.open(`ws://127.0.0.1:${port}/`)).rejects.toMatchObject({
+      message: 'Unexpected server response: 401',
+      statusCode: 401,
+      headers: { 'content-length': '100' },
+      body: 'unauth',
+      cause: expect.any(Error),
+    });
   });
 
   it('close() right after an open() that failed past the 101 (a subprotocol not asked for) shuts the app down', async () => {
@@ -243,6 +321,24 @@ describe('serveForTest() with options.path: the app mounted on its own path, as 
     expect(other.statusCode).toBe(404);
     await expect(app.open('/?user=bob')).rejects.toThrow('Unexpected server response: 404');
     expect(app.supervisor.stats().connections).toBe(1);
+  });
+
+  // url('?user=a') was ws://…/?user=a, and open('?user=a') went to '/': a 404.
+  it("a query alone goes onto the path, in url() and open(); a path that starts with '/' stays the server's", async () => {
+    const app = await serveForTest(createEcho(), { path: '/ws' });
+    onTestFinished(() => app.close());
+    expect(app.url('?user=a')).toBe(`ws://127.0.0.1:${app.port}/ws?user=a`);
+    expect(app.url('/?user=a')).toBe(`ws://127.0.0.1:${app.port}/?user=a`);
+    const alice = await app.open('?user=alice');
+    expect(alice.userId).toBe('alice');
+    expect(alice.name).toBe(`#1 ws://127.0.0.1:${app.port}/ws?user=alice`);
+    await expect(app.open('/?user=bob')).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it("without a path, a query alone is on '/'", async () => {
+    const app = await serveForTest(createEcho());
+    onTestFinished(() => app.close());
+    expect(app.url('?user=a')).toBe(`ws://127.0.0.1:${app.port}/?user=a`);
   });
 });
 

@@ -25,6 +25,7 @@ import type {
   Supervisor,
   SupervisorOptions,
 } from '../../src/index.js';
+import type { OpenRefusedError, RefusalAnswer } from '../../src/testing/index.js';
 import { readPage } from '../helpers/docs.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -115,6 +116,14 @@ describe('ClientRefusalReason', () => {
       Exclude<RejectReason, 'socket-closed'> | (string & {})
     >();
     expectTypeOf<ClientCloseEvent['refusal']>().toEqualTypeOf<ClientRefusalReason | undefined>();
+  });
+});
+
+describe('OpenRefusedError (ws-supervisor/testing)', () => {
+  it("names what a serveForTest() app's open() rejects with for a refused upgrade: an Error with the answer", () => {
+    expectTypeOf<OpenRefusedError>().toExtend<Error>();
+    expectTypeOf<OpenRefusedError>().toExtend<RefusalAnswer>();
+    expectTypeOf<Pick<OpenRefusedError, keyof RefusalAnswer>>().toEqualTypeOf<RefusalAnswer>();
   });
 });
 
