@@ -256,7 +256,10 @@ async function startHoldingServer() {
   const server = new WebSocketServer({
     port: 0,
     host: '127.0.0.1',
-    verifyClient: (_info: { req: IncomingMessage }, done: (ok: boolean, status?: number) => void) => {
+    verifyClient: (
+      _info: { req: IncomingMessage },
+      done: (ok: boolean, status?: number, message?: string, headers?: Record<string, string>) => void,
+    ) => {
       // Refused with a status that has no close-code twin: the client reads it as a failed
       // connect, 1006, the model's only close before the handshake. (ws shows the status; a
       // 401 would be read as 4401: test/client/http-refusal.test.ts.)
