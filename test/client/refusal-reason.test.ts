@@ -168,4 +168,18 @@ describe('a 1006 names no refusal unless a refused upgrade said so', () => {
     });
     expect(close.refusal).toBeUndefined();
   });
+
+  it('a refused upgrade read as a 1006 (a 500) names its refusal from the header', async () => {
+    // authenticate throws: HTTP 500 with WS-Supervisor-Refusal: auth-failed, which has no
+    // close-code twin, so the client reads it as a failed connect (1006).
+    const t = await startServer({
+      refuse: 'http',
+      authenticate: () => {
+        throw new Error('token service down');
+      },
+    });
+    const close = await firstClose(t, 'fay');
+    expect(close).toMatchObject({ code: 1006, refusal: 'auth-failed' });
+    expect(close.reason).not.toMatch(/refusal=|retry-after=/);
+  });
 });

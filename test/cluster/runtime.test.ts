@@ -21,7 +21,7 @@ import {
   type SupervisorOptions,
 } from '../../src/index.js';
 import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
-import { httpRefusal } from '../helpers/refusals.js';
+import { closeRefusal, httpRefusal } from '../helpers/refusals.js';
 import {
   type Client,
   closeOf,
@@ -452,6 +452,56 @@ describe('outage policy', () => {
     expect(gone).toMatchObject({ userId: 'fay', reason: 'evicted', closeCode: undefined, httpStatus: 503 });
     expect(await evicted).toMatchObject({ userId: 'fay', connectionId: gone.connectionId });
     letThrough(); // ws's verdict comes after the abort: nothing opens
+    await vi.waitFor(() => expect(localLive(c, 'fay')).toBe(limit), ioWait);
+    expect(node(c, 0).supervisor.stats().byState.connecting).toBe(0);
+    await expectBooksMatchSockets(c, 'fay');
+    await shutdownAll(c);
+  });
+
+  it("'local': under refuse: 'close', the handshake the book evicts over the limit is told user-limit in its 4503's reason", async () => {
+    // As above, its refusal a close frame: the socket opens, then closes with the reason's tokens.
+    let held: Promise<void> | undefined;
+    const c = await startCluster(2, 'local', leaseTtlMs, () => ({
+      ...neverIdle,
+      refuse: 'close',
+      connectTimeoutMs: 1_000_000_000, // the waits for the breaker advance the clock
+      // The refusal waits for the socket ws opens once verifyClient lets it through (its
+      // timeout on the same clock would answer over HTTP instead).
+      closeRefusalTimeoutMs: 1_000_000_000,
+      webSocketServer: new WebSocketServer({
+        noServer: true,
+        maxPayload: 65_536,
+        verifyClient: (_info, done) => {
+          if (held === undefined) done(true);
+          else void held.then(() => done(true));
+        },
+      }),
+    }));
+    const events = storeEvents(node(c, 0).supervisor);
+    await node(c, 1).open('fay');
+    c.book.down = true;
+    for (let i = 0; i < limit - 1; i++) await node(c, 0).open('fay');
+    let letThrough = () => {};
+    held = new Promise((resolve) => {
+      letThrough = resolve;
+    });
+    const stuck = closeRefusal(node(c, 0).url('fay'));
+    await vi.waitFor(() => expect(node(c, 0).supervisor.stats().byState.connecting).toBe(1), {
+      timeout: 5_000,
+    });
+    const disposed = nextEvent(node(c, 0).supervisor, 'disposed');
+
+    c.book.down = false;
+    await untilBreakerCloses(c, events);
+    // ws's verdict comes after the abort: the socket it opens is the refusal's, closed at once.
+    letThrough();
+    // The reason names user-limit, before the user-limit hint, as a 4429 at the limit would.
+    expect(await stuck).toEqual({
+      code: 4503,
+      reason: 'connection was not established refusal=user-limit retry-after=5',
+      retryAfter: 5,
+    });
+    expect(await disposed).toMatchObject({ userId: 'fay', reason: 'evicted', closeCode: 4503 });
     await vi.waitFor(() => expect(localLive(c, 'fay')).toBe(limit), ioWait);
     expect(node(c, 0).supervisor.stats().byState.connecting).toBe(0);
     await expectBooksMatchSockets(c, 'fay');

@@ -64,6 +64,17 @@ const { silence: _, ...clientOptions } = modelInput;
 // Event variants: one per real action. Events not listed are sent as `{ type }`.
 const events = [
   { type: 'SOCKET_CLOSED', code: 1006, reason: '', wasClean: false }, // refused, or dropped
+  // A refused upgrade whose headers name its refusal and a retry hint (a 500 with Retry-After: 2
+  // and WS-Supervisor-Refusal: internal-error): the socket actor hands both on as fields, and the
+  // wait that follows is at least the hint (only from `connecting`).
+  {
+    type: 'SOCKET_CLOSED',
+    code: 1006,
+    reason: '',
+    wasClean: false,
+    retryAfterMs: 2_000,
+    refusal: 'internal-error',
+  },
   { type: 'SOCKET_CLOSED', code: 1001, reason: 'server shutting down', wasClean: true },
   { type: 'SOCKET_CLOSED', code: 4001, reason: 'evicted: idle', wasClean: true },
   // A cluster's 4001 for a connection over the limit: backed off, unlike the idle one.
@@ -86,6 +97,8 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
       // After the app's close(), the only close is the server's answer (1000); before the
       // handshake, a failed connect (1006).
       if (is(snapshot, { connection: 'closing' })) return event.code === 1000;
+      // Only a refused upgrade has headers to carry a hint.
+      if (event.retryAfterMs !== undefined) return is(snapshot, { connection: 'connecting' });
       return (
         is(snapshot, 'connection') &&
         event.code !== 1000 &&
@@ -178,6 +191,9 @@ const model = createTestModel(modelMachine, {
   // one is ignored: a state of its own, so the walk sends it one).
   serializeState: (snapshot, event) => {
     const code = (event as { code?: number } | undefined)?.code;
+    // A refused upgrade with a hint, a state of its own: otherwise the walk never sends it.
+    const hinted =
+      (event as { retryAfterMs?: number } | undefined)?.retryAfterMs === undefined ? '' : ' hinted';
     const stable = code === 4002 && (snapshot.context as { stable: boolean }).stable ? ' stable' : '';
     const first =
       event?.type === 'NETWORK_ONLINE' &&
@@ -209,7 +225,7 @@ const model = createTestModel(modelMachine, {
     // still connecting (the shorter way to `waiting` by RECONNECT). Stable, so from `open`.
     const left =
       event?.type === 'RECONNECT' && (snapshot.context as { stable: boolean }).stable ? ' from open' : '';
-    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${stable}${first}${handled}${ignored}${heard}${left}`;
+    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${hinted}${stable}${first}${handled}${ignored}${heard}${left}`;
   },
 });
 const paths = model.getShortestPaths();
@@ -225,7 +241,8 @@ function stateOf(snapshot: AnyMachineSnapshot): ClientState {
 
 const label = (event: EventObject & Record<string, unknown>, before: AnyMachineSnapshot) => {
   if (event.type !== 'SOCKET_CLOSED') return event.type;
-  return is(before, { connection: 'connecting' }) ? 'SOCKET_CLOSED(refused)' : `SOCKET_CLOSED(${event.code})`;
+  if (!is(before, { connection: 'connecting' })) return `SOCKET_CLOSED(${event.code})`;
+  return event.retryAfterMs === undefined ? 'SOCKET_CLOSED(refused)' : 'SOCKET_CLOSED(refused, hinted)';
 };
 
 /**
@@ -233,17 +250,21 @@ const label = (event: EventObject & Record<string, unknown>, before: AnyMachineS
  * its TCP socket, which `mute()` stops reading and `unmute()` reads again).
  */
 async function startHoldingServer() {
-  const held: ((ok: boolean) => void)[] = [];
+  const held: ((ok: boolean, headers?: Record<string, string>) => void)[] = [];
   const sockets: WebSocket[] = [];
   const tcp: Socket[] = [];
   const server = new WebSocketServer({
     port: 0,
     host: '127.0.0.1',
-    verifyClient: (_info: { req: IncomingMessage }, done: (ok: boolean, status?: number) => void) => {
+    verifyClient: (
+      _info: { req: IncomingMessage },
+      done: (ok: boolean, status?: number, message?: string, headers?: Record<string, string>) => void,
+    ) => {
       // Refused with a status that has no close-code twin: the client reads it as a failed
       // connect, 1006, the model's only close before the handshake. (ws shows the status; a
       // 401 would be read as 4401: test/client/http-refusal.test.ts.)
-      held.push((ok) => (ok ? done(true) : done(false, 500)));
+      // A refusal may carry headers (the hinted variant's Retry-After and WS-Supervisor-Refusal).
+      held.push((ok, headers) => (ok ? done(true) : done(false, 500, undefined, headers)));
     },
   });
   await new Promise((resolve) => server.once('listening', resolve));
@@ -351,13 +372,38 @@ async function perform(
       }
       if (is(before, { connection: 'connecting' })) {
         await until(() => server.held.length > 0, 'the handshake');
-        server.held.shift()?.(false);
+        server.held.shift()?.(
+          false,
+          event.retryAfterMs === undefined
+            ? undefined
+            : {
+                'Retry-After': String((event.retryAfterMs as number) / 1_000),
+                'WS-Supervisor-Refusal': event.refusal as string,
+              },
+        );
       } else {
         const socket = server.sockets.at(-1) as WebSocket;
         if (event.code === 1006) socket.terminate();
         else socket.close(event.code as number, event.reason as string);
       }
-      await t.next('close', from);
+      {
+        // The close the app hears, field by field as the model's: its code, and the refused
+        // upgrade's word and hint (fields, none without the headers).
+        const close = await t.next('close', from);
+        const modelClose = (after.context as { lastClose: Record<string, unknown> }).lastClose;
+        expect(close.code, 'close code').toBe(modelClose.code);
+        expect(close.retryAfterMs, 'close retryAfterMs').toBe(modelClose.retryAfterMs);
+        expect(close.refusal, 'close refusal').toBe(modelClose.refusal);
+        if (event.retryAfterMs !== undefined && is(after, 'waiting')) {
+          // The wait that follows is the model's, and at least the hint.
+          const [, reconnecting] = t.events.slice(from).find(([type]) => type === 'reconnecting') ?? [];
+          const { delayMs } = reconnecting as { delayMs: number };
+          expect(delayMs, 'the wait').toBe((after.context as { retryDelayMs: number }).retryDelayMs);
+          expect(delayMs, 'the wait is at least the hint').toBeGreaterThanOrEqual(
+            event.retryAfterMs as number,
+          );
+        }
+      }
       return;
     case 'NETWORK_ONLINE':
       if (is(before, { connection: 'connecting' }) && onlineHandled(before)) {
