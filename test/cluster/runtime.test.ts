@@ -158,6 +158,39 @@ function holdReadmits(store: MemoryStore) {
   return held;
 }
 
+/**
+ * Two 'local' nodes whose own ws servers hold each handshake in verifyClient once `hold()` is
+ * called; node 1 holds one of fay's connections and node 0 the rest of her limit but one, all
+ * admitted with the book down (unsynced). `release()` lets the held handshakes through.
+ */
+async function startHeldHandshakes(options: Partial<SupervisorOptions>) {
+  let held: Promise<void> | undefined;
+  let release = () => {};
+  const c = await startCluster(2, 'local', leaseTtlMs, () => ({
+    ...neverIdle,
+    connectTimeoutMs: 1_000_000_000, // the waits for the breaker advance the clock
+    ...options,
+    webSocketServer: new WebSocketServer({
+      noServer: true,
+      maxPayload: 65_536,
+      verifyClient: (_info, done) => {
+        if (held === undefined) done(true);
+        else void held.then(() => done(true));
+      },
+    }),
+  }));
+  const events = storeEvents(node(c, 0).supervisor);
+  await node(c, 1).open('fay');
+  c.book.down = true;
+  for (let i = 0; i < limit - 1; i++) await node(c, 0).open('fay');
+  const hold = () => {
+    held = new Promise((resolve) => {
+      release = resolve;
+    });
+  };
+  return { c, events, hold, release: () => release() };
+}
+
 function storeEvents(supervisor: Supervisor): StoreEvent[] {
   const events: StoreEvent[] = [];
   supervisor.on('store', (event) => events.push(event));
@@ -409,28 +442,9 @@ describe('outage policy', () => {
   });
 
   it("'local': a connection still in its handshake when the book refuses it again is evicted, and its handshake aborted", async () => {
-    // Each node's own ws server, whose verifyClient holds the handshake while `held` is set.
-    let held: Promise<void> | undefined;
-    const c = await startCluster(2, 'local', leaseTtlMs, () => ({
-      ...neverIdle,
-      connectTimeoutMs: 1_000_000_000, // the waits for the breaker advance the clock
-      webSocketServer: new WebSocketServer({
-        noServer: true,
-        maxPayload: 65_536,
-        verifyClient: (_info, done) => {
-          if (held === undefined) done(true);
-          else void held.then(() => done(true));
-        },
-      }),
-    }));
-    const events = storeEvents(node(c, 0).supervisor);
-    await node(c, 1).open('fay');
-    c.book.down = true;
-    for (let i = 0; i < limit - 1; i++) await node(c, 0).open('fay');
-    let letThrough = () => {};
-    held = new Promise((resolve) => {
-      letThrough = resolve;
-    });
+    // Each node's own ws server, whose verifyClient holds the handshake once asked to.
+    const { c, events, hold, release: letThrough } = await startHeldHandshakes({});
+    hold();
     const stuck = httpRefusal(node(c, 0).url('fay'));
     await vi.waitFor(() => expect(node(c, 0).supervisor.stats().byState.connecting).toBe(1), {
       timeout: 5_000,
@@ -460,31 +474,18 @@ describe('outage policy', () => {
 
   it("'local': under refuse: 'close', the handshake the book evicts over the limit is told user-limit in its 4503's reason", async () => {
     // As above, its refusal a close frame: the socket opens, then closes with the reason's tokens.
-    let held: Promise<void> | undefined;
-    const c = await startCluster(2, 'local', leaseTtlMs, () => ({
-      ...neverIdle,
+    const {
+      c,
+      events,
+      hold,
+      release: letThrough,
+    } = await startHeldHandshakes({
       refuse: 'close',
-      connectTimeoutMs: 1_000_000_000, // the waits for the breaker advance the clock
       // The refusal waits for the socket ws opens once verifyClient lets it through (its
       // timeout on the same clock would answer over HTTP instead).
       closeRefusalTimeoutMs: 1_000_000_000,
-      webSocketServer: new WebSocketServer({
-        noServer: true,
-        maxPayload: 65_536,
-        verifyClient: (_info, done) => {
-          if (held === undefined) done(true);
-          else void held.then(() => done(true));
-        },
-      }),
-    }));
-    const events = storeEvents(node(c, 0).supervisor);
-    await node(c, 1).open('fay');
-    c.book.down = true;
-    for (let i = 0; i < limit - 1; i++) await node(c, 0).open('fay');
-    let letThrough = () => {};
-    held = new Promise((resolve) => {
-      letThrough = resolve;
     });
+    hold();
     const stuck = closeRefusal(node(c, 0).url('fay'));
     await vi.waitFor(() => expect(node(c, 0).supervisor.stats().byState.connecting).toBe(1), {
       timeout: 5_000,
