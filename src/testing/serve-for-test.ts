@@ -9,13 +9,8 @@ import { createServer, type IncomingMessage, type RequestListener, type Server }
 import type { AddressInfo, Socket } from 'node:net';
 // From node:timers, not the global: fake timers replace globalThis.setImmediate (vitest 4's, not
 // node:timers'), maybe before this module loads (a setup file), and close()'s turns of I/O must be
-// real: one read at load while they were on hung close() on a clock. So is open()'s bound on a
-// refused upgrade's body: a test's fake timers must not hold it.
-import {
-  clearTimeout as clearRealTimeout,
-  setImmediate as ioTurn,
-  setTimeout as realTimeout,
-} from 'node:timers';
+// real: one read at load while they were on hung close() on a clock.
+import { setImmediate as ioTurn } from 'node:timers';
 import type { ClientOptions } from 'ws';
 import { INJECTED_CLOCK } from '../clock-shape.js';
 import { type AsyncDisposableIfTyped, withAsyncDispose } from '../disposal.js';
@@ -26,25 +21,13 @@ import { WebSocket } from '../transport/ws-peer.js';
 import { type Inbox, inbox } from './inbox.js';
 import { leaksOf } from './leaks.js';
 import type { RefusalAnswer } from './refusal.js';
+import { readRefusedBody } from './refused-body.js';
 import { ShutdownStuckError, TestLeakError } from './test-app-errors.js';
 
 /** Turns of I/O with no TCP connection closing after which close() takes the shutdown to wait for the clock. */
 const QUIET_TURNS = 20;
 /** close()'s bound on a simulated clock: moves of a tenth of drainTimeoutMs (ten drainTimeoutMs in all). */
 const MAX_MOVES = 100;
-
-/**
- * The most of a refused upgrade's body that open() reads: a refusal says a line (the supervisor's
- * is its reason), and a server that is not one (a page, an endless event stream) must not fill the
- * test's memory.
- */
-const REFUSED_BODY_MAX_BYTES = 64 * 1024;
-/**
- * How long open() reads a refused upgrade's body, on real time (node:timers, which fake timers
- * leave real): the supervisor writes it with the status and ends it at once; a body that never
- * ends (another server's `text/event-stream` at that URL) held open() until the test timed out.
- */
-const REFUSED_BODY_WAIT_MS = 1_000;
 
 /**
  * What {@link TestApp.open} rejects with when the upgrade is refused over HTTP (401, 404, 429…):
@@ -57,33 +40,6 @@ export interface OpenRefusedError extends Error, RefusalAnswer {
    * (a body that never ends, or a connection cut mid-body, gives what came before; `''` for none).
    */
   body: string;
-}
-
-/**
- * Reads a refused upgrade's body, bounded (REFUSED_BODY_MAX_BYTES, REFUSED_BODY_WAIT_MS): resolves,
- * never rejects, with what came when it ends, fails, is cut short or runs out of room or time.
- */
-function readRefusedBody(response: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const timer = realTimeout(() => finish(), REFUSED_BODY_WAIT_MS);
-    const finish = () => {
-      clearRealTimeout(timer);
-      response.off('data', data).off('end', finish).off('close', finish).off('error', finish);
-      // stream: true drops a character the cap cut in two, rather than showing it as U+FFFD.
-      resolve(new TextDecoder().decode(Buffer.concat(chunks, size), { stream: true }));
-    };
-    const data = (chunk: Buffer | string) => {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      const taken = bytes.subarray(0, REFUSED_BODY_MAX_BYTES - size);
-      chunks.push(taken);
-      size += taken.length;
-      if (size >= REFUSED_BODY_MAX_BYTES) finish();
-    };
-    // 'close' and 'error': a body cut short (the connection reset) ends the read with what came.
-    response.on('data', data).on('end', finish).on('close', finish).on('error', finish);
-  });
 }
 
 /** A clock that a test moves by hand, such as XState's `SimulatedClock`: the one the supervisor was given. */

@@ -1,6 +1,6 @@
 /**
  * ws-supervisor/testing's refusal(url) against a real server on port 0: the
- * answer to a refused upgrade (status, headers, body read in full), with the
+ * answer to a refused upgrade (status, headers, body read bounded: 64 KiB, 1 s), with the
  * client's socket ended; WSSUP_NOT_REFUSED when the upgrade opens instead.
  */
 import { once } from 'node:events';
@@ -144,6 +144,56 @@ describe('refusal(url)', () => {
     const error = await refusal(url, { handshakeTimeout: 50 }).catch((rejected: unknown) => rejected);
     // ws's handshakeTimeout is one of inactivity, and it stays armed while the body is read.
     expect(error).toMatchObject({ message: 'Opening handshake has timed out' });
+    await allEnded(sockets);
+  });
+
+  /**
+   * Another real HTTP server on port 0 that answers the upgrade as a plain request: `head`, then
+   * a chunk of `chunk` every `everyMs` ms, for ever (each well inside the inactivity timeout).
+   */
+  async function endlessServer(head: string, chunk: string, everyMs: number) {
+    const { sockets, url } = await rawServer((socket) => {
+      socket.write(head);
+      const timer = setInterval(() => {
+        if (!socket.destroyed) socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`);
+      }, everyMs);
+      socket.on('close', () => clearInterval(timer));
+    });
+    return { sockets, url };
+  }
+
+  it.each([
+    ['200 OK', 200, 'text/event-stream'],
+    ['429 Too Many Requests', 429, 'text/plain'],
+  ])(
+    'resolves with the body so far when a %s body keeps trickling and never ends (read for at most 1 s), and ends its socket',
+    async (status, statusCode, type) => {
+      const { sockets, url } = await endlessServer(
+        `HTTP/1.1 ${status}\r\nTransfer-Encoding: chunked\r\nContent-Type: ${type}\r\n\r\n`,
+        'data: more\n',
+        20,
+      );
+      // ws's handshakeTimeout (3 s, of inactivity) never fires: a chunk comes every 20 ms.
+      const answer = await refusal(url);
+      expect(answer.statusCode).toBe(statusCode);
+      expect(answer.headers['content-type']).toBe(type);
+      // Whole chunks, some of them: what came before the bound cut the read.
+      expect(answer.body).toMatch(/^(data: more\n)+$/);
+      await allEnded(sockets);
+    },
+  );
+
+  it('reads at most the first 64 KiB of a 100 KiB body', async () => {
+    const body = 'x'.repeat(100 * 1024);
+    const { sockets, url } = await rawServer((socket) => {
+      socket.write(
+        `HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+    });
+    const answer = await refusal(url);
+    expect(answer.statusCode).toBe(403);
+    expect(answer.body).toHaveLength(64 * 1024);
+    expect(answer.body).toBe(body.slice(0, 64 * 1024));
     await allEnded(sockets);
   });
 
