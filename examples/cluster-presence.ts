@@ -145,13 +145,19 @@ export function createPresence({
     here.add(userId);
     caught('online', markOnline(userId));
   });
-  // The user's last connection here is lingerMs gone: offline here, maybe not elsewhere.
+  // The user's last connection here is lingerMs gone: offline here, maybe not elsewhere. If the
+  // book does not answer (an outage), a deadline as for the other events: the due check asks
+  // again once it does. If that ZADD fails too, it is logged and left to the reconciliation.
   supervisor.on('offline', ({ userId }) => {
     here.delete(userId);
     caught(
       'offline',
-      live(userId).then((n) =>
-        n === 0 ? markOffline(userId) : log(`offline here: ${userId}, ${n} elsewhere`),
+      live(userId).then(
+        (n) => (n === 0 ? markOffline(userId) : log(`offline here: ${userId}, ${n} elsewhere`)),
+        (error: Error & { code?: string }) => {
+          log(`offline here: ${userId}, due (${error.code ?? error.message})`);
+          return dueLater([userId], { comparison: 'GT' });
+        },
       ),
     );
   });

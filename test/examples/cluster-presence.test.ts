@@ -227,9 +227,10 @@ describe.runIf(hasRedis)('cluster presence example', () => {
   /**
    * In-process supervisors on the private Redis, each with createPresence on a client that
    * counts the due set's reads and may hold an SREM back (`beforeSRem`), eve (a friend of
-   * everyone) on the first, and the presence keys emptied.
+   * everyone) on the first, and the presence keys emptied. `storeOf` gives a process the
+   * supervisor's store on another Redis (the presence keys stay on the private one).
    */
-  async function presences(ids: string[], lingerMs = 60_000) {
+  async function presences(ids: string[], lingerMs = 60_000, storeOf: Record<string, string> = {}) {
     const client = createRedis({ url: redis.url });
     await client.connect();
     onTestFinished(() => client.close());
@@ -237,7 +238,10 @@ describe.runIf(hasRedis)('cluster presence example', () => {
     const clock = { now: 1_000_000 };
     const nodes = await Promise.all(
       ids.map(async (nodeId) => {
-        const t = await startServer({ lingerMs, cluster: { redis: redis.url, nodeId, leaseTtlMs: 3_000 } });
+        const t = await startServer({
+          lingerMs,
+          cluster: { redis: storeOf[nodeId] ?? redis.url, nodeId, leaseTtlMs: 3_000 },
+        });
         await t.supervisor.ready({ signal: AbortSignal.timeout(10_000) });
         const logged: string[] = [];
         const reads: { count: number | undefined }[] = [];
@@ -357,6 +361,45 @@ describe.runIf(hasRedis)('cluster presence example', () => {
       await x.presence.reconcile();
     }
     expect(await client.zScore('presence:due', 'lea')).toBe(deadline);
+  });
+
+  it("createPresence: an offline whose ask of the book fails (the supervisor's Redis down) puts the user on the due set; the due check marks them offline", {
+    timeout: 30_000,
+  }, async () => {
+    const other = await startRedisServer();
+    onTestFinished(() => other.stop());
+    const { client, clock, nodes, heard, barrier, notice } = await presences(['x', 'z'], 300, {
+      z: other.url,
+    });
+    const [x, z] = nodes as [(typeof nodes)[number], (typeof nodes)[number]];
+    const nia = new WebSocket(z.t.url('nia'));
+    await once(nia, 'open');
+    // z's own notices go over its own Redis, which eve's process does not share: the store says it.
+    await vi.waitFor(() => expect(z.sAdds.get('nia')).toBe(1));
+    // z's store goes down (the presence's Redis stays up): nia leaves, z's ask of the book rejects.
+    await other.kill();
+    nia.close();
+    await once(nia, 'close');
+    await vi.waitFor(
+      async () => expect(await client.zScore('presence:due', 'nia')).toBe(clock.now + graceMs),
+      {
+        timeout: 10_000,
+        interval: 20,
+      },
+    );
+    expect(z.logged.filter((line) => line.startsWith('offline here: nia'))).toEqual([
+      'offline here: nia, due (WSSUP_STORE_UNAVAILABLE)',
+    ]);
+    expect(await client.sIsMember('presence:online', 'nia')).toBe(1);
+    // Not before the deadline; at it, x (whose store answers) asks the book and finds 0.
+    await x.presence.checkDue();
+    expect(x.logged.filter((line) => line.startsWith('due: nia'))).toEqual([]);
+    clock.now += graceMs;
+    await x.presence.checkDue();
+    expect(x.logged).toContain('due: nia offline');
+    await barrier(x);
+    expect(heard.filter((line) => line === notice('nia', 'offline'))).toHaveLength(1);
+    expect(await client.sIsMember('presence:online', 'nia')).toBe(0);
   });
 
   it('createPresence: the due set is read a page at a time, one pass at a time', async () => {
