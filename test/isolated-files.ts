@@ -38,6 +38,7 @@ export const isolatedFiles = [
   // Calls none of them: its expected messages name vi.useFakeTimers(), which the scan cannot tell from a call.
   'test/unit/duration-units.test.ts',
   'test/examples/process-exit.test.ts',
+  'test/examples/stop-signals-window.test.ts',
   'test/examples/reference-flags.test.ts',
   'test/examples/reference-http.test.ts',
   'test/examples/reference-short-token.test.ts',

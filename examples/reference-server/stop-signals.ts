@@ -15,16 +15,22 @@
  *
  * The listeners stay for the life of the process (a signal listener does not
  * keep Node running), so a copy that arrives late, even after a fast drain,
- * never meets Node's default handler. The window's one timer is owned here:
- * drained() clears it, so it never delays the exit.
+ * never meets Node's default handler. The window's one timer is owned here
+ * and unref'd, so it never delays the exit; dispose() clears it.
+ *
+ * The window is over when its timer fires, and only then: the timer is what
+ * says "send it again to stop now" (onArmed), so a signal sent the moment that
+ * line appears must force. A clock read in the handler disagreed with the
+ * timer by a millisecond (libuv's timers keep whole milliseconds): a loaded
+ * CI's test sent the second SIGTERM as soon as it read the line, the handler
+ * still found itself inside the window, ignored it as a copy, and the process
+ * drained on for its whole deadline.
  *
  * SIGHUP is a stop too: the terminal that ran the server was closed, or the
  * session that started it (ssh, tmux) ended, and some process managers send
  * it. Node's default for it is to die at once: no 1001 for the clients, and
  * in cluster mode the slots and the lease were left for the reaper.
  */
-import { performance } from 'node:perf_hooks';
-
 /** Copies of a stop signal that arrive within this long of the first one are the same stop. */
 export const SIGNAL_ECHO_WINDOW_MS = 500;
 
@@ -49,7 +55,7 @@ export interface StopSignals {
   readonly first: Promise<NodeJS.Signals>;
   /** The first signal, once it came (synchronously: before `first`'s callbacks run). */
   received(): NodeJS.Signals | undefined;
-  /** The drain is over: clears the window's timer. Copies within the window are still ignored; a later signal goes to onAfterDrain. */
+  /** The drain is over: onArmed is not called. Copies within the window are still ignored; a later signal goes to onAfterDrain. */
   drained(): void;
   /** Removes the listeners (and the window's timer): the process never served, nothing is left to stop. */
   dispose(): void;
@@ -59,9 +65,9 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export function watchStopSignals(options: StopSignalsOptions): StopSignals {
   const { echoWindowMs = SIGNAL_ECHO_WINDOW_MS } = options;
-  let firstAt: number | undefined;
   let firstSignal: NodeJS.Signals | undefined;
   let window: NodeJS.Timeout | undefined;
+  let windowOver = false;
   let isDrained = false;
   let resolveFirst: (signal: NodeJS.Signals) => void = () => {};
   const first = new Promise<NodeJS.Signals>((resolve) => {
@@ -69,15 +75,17 @@ export function watchStopSignals(options: StopSignalsOptions): StopSignals {
   });
 
   const onSignal = (signal: NodeJS.Signals) => {
-    if (firstAt === undefined) {
-      firstAt = performance.now();
+    if (firstSignal === undefined) {
       firstSignal = signal;
       window = setTimeout(() => {
         window = undefined;
-        options.onArmed(signal);
+        windowOver = true;
+        // Drained already: there is nothing left to force, so nothing to announce.
+        if (!isDrained) options.onArmed(signal);
       }, echoWindowMs);
+      window.unref();
       resolveFirst(signal);
-    } else if (performance.now() - firstAt >= echoWindowMs) {
+    } else if (windowOver) {
       if (isDrained) options.onAfterDrain(signal);
       else options.onForce(signal);
     }
@@ -85,17 +93,16 @@ export function watchStopSignals(options: StopSignalsOptions): StopSignals {
   };
 
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
-  const drained = () => {
-    isDrained = true;
-    clearTimeout(window);
-    window = undefined;
-  };
   return {
     first,
     received: () => firstSignal,
-    drained,
+    drained: () => {
+      isDrained = true;
+    },
     dispose() {
-      drained();
+      isDrained = true;
+      clearTimeout(window);
+      window = undefined;
       for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     },
   };

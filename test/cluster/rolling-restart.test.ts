@@ -253,7 +253,10 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
         (async () => {
           await twice.node.program.waitFor(/still draining/);
           twice.node.program.child.kill('SIGTERM');
-          expect(await twice.node.program.exited, 'a second SIGTERM').toBe(143);
+          expect(
+            await twice.node.program.exited,
+            `a second SIGTERM; its output:\n${twice.node.program.output()}`,
+          ).toBe(143);
         })(),
         (async () => {
           await killed.node.program.waitFor(/SIGTERM: draining/);

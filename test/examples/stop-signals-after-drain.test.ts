@@ -42,7 +42,7 @@ function watchOwn(options: StopSignalsOptions) {
 function watch() {
   const told: string[] = [];
   const { signals, deliver } = watchOwn({
-    echoWindowMs: 0, // every signal after the first is past the window
+    echoWindowMs: 0, // over at the next turn of the timers (pastWindow)
     onArmed: () => {},
     onForce: (signal) => void told.push(`force ${signal}`),
     onAfterDrain: (signal) => void told.push(`after drain ${signal}`),
@@ -50,11 +50,15 @@ function watch() {
   return { signals, deliver, told };
 }
 
+/** The window is over when its timer fires (a 0 ms timer: the next turn of the timers). */
+const pastWindow = () => sleep(5);
+
 describe('a stop signal after the first', () => {
   it('mid-drain forces the exit', async () => {
     const { signals, deliver, told } = watch();
     deliver('SIGTERM');
     expect(await signals.first).toBe('SIGTERM');
+    await pastWindow();
     deliver('SIGTERM');
     expect(told).toEqual(['force SIGTERM']);
   });
@@ -64,6 +68,7 @@ describe('a stop signal after the first', () => {
     deliver('SIGTERM');
     expect(await signals.first).toBe('SIGTERM');
     signals.drained();
+    await pastWindow();
     deliver('SIGTERM');
     deliver('SIGINT');
     expect(told).toEqual(['after drain SIGTERM', 'after drain SIGINT']);
