@@ -275,10 +275,15 @@ export const connectionMachine = setup({
         },
         // ws is already closing the socket after an error (e.g. 1009 for an
         // oversized message); draining lets that close frame go out and still
-        // bounds the wait by drainTimeout.
+        // bounds the wait by drainTimeout. Its code is the one recorded: what
+        // the peer was sent, not the 1006 of the close that follows (ws stops
+        // reading after the error, so it never sees the peer's answer).
         SOCKET_ERRORED: {
           target: 'draining',
-          actions: { type: 'recordEnd', params: { reason: 'error' } },
+          actions: {
+            type: 'recordEnd',
+            params: ({ event }) => ({ reason: 'error', closeCode: event.closeCode }),
+          },
         },
         EVICT: {
           target: 'draining',

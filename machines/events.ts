@@ -76,6 +76,11 @@ export type TransportEvent =
       type: 'SOCKET_ERRORED';
       /** What ws reported. */
       error: Error;
+      /**
+       * The close code ws sent the peer for it (1002, 1007, 1008, 1009: its answer to bad
+       * input); undefined when it sent none (a TCP reset, a socket already gone).
+       */
+      closeCode?: number | undefined;
     }
   | {
       /** A message arrived; sent only while the machine is not delivering directly (see `deliverDirectly`). */

@@ -230,8 +230,10 @@ export interface DisposeInfo {
    * `atLimit: 'replace-oldest'`; or the app's own code) once its handshake
    * completes; if it never completes (`closeRefusalTimeoutMs`, or the end of
    * shutdown, comes first), the peer is answered with the equivalent HTTP
-   * status instead. 1006 when the socket closed with no close frame (a peer's TCP reset, a
-   * peer gone while `verifyClient` held it, `ws` ending it on bad input: `reason: 'error'`).
+   * status instead. For bad input that `ws` ended the connection for (`reason: 'error'`, see
+   * `socketError`): the code `ws` sent the peer (1002, 1007, 1008, 1009), though its socket
+   * then closes with 1006. 1006 when the socket closed with no close frame (a peer's TCP
+   * reset, a peer gone while `verifyClient` held it).
    * Undefined when no close frame was sent or received and the supervisor did not wait for the
    * socket's close: a dead peer the heartbeat terminated (`dead-peer`), a peer answered over
    * HTTP (see `httpStatus`), a socket that reset while still held (`reason: 'error'`, with its

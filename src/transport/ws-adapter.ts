@@ -41,6 +41,7 @@ import type { SendEdges } from '../send-edges.js';
 import { onRejection } from '../thenable.js';
 import type { CloseRefusals, HttpAnswer } from './close-refusal.js';
 import { refuseUpgrade } from './http-refusal.js';
+import { wsErrorCloseCode } from './ws-error-close-code.js';
 import { WebSocket, type WebSocketServer } from './ws-peer.js';
 
 /** What every connection of one supervisor shares. */
@@ -561,9 +562,24 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   };
   static readonly #errored = function (this: object, error: Error): void {
     const connection = (this as Owned)[owner];
-    if (connection !== undefined) connection.#socketError ??= socketErrorInfo(error);
-    WsConnection.#tellEnding(this as Owned, { type: 'SOCKET_ERRORED', error });
+    if (connection === undefined) return;
+    connection.#socketError ??= socketErrorInfo(error);
+    const closeCode = connection.#closeCodeSentFor(this, error);
+    WsConnection.#tellEnding(this as Owned, { type: 'SOCKET_ERRORED', error, closeCode });
   };
+
+  /**
+   * The close code ws has just sent for `error`, emitted by `source`: ws answers bad input
+   * (its receiver's `WS_ERR_*` errors) with a close frame of the status it tags the error
+   * with (ws-error-close-code.ts), while its socket is still there. Undefined for an error of
+   * the TCP socket (a reset), or one ws found in bytes it read only as the socket closed
+   * (it then sends nothing: the socket is gone).
+   */
+  #closeCodeSentFor(source: object, error: Error): number | undefined {
+    const tcp = this.#tcp;
+    if (source !== this.#ws || tcp === undefined || tcp.destroyed) return undefined;
+    return wsErrorCloseCode(error);
+  }
 
   #unbindRaw(): void {
     const raw = this.#raw;

@@ -941,8 +941,9 @@ describe('oversized messages', () => {
     await allDisposed(t.supervisor);
 
     expect(received).toEqual([1024]);
-    // ws stops reading after the error, so it never sees the client's reply: the socket closes with 1006.
-    expect(t.disposed).toMatchObject([{ userId: 'big', reason: 'error', closeCode: 1006 }]);
+    // ws stops reading after the error, so it never sees the client's reply (the socket closes
+    // with 1006): the event says the 1009 the client got.
+    expect(t.disposed).toMatchObject([{ userId: 'big', reason: 'error', closeCode: 1009 }]);
     // What ws said, as plain data a JSON logger keeps: the app can tell "too big" from a reset.
     expect(t.disposed[0]?.socketError).toEqual({
       code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH',
@@ -973,6 +974,7 @@ describe('a socket error in the disposed event', () => {
       {
         userId: 'utf8',
         reason: 'error',
+        closeCode: 1007,
         socketError: { code: 'WS_ERR_INVALID_UTF8', message: expect.any(String) },
       },
     ]);
@@ -1043,7 +1045,7 @@ describe('oversized messages with the app’s own webSocketServer', () => {
     ws.send(big);
     expect(await closing).toEqual({ code: 1009, reason: '' });
     await allDisposed(t.supervisor);
-    expect(t.disposed).toMatchObject([{ userId: 'big', reason: 'error' }]);
+    expect(t.disposed).toMatchObject([{ userId: 'big', reason: 'error', closeCode: 1009 }]);
     expectNoLeaks(t.supervisor);
   });
 });

@@ -152,7 +152,8 @@ const rawClient = (end: (socket: Socket) => void) => async (t: WatchedServer, us
  * A raw client breaks the protocol: ws emits `error` on the server socket and
  * sends the close code; the client reads it, checks it, and hangs up. After
  * a protocol error ws stops parsing the peer's bytes, so no close frame is
- * ever received and the server socket closes with 1006.
+ * ever received and the server socket closes with 1006: the `disposed` event
+ * says the code the client read all the same.
  */
 const protocolError = (bytes: Buffer, expectedCode: number) => async (t: WatchedServer, user: string) => {
   const socket = await rawWebSocket(t.port, user);
@@ -200,28 +201,28 @@ const endings: Ending[] = [
     name: 'a server-side socket error: an unmasked frame (1002)',
     open: protocolError(frame(0x1, Buffer.from('hi'), { masked: false }), 1002),
     reason: 'error',
-    closeCode: 1006,
+    closeCode: 1002,
     socketErrorCode: 'WS_ERR_EXPECTED_MASK',
   },
   {
     name: 'a server-side socket error: invalid UTF-8 in a text frame (1007)',
     open: protocolError(frame(0x1, Buffer.from([0xc3, 0x28])), 1007),
     reason: 'error',
-    closeCode: 1006,
+    closeCode: 1007,
     socketErrorCode: 'WS_ERR_INVALID_UTF8',
   },
   {
     name: 'a server-side socket error: a reserved opcode (1002)',
     open: protocolError(frame(0x3, Buffer.from('x')), 1002),
     reason: 'error',
-    closeCode: 1006,
+    closeCode: 1002,
     socketErrorCode: 'WS_ERR_INVALID_OPCODE',
   },
   {
     name: 'a server-side socket error: a message above maxPayloadBytes (1009)',
     open: protocolError(frame(0x2, Buffer.alloc(65, 1)), 1009),
     reason: 'error',
-    closeCode: 1006,
+    closeCode: 1009,
     socketErrorCode: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH',
   },
 ];
@@ -297,6 +298,7 @@ describe('the slot is free when the server socket emits close', () => {
     // The error moved it to draining: no longer live for its user, still held by the process.
     expect(t.supervisor.stats()).toMatchObject({ connections: 1, byState: { draining: 1 } });
     expect(t.supervisor.userStats('sam')).toMatchObject({ live: 0, draining: 1 });
+    expect(t.supervisor.audit().mismatches).toEqual([]); // its books and its actor agree meanwhile
 
     t.clock.increment(drainTimeoutMs - 1);
     expect(t.disposed).toEqual([]);
@@ -307,7 +309,8 @@ describe('the slot is free when the server socket emits close', () => {
         connectionId: id,
         userId: 'sam',
         reason: 'error',
-        closeCode: undefined,
+        // The close frame ws sent it, read above: its socket never closed by itself.
+        closeCode: 1002,
         socketError: { code: 'WS_ERR_EXPECTED_MASK', message: 'Invalid WebSocket frame: MASK must be set' },
         lifetimeMs: drainTimeoutMs,
         // Its socket failed at once, and held the process-wide slot until the deadline.

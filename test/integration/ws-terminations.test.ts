@@ -30,7 +30,15 @@ describe("ws's own terminations", () => {
     ws.send('x', { fin: true }); // fragment 16,385
     expect(await closing).toEqual({ code: 1008, reason: '' });
     await allDisposed(t.supervisor);
-    expect(t.disposed).toMatchObject([{ userId: 'frag', reason: 'error' }]);
+    // The code the client got, and which of ws's limits it was.
+    expect(t.disposed).toMatchObject([
+      {
+        userId: 'frag',
+        reason: 'error',
+        closeCode: 1008,
+        socketError: { code: 'WS_ERR_TOO_MANY_BUFFERED_PARTS', message: 'Too many message fragments' },
+      },
+    ]);
     expectNoLeaks(t.supervisor);
   });
 

@@ -615,12 +615,31 @@ describe('active: ways out', () => {
 
   it('SOCKET_ERRORED drains without a second close frame (ws is already closing)', () => {
     const c = opened();
-    c.push({ type: 'SOCKET_ERRORED', error: new Error('message too big') });
+    c.push({ type: 'SOCKET_ERRORED', error: new Error('reset') });
     expect(c.value()).toBe('draining');
     expect(c.log).toEqual(['runOpenHook', 'CHILD_DRAINING c-1']);
-    c.push(closed(1009));
-    // No close code of its own, so the one ws closed with is kept.
+    c.push(closed(1006));
+    // No close code sent for it, so the one the socket closed with is kept.
+    expect(c.outputs[0]).toMatchObject({ reason: 'error', closeCode: 1006 });
+    c.expectReleased();
+  });
+
+  it("SOCKET_ERRORED with ws's close code keeps that code, not the 1006 of the close that follows", () => {
+    const c = opened();
+    c.push({ type: 'SOCKET_ERRORED', error: new Error('Max payload size exceeded'), closeCode: 1009 });
+    expect(c.value()).toBe('draining');
+    expect(c.log).toEqual(['runOpenHook', 'CHILD_DRAINING c-1']);
+    c.push(closed(1006)); // ws stopped reading after the error: it never saw the peer's answer
     expect(c.outputs[0]).toMatchObject({ reason: 'error', closeCode: 1009 });
+    c.expectReleased();
+  });
+
+  it("SOCKET_ERRORED with ws's close code keeps that code when the peer lingers to drainTimeoutMs", () => {
+    const c = opened();
+    c.push({ type: 'SOCKET_ERRORED', error: new Error('invalid opcode 3'), closeCode: 1002 });
+    c.advance(timings.drainTimeoutMs);
+    expect(c.log).toEqual(['runOpenHook', 'CHILD_DRAINING c-1', 'terminateSocket']);
+    expect(c.outputs[0]).toMatchObject({ reason: 'error', closeCode: 1002 });
     c.expectReleased();
   });
 
