@@ -36,6 +36,7 @@ const entries = [
   'machines/index.ts',
   'src/dashboard/index.ts',
   'src/metrics/index.ts',
+  'src/testing/index.ts',
 ].map((path) => `${root}${path}`);
 
 /** `Name (file)` for each declaration of ours that the public API names but no entry point exports. */
