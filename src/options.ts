@@ -40,6 +40,10 @@ import { describeListeningServer, hasVerifyClient, isNoServerWebSocketServer } f
  * (it may also be thrown); or null to refuse with HTTP 401. The object takes
  * no other key: one it does not know (`expiresAtMs`, `date`) refuses the upgrade
  * (500, `auth-failed`) and is reported to onError, naming the key probably meant.
+ * TypeScript does not check the keys of an object an unannotated `authenticate` returns
+ * (an arrow function's return is not checked for excess keys): annotate its return type
+ * (`async (request): Promise<AuthResult<Session>> => …`) or end the object with
+ * `satisfies AuthResult<Session>`, and a misspelt key is a compile error (docs/admission.md).
  */
 export type AuthResult<Data = unknown> =
   | string

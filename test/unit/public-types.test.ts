@@ -135,6 +135,22 @@ describe('AuthResult', () => {
     expectTypeOf({ userId: 'ann', maxConnectionsPerUser: 3 }).toExtend<AuthResult>();
     expectTypeOf({ userId: 'ann', maxConnectionsPerUser: '3' }).not.toExtend<AuthResult>();
   });
+
+  // What AuthResult's TSDoc (and docs/admission.md) says: an unannotated authenticate's object is
+  // not checked for unknown keys, an annotated one is. tsc checks these lines (npm test's typecheck).
+  it('catches a misspelt key once authenticate says it returns an AuthResult', () => {
+    const options = (): SupervisorOptions[] => [
+      // Compiles: TypeScript checks no excess key in an arrow function's returned object.
+      { authenticate: () => ({ userId: 'ann', expiresAtMs: 1 }) },
+      // @ts-expect-error: 'expiresAtMs' does not exist in type AuthResult
+      { authenticate: (): AuthResult => ({ userId: 'ann', expiresAtMs: 1 }) },
+      // @ts-expect-error: 'expiresAtMs' does not exist in type AuthResult
+      { authenticate: async (): Promise<AuthResult> => ({ userId: 'ann', expiresAtMs: 1 }) },
+      // @ts-expect-error: 'expiresAtMs' does not exist in type AuthResult
+      { authenticate: () => ({ userId: 'ann', expiresAtMs: 1 }) satisfies AuthResult },
+    ];
+    expect(typeof options).toBe('function');
+  });
 });
 
 describe('hooks and listeners return unknown, not void', () => {
