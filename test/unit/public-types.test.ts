@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import type { Client, ClientCloseEvent, ClientRefusalReason } from '../../src/client/index.js';
+import type { Client, ClientCloseEvent, ClientOptions, ClientRefusalReason } from '../../src/client/index.js';
 import {
   type Authorize,
   checkAccess,
@@ -156,7 +156,7 @@ describe('AuthResult', () => {
 describe('hooks and listeners return unknown, not void', () => {
   // TypeScript takes an async function where `void` is asked for; typescript-eslint's
   // no-misused-promises does not. Only `unknown` lets an async onError or listener pass both.
-  it('onError, inspect, the hooks and the listeners of on()', () => {
+  it("onError, inspect (the client's too), the hooks and the listeners of on()", () => {
     type Options = SupervisorOptions;
     expectTypeOf<ReturnType<NonNullable<Options['onError']>>>().toEqualTypeOf<unknown>();
     expectTypeOf<ReturnType<NonNullable<Options['onOpen']>>>().toEqualTypeOf<unknown>();
@@ -164,6 +164,9 @@ describe('hooks and listeners return unknown, not void', () => {
     expectTypeOf<ReturnType<NonNullable<Options['onClose']>>>().toEqualTypeOf<unknown>();
     type InspectFunction = Extract<NonNullable<Options['inspect']>, (event: never) => unknown>;
     expectTypeOf<ReturnType<InspectFunction>>().toEqualTypeOf<unknown>();
+    // The client's inspect too: isolateInspect() reports an async one's rejection, as the supervisor's.
+    type ClientInspect = Extract<NonNullable<ClientOptions['inspect']>, (event: never) => unknown>;
+    expectTypeOf<ReturnType<ClientInspect>>().toEqualTypeOf<unknown>();
     type Listener = Parameters<Supervisor['on']>[1];
     expectTypeOf<ReturnType<Listener>>().toEqualTypeOf<unknown>();
   });
