@@ -156,7 +156,7 @@ describe('AuthResult', () => {
 describe('hooks and listeners return unknown, not void', () => {
   // TypeScript takes an async function where `void` is asked for; typescript-eslint's
   // no-misused-promises does not. Only `unknown` lets an async onError or listener pass both.
-  it("onError, inspect (the client's too), the hooks and the listeners of on()", () => {
+  it("onError (the dashboard's too), inspect (the client's too), the hooks and the listeners of on()", () => {
     type Options = SupervisorOptions;
     expectTypeOf<ReturnType<NonNullable<Options['onError']>>>().toEqualTypeOf<unknown>();
     expectTypeOf<ReturnType<NonNullable<Options['onOpen']>>>().toEqualTypeOf<unknown>();
@@ -167,6 +167,9 @@ describe('hooks and listeners return unknown, not void', () => {
     // The client's inspect too: isolateInspect() reports an async one's rejection, as the supervisor's.
     type ClientInspect = Extract<NonNullable<ClientOptions['inspect']>, (event: never) => unknown>;
     expectTypeOf<ReturnType<ClientInspect>>().toEqualTypeOf<unknown>();
+    // The dashboard's onError (its own, and checkAccess's): report() ignores an async one's rejection.
+    expectTypeOf<ReturnType<NonNullable<DashboardOptions['onError']>>>().toEqualTypeOf<unknown>();
+    expectTypeOf<ReturnType<Parameters<typeof checkAccess>[3]>>().toEqualTypeOf<unknown>();
     type Listener = Parameters<Supervisor['on']>[1];
     expectTypeOf<ReturnType<Listener>>().toEqualTypeOf<unknown>();
   });
