@@ -45,7 +45,7 @@ export type DisposeReason =
   | 'error' // the socket errored
   | 'connect-timeout' // the handshake did not finish within connectTimeoutMs
   | 'dead-peer' // no pong by the next heartbeat
-  | 'evicted' // idle at or above the eviction threshold, or (cluster mode) over the cluster-wide limit
+  | 'evicted' // closed with 4001: its `evicted` event's cause says why (idle, over-limit, superseded, replaced)
   | 'shutdown' // the supervisor shut down
   | 'slow-consumer' // the peer did not read and the send buffer overflowed
   | 'message-rate-exceeded' // the peer sent messages faster than the messageRate option allows

@@ -8,7 +8,7 @@ import { AppHookError, type SupervisorError } from './errors.js';
 import { onRejection } from './thenable.js';
 
 /** The `inspect` option: what XState's createActor accepts. */
-export type Inspect = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+export type Inspect = Observer<InspectionEvent> | ((event: InspectionEvent) => unknown);
 
 /**
  * The app's `inspect` observer as the actors get it: a throw (or an async

@@ -40,6 +40,10 @@ import { describeListeningServer, hasVerifyClient, isNoServerWebSocketServer } f
  * (it may also be thrown); or null to refuse with HTTP 401. The object takes
  * no other key: one it does not know (`expiresAtMs`, `date`) refuses the upgrade
  * (500, `auth-failed`) and is reported to onError, naming the key probably meant.
+ * TypeScript does not check the keys of an object an unannotated `authenticate` returns
+ * (an arrow function's return is not checked for excess keys): annotate its return type
+ * (`async (request): Promise<AuthResult<Session>> => …`) or end the object with
+ * `satisfies AuthResult<Session>`, and a misspelt key is a compile error (docs/admission.md).
  */
 export type AuthResult<Data = unknown> =
   | string
@@ -137,45 +141,61 @@ export interface RetryAfterDefaults {
 /** The name of a preset: where every limit's default comes from (see {@link presets}). */
 export type PresetName = 'production' | 'staging' | 'test';
 
-/** The tunable limits and timeouts. Every field has a default from the preset. */
+/**
+ * The tunable limits and timeouts. Every field has a default from the preset: its `@default`
+ * gives each preset's value (`'production'`, the preset when none is given, first).
+ */
 export interface Limits {
   /**
    * Connections per user in `connecting` or `active`: the limit of every user whose
    * `authenticate` result gives no `maxConnectionsPerUser` of its own.
+   * @default 20 ('production'); 10 ('staging'); 5 ('test')
    */
   maxConnectionsPerUser: number;
   /**
    * Fraction of the per-user limit at which idle connections are evicted, in [0, 1]:
    * T = ceil(evictionThreshold × limit). 0 makes T 0, so every connection is evicted as
    * soon as it turns idle (idle as a timeout, for push-only apps with abandoned tabs).
+   * @default 0.7 ('production', 'staging', 'test')
    */
   evictionThreshold: number;
   /**
-   * No application message in either direction for this long makes a connection idle. Below
-   * 1000 on real time (neither preset 'test' nor an injected clock), reported once to onError
-   * as probably seconds (docs/options.md); so are the other durations below their floors.
+   * No application message in either direction (the client's only, with `activity: 'inbound'`)
+   * for this long makes a connection idle. Below 1000 on real time (neither preset 'test' nor an
+   * injected clock), reported once to onError as probably seconds (docs/options.md); so are the
+   * other durations below their floors.
+   * @default 300000 ('production', 'staging'); 1000 ('test')
    */
   idleTimeoutMs: number;
   /**
    * Interval between pings; a peer with no pong by the next one is terminated. At least 100 on
    * real time (neither preset 'test' nor an injected clock), else WSSUP_INVALID_OPTION: a
    * shorter one drops every client across a network. Below 1000, reported once to onError.
+   * @default 30000 ('production', 'staging'); 1000 ('test')
    */
   heartbeatIntervalMs: number;
-  /** Bound on the `connecting` state (upgrade request to open socket). */
+  /**
+   * Bound on the `connecting` state (upgrade request to open socket).
+   * @default 10000 ('production', 'staging'); 2000 ('test')
+   */
   connectTimeoutMs: number;
   /**
    * Bound on the wait for an asynchronous `authenticate`: one that has not
    * settled by then is refused as a failed one (HTTP 500 or close 4500,
    * `auth-failed`, an `AppHookError` to `onError`), and its late verdict is
    * ignored. A synchronous `authenticate` sets no timer.
+   * @default 10000 ('production', 'staging'); 2000 ('test')
    */
   authenticateTimeoutMs: number;
-  /** Bound on the close handshake; then the socket is terminated. */
+  /**
+   * Bound on the close handshake; then the socket is terminated.
+   * @default 5000 ('production', 'staging'); 500 ('test')
+   */
   drainTimeoutMs: number;
   /**
    * Largest inbound message; larger ones are refused by ws with close code 1009.
    * With your own `webSocketServer`, its `maxPayload` is the limit (and this reports it).
+   * @default 1048576 ('production', 'staging'); 65536 ('test')
    */
   maxPayloadBytes: number;
   /**
@@ -187,6 +207,7 @@ export interface Limits {
    * and room for a heartbeat's ping and `heartbeatMessage`, is refused by every way of sending
    * (`WSSUP_INVALID_ARGUMENT`); under `perMessageDeflate` the message is counted as given, so the
    * limit is approximate there.
+   * @default 4194304 ('production', 'staging'); 1048576 ('test')
    */
   maxBufferedBytes: number;
   /**
@@ -194,6 +215,7 @@ export interface Limits {
    * that a reconnect finds it warm; 0 ends it at once. Bounded, counted in
    * `stats().resources.lingeringSupervisors`, and ended by shutdown. It is also the
    * grace period of the `offline` event, told when a linger runs out (not when shutdown ends it).
+   * @default 5000 ('production', 'staging'); 0 ('test')
    */
   lingerMs: number;
 }

@@ -220,8 +220,13 @@ export interface ClientOptions {
    * socket after a freeze, docs/client.md, "A server gone silent").
    */
   clock?: (Clock & { now?: () => number }) | undefined;
-  /** Passed to XState's `createActor`, to watch the client's actor. */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
+  /**
+   * Passed to XState's `createActor`, to watch the client's actor. May be async: a throw or a
+   * rejection is reported as a listener's error is (thrown on its own, an `AppHookError`, hook
+   * `inspect`), and the client goes on.
+   */
+  // `unknown`, not `void`, as the supervisor's: an async observer passes typescript-eslint's no-misused-promises.
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => unknown) | undefined;
 }
 
 /**

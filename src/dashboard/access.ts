@@ -30,7 +30,7 @@ export type Authorize = (request: IncomingMessage) => AccessVerdict | Promise<Ac
  * async function that rejects must not leave that rejection unhandled, which ends a Node
  * process by default.
  */
-export function report(onError: (error: unknown) => void, error: unknown): void {
+export function report(onError: (error: unknown) => unknown, error: unknown): void {
   try {
     // Inside the try: a `then` that throws is a throw of onError's.
     onRejection(onError(error), () => {});
@@ -57,7 +57,7 @@ export async function checkAccess(
   authorize: Authorize,
   request: IncomingMessage,
   response: ServerResponse,
-  onError: (error: unknown) => void,
+  onError: (error: unknown) => unknown,
 ): Promise<boolean> {
   // Fails closed: `checkAccess(undefined, …)` let everyone through, so a route wired to a
   // variable left unset (no token configured) served its user ids to anyone.

@@ -62,7 +62,8 @@ export interface DashboardOptions {
    * never reaches (a `WSSUP_INVALID_ARGUMENT` naming `basePath`). One that throws or rejects
    * is ignored: the request is answered all the same. @default console.error
    */
-  onError?: ((error: unknown) => void) | undefined;
+  // `unknown`, not `void`, as the supervisor's onError: an async one passes no-misused-promises.
+  onError?: ((error: unknown) => unknown) | undefined;
   /** Entries kept in the event list. @default 50 */
   activityCapacity?: number | undefined;
   /** Users drawn as capacity bars (the busiest of the tracked ones first). @default 50 */

@@ -11,7 +11,7 @@ import type { AddressInfo, Socket } from 'node:net';
 // node:timers'), maybe before this module loads (a setup file), and close()'s turns of I/O must be
 // real: one read at load while they were on hung close() on a clock.
 import { setImmediate as ioTurn } from 'node:timers';
-import type { ClientOptions } from 'ws';
+import type { ClientOptions, WebSocket as WsWebSocket } from 'ws';
 import { INJECTED_CLOCK } from '../clock-shape.js';
 import { type AsyncDisposableIfTyped, withAsyncDispose } from '../disposal.js';
 import { describeValue, SupervisorError } from '../errors.js';
@@ -91,8 +91,11 @@ export interface ServeForTestOptions {
 export interface TestClient {
   /** Its name in close()'s errors: its order and URL, `#2 ws://127.0.0.1:…/?token=bob`. */
   readonly name: string;
-  /** The `ws` WebSocket, open. */
-  readonly ws: WebSocket;
+  /**
+   * The `ws` WebSocket, open. Typed by ws's own declaration (`import type { WebSocket } from
+   * 'ws'`), which an app can name, not by this package's internal alias of it.
+   */
+  readonly ws: WsWebSocket;
   /** Every message it received from before its `open` (a greeting sent in `onOpen` included). */
   readonly messages: Inbox;
   /**

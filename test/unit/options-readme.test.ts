@@ -2,9 +2,13 @@
  * The README's option tables are the user's contract: each preset column
  * says what resolveOptions() gives (fastify's trick, as for the error codes).
  * That they name every option, and no other, is readme-tables.test.ts's check.
+ * So is each option's TSDoc `@default`, what an editor shows on hover: it must name what
+ * resolveOptions() applies (for a limit, each preset's value).
  */
+import { readFileSync } from 'node:fs';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { InvalidOptionError, type PresetName, resolveOptions } from '../../src/index.js';
+import { InvalidOptionError, type PresetName, presets, resolveOptions } from '../../src/index.js';
 import { readPage } from '../helpers/docs.js';
 
 const readme = readPage('docs/options.md');
@@ -171,4 +175,110 @@ describe('the README’s table of the cluster option', () => {
       }
     },
   );
+});
+
+/**
+ * The `@default` tag of each member of `interfaceName` in the source file `path`, as an editor's
+ * hover shows it: member name to the tag's text (undefined for a member without one).
+ */
+function defaultTags(path: string, interfaceName: string): Map<string, string | undefined> {
+  const file = ts.createSourceFile(
+    path,
+    readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8'),
+    ts.ScriptTarget.Latest,
+    true,
+  );
+  const declaration = file.statements.find(
+    (statement): statement is ts.InterfaceDeclaration =>
+      ts.isInterfaceDeclaration(statement) && statement.name.text === interfaceName,
+  );
+  if (declaration === undefined) throw new Error(`${path} declares no interface ${interfaceName}`);
+  const tags = new Map<string, string | undefined>();
+  for (const member of declaration.members) {
+    if (!ts.isPropertySignature(member) || !ts.isIdentifier(member.name)) continue;
+    const tag = ts.getJSDocTags(member).find((candidate) => candidate.tagName.text === 'default');
+    tags.set(member.name.text, tag === undefined ? undefined : ts.getTextOfJSDocComment(tag.comment)?.trim());
+  }
+  return tags;
+}
+
+/**
+ * The value a `@default` names first: a literal (`'both'`, `true`, `100`, `[0.5, 0.8, 0.9]`,
+ * `{ 'user-limit': 5000, … }`), undefined for "none …", "no cap", "no limit", "no check", or
+ * the name of a sibling (`leaseTtlMs`), resolved in `siblings`.
+ */
+function namedDefault(text: string, siblings: Record<string, unknown>): unknown {
+  if (/^(none|no \w+)\b/.test(text)) return undefined;
+  const literal = text.match(/^('[^']*'|true|false|-?\d+(?:\.\d+)?|\[[^\]]*\]|\{[^}]*\})/)?.[1];
+  if (literal === undefined) {
+    const sibling = text.match(/^(\w+)$/)?.[1];
+    if (sibling !== undefined && Object.hasOwn(siblings, sibling)) return siblings[sibling];
+    throw new Error(`@default ${text}: no value this test can read`);
+  }
+  const quoted = literal.replace(/'/g, '"').replace(/([{,]\s*)([A-Za-z]\w*):/g, '$1"$2":');
+  return JSON.parse(quoted);
+}
+
+describe('the TSDoc @default of each option (what an editor shows on hover)', () => {
+  const resolved = resolveOptions({ authenticate: () => 'user' }) as unknown as Record<string, unknown>;
+
+  it("of each limit gives each preset's value, as resolveOptions() applies it", () => {
+    const tags = defaultTags('src/options.ts', 'Limits');
+    expect([...tags.keys()].sort()).toEqual(Object.keys(presets.production).sort());
+    for (const [name, text] of tags) {
+      // "300000 ('production', 'staging'); 1000 ('test')": every preset named once.
+      const said = new Map<string, number>();
+      for (const part of (text ?? '').split(';')) {
+        const value = Number(part.trim().match(/^[\d.]+/)?.[0]);
+        for (const preset of part.matchAll(/'(\w+)'/g)) said.set(preset[1] as string, value);
+      }
+      const actual = Object.fromEntries(
+        presetColumns.map((preset) => [
+          preset,
+          (resolveOptions({ preset, authenticate: () => 'user' }) as unknown as Record<string, unknown>)[
+            name
+          ],
+        ]),
+      );
+      expect(Object.fromEntries(said), `@default of ${name}: ${text}`).toEqual(actual);
+    }
+  });
+
+  it('of every other option of createSupervisor() names what resolveOptions() applies', () => {
+    const tags = defaultTags('src/options.ts', 'SupervisorOptions');
+    // The hooks and the clock have no value in supervisor.options to compare with.
+    const unresolved = ['onError', 'clock', 'inspect'];
+    const checked: string[] = [];
+    for (const [name, text] of tags) {
+      if (text === undefined || unresolved.includes(name)) continue;
+      expect(Object.hasOwn(resolved, name), `${name} is in supervisor.options`).toBe(true);
+      expect(resolved[name], `@default of ${name}: ${text}`).toEqual(namedDefault(text, resolved));
+      checked.push(name);
+    }
+    // The options without a @default are the required one, those that default to nothing
+    // said elsewhere (the hooks, webSocketServer, cluster), and the limits (checked above).
+    const untagged = [...tags].filter(([, text]) => text === undefined).map(([name]) => name);
+    expect(untagged.sort()).toEqual(
+      ['authenticate', 'cluster', 'onClose', 'onMessage', 'onOpen', 'webSocketServer'].sort(),
+    );
+    expect(checked.length).toBeGreaterThanOrEqual(16);
+  });
+
+  it('of each field of the cluster option names what resolveOptions() applies with a Redis URL', () => {
+    const tags = defaultTags('src/cluster/cluster-options.ts', 'ClusterSettings');
+    const cluster = resolveOptions({
+      authenticate: () => 'user',
+      cluster: { redis: 'redis://127.0.0.1:6390' },
+    }).cluster as unknown as Record<string, unknown>;
+    const checked: string[] = [];
+    for (const [name, text] of tags) {
+      // nodeId's default is the host's name and the process id, said in words.
+      if (text === undefined || name === 'nodeId') continue;
+      expect(cluster[name], `@default of cluster.${name}: ${text}`).toEqual(namedDefault(text, cluster));
+      checked.push(name);
+    }
+    expect(checked.sort()).toEqual(
+      ['commandTimeoutMs', 'keyPrefix', 'leaseTtlMs', 'onStoreUnavailable', 'reaperIntervalMs'].sort(),
+    );
+  });
 });

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import type { Client, ClientCloseEvent, ClientRefusalReason } from '../../src/client/index.js';
+import type { Client, ClientCloseEvent, ClientOptions, ClientRefusalReason } from '../../src/client/index.js';
 import {
   type Authorize,
   checkAccess,
@@ -36,6 +36,7 @@ const entries = [
   'machines/index.ts',
   'src/dashboard/index.ts',
   'src/metrics/index.ts',
+  'src/testing/index.ts',
 ].map((path) => `${root}${path}`);
 
 /** `Name (file)` for each declaration of ours that the public API names but no entry point exports. */
@@ -134,12 +135,28 @@ describe('AuthResult', () => {
     expectTypeOf({ userId: 'ann', maxConnectionsPerUser: 3 }).toExtend<AuthResult>();
     expectTypeOf({ userId: 'ann', maxConnectionsPerUser: '3' }).not.toExtend<AuthResult>();
   });
+
+  // What AuthResult's TSDoc (and docs/admission.md) says: an unannotated authenticate's object is
+  // not checked for unknown keys, an annotated one is. tsc checks these lines (npm test's typecheck).
+  it('catches a misspelt key once authenticate says it returns an AuthResult', () => {
+    const options = (): SupervisorOptions[] => [
+      // Compiles: TypeScript checks no excess key in an arrow function's returned object.
+      { authenticate: () => ({ userId: 'ann', expiresAtMs: 1 }) },
+      // @ts-expect-error: 'expiresAtMs' does not exist in type AuthResult
+      { authenticate: (): AuthResult => ({ userId: 'ann', expiresAtMs: 1 }) },
+      // @ts-expect-error: 'expiresAtMs' does not exist in type AuthResult
+      { authenticate: async (): Promise<AuthResult> => ({ userId: 'ann', expiresAtMs: 1 }) },
+      // @ts-expect-error: 'expiresAtMs' does not exist in type AuthResult
+      { authenticate: () => ({ userId: 'ann', expiresAtMs: 1 }) satisfies AuthResult },
+    ];
+    expect(typeof options).toBe('function');
+  });
 });
 
 describe('hooks and listeners return unknown, not void', () => {
   // TypeScript takes an async function where `void` is asked for; typescript-eslint's
   // no-misused-promises does not. Only `unknown` lets an async onError or listener pass both.
-  it('onError, inspect, the hooks and the listeners of on()', () => {
+  it("onError (the dashboard's too), inspect (the client's too), the hooks and the listeners of on()", () => {
     type Options = SupervisorOptions;
     expectTypeOf<ReturnType<NonNullable<Options['onError']>>>().toEqualTypeOf<unknown>();
     expectTypeOf<ReturnType<NonNullable<Options['onOpen']>>>().toEqualTypeOf<unknown>();
@@ -147,6 +164,12 @@ describe('hooks and listeners return unknown, not void', () => {
     expectTypeOf<ReturnType<NonNullable<Options['onClose']>>>().toEqualTypeOf<unknown>();
     type InspectFunction = Extract<NonNullable<Options['inspect']>, (event: never) => unknown>;
     expectTypeOf<ReturnType<InspectFunction>>().toEqualTypeOf<unknown>();
+    // The client's inspect too: isolateInspect() reports an async one's rejection, as the supervisor's.
+    type ClientInspect = Extract<NonNullable<ClientOptions['inspect']>, (event: never) => unknown>;
+    expectTypeOf<ReturnType<ClientInspect>>().toEqualTypeOf<unknown>();
+    // The dashboard's onError (its own, and checkAccess's): report() ignores an async one's rejection.
+    expectTypeOf<ReturnType<NonNullable<DashboardOptions['onError']>>>().toEqualTypeOf<unknown>();
+    expectTypeOf<ReturnType<Parameters<typeof checkAccess>[3]>>().toEqualTypeOf<unknown>();
     type Listener = Parameters<Supervisor['on']>[1];
     expectTypeOf<ReturnType<Listener>>().toEqualTypeOf<unknown>();
   });
