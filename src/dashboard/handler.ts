@@ -68,9 +68,10 @@ export interface DashboardOptions {
   /** Users drawn as capacity bars (the busiest of the tracked ones first). @default 50 */
   maxUsers?: number | undefined;
   /**
-   * The most recently active users whose books are read on each tick, with
-   * userStats(id): bounds the cost of a tick whatever the number of users. At
-   * least `maxUsers`. @default 200
+   * The most recently active users (admitted, evicted, disposed, or refused
+   * while holding a connection, as a user at the limit is) whose books are
+   * read on each tick, with userStats(id): bounds the cost of a tick whatever
+   * the number of users. At least `maxUsers`. @default 200
    */
   trackedUsers?: number | undefined;
   /** How often the counts are re-read, once for every stream. @default 500 */
