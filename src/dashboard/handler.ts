@@ -65,7 +65,7 @@ export interface DashboardOptions {
   onError?: ((error: unknown) => void) | undefined;
   /** Entries kept in the event list. @default 50 */
   activityCapacity?: number | undefined;
-  /** Users drawn as capacity bars (the busiest of the tracked ones first). @default 50 */
+  /** Users drawn as capacity bars (the busiest of the tracked ones first: closest to its own limit, then most live). @default 50 */
   maxUsers?: number | undefined;
   /**
    * The most recently active users (admitted, evicted, disposed, or refused

@@ -264,3 +264,55 @@ describe('the capacity bars show a user refused at the limit (README: who is at 
     expectNoLeaks(supervisor);
   });
 });
+
+describe('the capacity bars put the users closest to their own limit first (README: plans)', () => {
+  // An SRE trial with plans: a free user at 2 of 2 was refused, and the bars, ordered by live
+  // connections, drew the pro users holding 3 of 20 first; with more of them than the first
+  // screen holds, the one at the limit was not on it.
+  it('a free user at 2 of 2 comes before pro users at 3 of 20', async () => {
+    const { supervisor, url } = await startServer({
+      maxConnectionsPerUser: 20,
+      authenticate: (request) => {
+        const user = userFromQuery(request) ?? '';
+        return { userId: user, maxConnectionsPerUser: user.startsWith('free') ? 2 : 20 };
+      },
+    });
+    const clock = new SimulatedClock();
+    const dashboard = createDashboard(supervisor, {
+      authorize: () => true,
+      maxUsers: 2,
+      pollMs: 1_000,
+      clock,
+    });
+    onTestFinished(() => dashboard.close());
+    const server = createServer((request, response) => dashboard(request, response));
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    const events = await openEvents(`http://127.0.0.1:${port}/dashboard/events`);
+    await events.until(/event: snapshot/);
+    const clients = [];
+    for (const user of [
+      'free-ann',
+      'free-ann',
+      'pro-bea',
+      'pro-bea',
+      'pro-bea',
+      'pro-cat',
+      'pro-cat',
+      'pro-cat',
+    ])
+      clients.push(await connect(url(user)));
+    expect(await connectRefused(url('free-ann'))).toBe(429);
+    clock.increment(1_000); // the poll
+    await events.until(/event: stats\ndata: [^\n]*"connections":8/);
+    const rows = events
+      .last<StatsView>('stats')
+      .perUser.map((row) => `${row.userId} ${row.live}/${row.limit}`);
+    expect(rows).toEqual(['free-ann 2/2', 'pro-bea 3/20']);
+    for (const ws of clients) ws.close();
+    await allDisposed(supervisor);
+    dashboard.close();
+    await events.ended;
+    expectNoLeaks(supervisor);
+  });
+});
