@@ -97,7 +97,8 @@ export interface StatsView {
   /** The running totals since the start (`stats().counters`). */
   counters: { admitted: number; rejected: number; evicted: number; disposed: number };
   /**
-   * The busiest of the tracked users first (most live, then by id), at most `maxUsers` of them;
+   * The busiest of the tracked users first (closest to its own limit, live ÷ limit; then most
+   * live, then by id), at most `maxUsers` of them;
    * each with its own `limit` and `evictAt` (a plan's, from authenticate, or the option's).
    */
   perUser: UserBar[];
@@ -145,7 +146,16 @@ export function statsView(supervisor: Supervisor, books: readonly UserStats[], m
       limit,
       evictAt,
     }))
-    .sort((a, b) => b.live - a.live || b.draining - a.draining || (a.userId < b.userId ? -1 : 1))
+    // Closest to its own limit first (live ÷ limit, compared exactly as integers), then most live: with
+    // plans, a free user at 3 of 3 (refused) came after every pro user holding 4 of 20 (an SRE trial),
+    // off the first screen. With one limit for all, the order is the one by live, as before.
+    .sort(
+      (a, b) =>
+        b.live * a.limit - a.live * b.limit ||
+        b.live - a.live ||
+        b.draining - a.draining ||
+        (a.userId < b.userId ? -1 : 1),
+    )
     .slice(0, maxUsers);
   const shownLive = perUser.reduce((sum, book) => sum + (book.live > 0 ? 1 : 0), 0);
   const { maxConnectionsPerUser, evictionThreshold } = supervisor.options;

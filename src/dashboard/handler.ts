@@ -66,12 +66,13 @@ export interface DashboardOptions {
   onError?: ((error: unknown) => unknown) | undefined;
   /** Entries kept in the event list. @default 50 */
   activityCapacity?: number | undefined;
-  /** Users drawn as capacity bars (the busiest of the tracked ones first). @default 50 */
+  /** Users drawn as capacity bars (the busiest of the tracked ones first: closest to its own limit, then most live). @default 50 */
   maxUsers?: number | undefined;
   /**
-   * The most recently active users whose books are read on each tick, with
-   * userStats(id): bounds the cost of a tick whatever the number of users. At
-   * least `maxUsers`. @default 200
+   * The most recently active users (admitted, evicted, disposed, or refused
+   * while holding a connection, as a user at the limit is) whose books are
+   * read on each tick, with userStats(id): bounds the cost of a tick whatever
+   * the number of users. At least `maxUsers`. @default 200
    */
   trackedUsers?: number | undefined;
   /** How often the counts are re-read, once for every stream. @default 500 */

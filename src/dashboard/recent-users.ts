@@ -4,6 +4,13 @@
  * learnt from the supervisor's events. Each is looked up with userStats(id),
  * O(1), so a computation costs O(capacity) whatever the number of users.
  *
+ * A refusal counts as activity too, for a user who holds connections here:
+ * a user refused at the limit is who the bars are for, and one whose
+ * connections were all admitted long ago fell out of the map as other users
+ * came (an on-call trial: 20 of 20 and refused, behind 300 users at 1, no
+ * bar). A refused user who holds nothing here is not taken in: a flood of
+ * refused ids would push out the users who hold connections.
+ *
  * Recency is an insertion-ordered Map: touching a user moves it to the end,
  * and the oldest falls out once the map is full. A user whose last
  * connection was disposed leaves at once (listeners see the books as they are
@@ -36,6 +43,9 @@ export function createRecentUsers(supervisor: Supervisor, capacity: number): Rec
   const unsubscribes = [
     supervisor.on('admitted', ({ userId }) => touch(userId)),
     supervisor.on('evicted', ({ userId }) => touch(userId)),
+    supervisor.on('rejected', ({ userId }) => {
+      if (userId !== undefined && supervisor.userStats(userId) !== undefined) touch(userId);
+    }),
     supervisor.on('disposed', ({ userId }) => {
       if (supervisor.userStats(userId) === undefined) recent.delete(userId);
       else touch(userId);

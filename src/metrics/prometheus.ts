@@ -55,6 +55,7 @@ export const metricNames = Object.freeze({
   idle: 'idle_connections',
   authenticating: 'authenticating_upgrades',
   rooms: 'rooms',
+  resources: 'resources',
   admitted: 'admitted_total',
   rejected: 'rejected_total',
   evicted: 'evicted_total',
@@ -84,6 +85,21 @@ const CLUSTER_KEYS: readonly MetricKey[] = [
   'clusterSlotsReaped',
   'clusterEdges',
 ];
+
+type ResourceCounts = SupervisorStats['resources'];
+
+/** Every field of stats().resources, keyed by the type: a field added there fails to compile here until it is listed. */
+const RESOURCE_KINDS = Object.keys({
+  connectionActors: true,
+  userSupervisors: true,
+  lingeringSupervisors: true,
+  pendingTimers: true,
+  socketListeners: true,
+  closeRefusals: true,
+  authenticating: true,
+  rooms: true,
+  roomMemberships: true,
+} satisfies Record<keyof ResourceCounts, true>) as readonly (keyof ResourceCounts)[];
 
 /** Socket end → disposal. Mostly 0 (cleanup in the same step); up to drainTimeoutMs for a lingering peer. */
 const CLEANUP_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -150,6 +166,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `idle_connections`              | gauge     |          | stats(): idle, evictable at the threshold |
  * | `authenticating_upgrades`       | gauge     |          | stats().resources.authenticating: upgrades waiting for an async `authenticate` |
  * | `rooms`                         | gauge     |          | stats().resources.rooms: rooms with at least one member (a Map's size) |
+ * | `resources`                     | gauge     | `resource`: each field of stats().resources (connectionActors, userSupervisors, …) | stats().resources, per scrape: the leak check's figures |
  * | `admitted_total`                | counter   |          | `admitted` events |
  * | `rejected_total`                | counter   | `reason`, `status`: the HTTP status (`401`, …), `none` when the socket was gone | `rejected` events |
  * | `evicted_total`                 | counter   | `cause`: idle, over-limit, superseded, replaced | `evicted` events |
@@ -260,6 +277,20 @@ export function registerMetrics(
     registers,
     collect() {
       this.set(supervisor.stats().resources.rooms);
+    },
+  });
+  // The figures of the leak check (docs/observing.md: each is 0 when no client is connected and no
+  // supervisor lingers). Only `connections` was exported, so a leak of what does not count as a
+  // connection (a user supervisor, a timer, a socket listener) showed in audit() and nowhere a
+  // scrape could see it (an SRE trial). A fixed set of labels: the fields of stats().resources.
+  new client.Gauge({
+    name: name('resources'),
+    help: 'What the supervisor holds, by kind (stats().resources): each is 0 when no client is connected and no user supervisor lingers; one that grows while the connections do not is a leak.',
+    labelNames: ['resource'] as const,
+    registers,
+    collect() {
+      const resources: ResourceCounts = supervisor.stats().resources;
+      for (const resource of RESOURCE_KINDS) this.set({ resource }, resources[resource]);
     },
   });
   new client.Gauge({

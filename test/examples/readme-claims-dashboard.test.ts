@@ -8,14 +8,17 @@ import { createServer } from 'node:http';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { type Authorize, checkAccess, createDashboard, type StatsView } from '../../src/dashboard/index.js';
+import { Refusal } from '../../src/index.js';
 import { openEvents } from '../helpers/event-stream.js';
 import {
   allDisposed,
   closeServer,
   connect,
+  connectRefused,
   expectNoLeaks,
   listenOnLoopback,
   startServer,
+  userFromQuery,
 } from '../helpers/server.js';
 
 /** An app whose own route `/users` is guarded by checkAccess(authorize, …). */
@@ -208,6 +211,108 @@ describe('trackedUsers (README: at least maxUsers)', () => {
     dashboard.close();
     await events.ended;
     expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+    expectNoLeaks(supervisor);
+  });
+});
+
+describe('the capacity bars show a user refused at the limit (README: who is at the limit)', () => {
+  // An on-call trial: a user at 20 of 20, admitted before 300 others came, was refused again and
+  // again, and the bars showed 50 users at 1 of 20: the refused user had fallen out of the most
+  // recently active, which only admissions, evictions and disposals renewed.
+  it('a refusal renews a user who holds connections; a refused user who holds none takes no place', async () => {
+    // `banned` is refused by the app, its Refusal naming the user: a refusal of a user who holds nothing.
+    const { supervisor, url } = await startServer({
+      maxConnectionsPerUser: 2,
+      authenticate: (request) => {
+        const user = userFromQuery(request);
+        return user === 'banned' ? new Refusal(403, 'banned', { userId: user }) : user;
+      },
+    });
+    const clock = new SimulatedClock();
+    const dashboard = createDashboard(supervisor, {
+      authorize: () => true,
+      maxUsers: 2,
+      trackedUsers: 2,
+      pollMs: 1_000,
+      clock,
+    });
+    onTestFinished(() => dashboard.close());
+    const server = createServer((request, response) => dashboard(request, response));
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    const events = await openEvents(`http://127.0.0.1:${port}/dashboard/events`);
+    await events.until(/event: snapshot/);
+    const clients = [await connect(url('whale')), await connect(url('whale'))];
+    for (const user of ['ann', 'bea']) clients.push(await connect(url(user)));
+    expect(await connectRefused(url('whale'))).toBe(429);
+    clock.increment(1_000); // the poll
+    await events.until(/event: stats\ndata: [^\n]*"connections":4/);
+    const rows = () => events.last<StatsView>('stats').perUser.map((row) => `${row.userId} ${row.live}`);
+    expect(rows()).toEqual(['whale 2', 'bea 1']);
+    // A user refused while holding nothing here (an app's Refusal naming one, the rate limit of a
+    // user with no connection) is not drawn, and pushes nobody out.
+    expect(await connectRefused(url('banned'))).toBe(403);
+    clients.push(await connect(url('cat')));
+    clock.increment(1_000);
+    await events.until(/event: stats\ndata: [^\n]*"connections":5/);
+    expect(rows()).toEqual(['whale 2', 'cat 1']);
+    for (const ws of clients) ws.close();
+    await allDisposed(supervisor);
+    dashboard.close();
+    await events.ended;
+    expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+    expectNoLeaks(supervisor);
+  });
+});
+
+describe('the capacity bars put the users closest to their own limit first (README: plans)', () => {
+  // An SRE trial with plans: a free user at 2 of 2 was refused, and the bars, ordered by live
+  // connections, drew the pro users holding 3 of 20 first; with more of them than the first
+  // screen holds, the one at the limit was not on it.
+  it('a free user at 2 of 2 comes before pro users at 3 of 20', async () => {
+    const { supervisor, url } = await startServer({
+      maxConnectionsPerUser: 20,
+      authenticate: (request) => {
+        const user = userFromQuery(request) ?? '';
+        return { userId: user, maxConnectionsPerUser: user.startsWith('free') ? 2 : 20 };
+      },
+    });
+    const clock = new SimulatedClock();
+    const dashboard = createDashboard(supervisor, {
+      authorize: () => true,
+      maxUsers: 2,
+      pollMs: 1_000,
+      clock,
+    });
+    onTestFinished(() => dashboard.close());
+    const server = createServer((request, response) => dashboard(request, response));
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    const events = await openEvents(`http://127.0.0.1:${port}/dashboard/events`);
+    await events.until(/event: snapshot/);
+    const clients = [];
+    for (const user of [
+      'free-ann',
+      'free-ann',
+      'pro-bea',
+      'pro-bea',
+      'pro-bea',
+      'pro-cat',
+      'pro-cat',
+      'pro-cat',
+    ])
+      clients.push(await connect(url(user)));
+    expect(await connectRefused(url('free-ann'))).toBe(429);
+    clock.increment(1_000); // the poll
+    await events.until(/event: stats\ndata: [^\n]*"connections":8/);
+    const rows = events
+      .last<StatsView>('stats')
+      .perUser.map((row) => `${row.userId} ${row.live}/${row.limit}`);
+    expect(rows).toEqual(['free-ann 2/2', 'pro-bea 3/20']);
+    for (const ws of clients) ws.close();
+    await allDisposed(supervisor);
+    dashboard.close();
+    await events.ended;
     expectNoLeaks(supervisor);
   });
 });

@@ -126,6 +126,47 @@ describe('registerMetrics', () => {
     expectNoLeaks(t.supervisor);
   });
 
+  // An SRE trial: the leak check reads stats().resources, and only `connections` was exported, so
+  // a lingering or leaked user supervisor, a timer or a socket listener showed nowhere a scrape sees.
+  it('exports stats().resources at each scrape, one series per field: a lingering supervisor shows with no connection', async () => {
+    const t = await startRulesServer({ lingerMs: 1_000 });
+    const { registry } = metricsOf(t.supervisor);
+    const resources = async () => {
+      const m = await scrape(registry);
+      return Object.fromEntries(
+        Object.keys(t.supervisor.stats().resources).map((resource) => [
+          resource,
+          m.value('ws_supervisor_resources', { resource }),
+        ]),
+      );
+    };
+    expect(Object.keys(await resources())).toHaveLength(9);
+    expect(Object.values(await resources()).every((value) => value === 0)).toBe(true);
+    const { ws } = await t.open('ann');
+    expect(await resources()).toEqual(t.supervisor.stats().resources);
+    expect(await resources()).toMatchObject({
+      connectionActors: 1,
+      userSupervisors: 1,
+      lingeringSupervisors: 0,
+    });
+    ws.close();
+    await allDisposed(t.supervisor);
+    // No connection left, but ann's supervisor lingers for lingerMs: only `resources` says so.
+    const m = await scrape(registry);
+    expect(m.value('ws_supervisor_connections', { state: 'active' })).toBe(0);
+    expect(m.value('ws_supervisor_users')).toBe(0);
+    expect(await resources()).toMatchObject({
+      connectionActors: 0,
+      userSupervisors: 1,
+      lingeringSupervisors: 1,
+    });
+    t.clock.increment(1_000);
+    await vi.waitFor(async () =>
+      expect(Object.values(await resources()).every((value) => value === 0)).toBe(true),
+    );
+    expectNoLeaks(t.supervisor);
+  });
+
   // CommonJS trial: `throw new Refusal(401, …)` in authenticate counted as reason="refused" with
   // the app's 403s, 429s and 503s, so an alert on bad tokens built on unauthenticated missed it.
   it("counts each refusal under its HTTP status: an app's Refusal by its own, beside the reasons' fixed ones", async () => {
