@@ -78,7 +78,8 @@ export type TransportEvent =
       error: Error;
       /**
        * The close code ws sent the peer for it (1002, 1007, 1008, 1009: its answer to bad
-       * input); undefined when it sent none (a TCP reset, a socket already gone).
+       * input); undefined when it sent none (a TCP reset, a socket already gone, a peer that
+       * had hung up first).
        */
       closeCode?: number | undefined;
     }

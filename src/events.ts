@@ -232,7 +232,8 @@ export interface DisposeInfo {
    * shutdown, comes first), the peer is answered with the equivalent HTTP
    * status instead. For bad input that `ws` ended the connection for (`reason: 'error'`, see
    * `socketError`): the code `ws` sent the peer (1002, 1007, 1008, 1009), though its socket
-   * then closes with 1006. 1006 when the socket closed with no close frame (a peer's TCP
+   * then closes with 1006; 1006 when `ws` sent none (the peer had hung up first, or its
+   * socket was gone). 1006 when the socket closed with no close frame (a peer's TCP
    * reset, a peer gone while `verifyClient` held it).
    * Undefined when no close frame was sent or received and the supervisor did not wait for the
    * socket's close: a dead peer the heartbeat terminated (`dead-peer`), a peer answered over

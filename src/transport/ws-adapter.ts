@@ -571,13 +571,15 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   /**
    * The close code ws has just sent for `error`, emitted by `source`: ws answers bad input
    * (its receiver's `WS_ERR_*` errors) with a close frame of the status it tags the error
-   * with (ws-error-close-code.ts), while its socket is still there. Undefined for an error of
-   * the TCP socket (a reset), or one ws found in bytes it read only as the socket closed
-   * (it then sends nothing: the socket is gone).
+   * with (ws-error-close-code.ts), but only while OPEN: once closing, its `close(code)` does
+   * nothing. Its readyState says CLOSING after the error either way, so the socket's public
+   * state tells: undefined when it is destroyed (a reset, ws's own terminate, bytes read as it
+   * closed) or its writable side already ended (ws ends it on the peer's FIN, before a failed
+   * inflate reports late, and on a failed write), and for an error of the TCP socket itself.
    */
   #closeCodeSentFor(source: object, error: Error): number | undefined {
     const tcp = this.#tcp;
-    if (source !== this.#ws || tcp === undefined || tcp.destroyed) return undefined;
+    if (source !== this.#ws || tcp === undefined || tcp.destroyed || tcp.writableEnded) return undefined;
     return wsErrorCloseCode(error);
   }
 

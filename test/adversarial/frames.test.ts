@@ -320,4 +320,37 @@ describe('compressed abuse', () => {
     ]);
     expect(t.errors).toEqual([]);
   });
+
+  // The client hangs up (FIN) right after its bad frame: ws reads the FIN before zlib fails,
+  // has ended its side of the socket by then, and its close(1007) sends nothing.
+  it('a bad compressed frame and then a FIN: no close frame goes out, and disposed says 1006', async () => {
+    const t = await startTarget({
+      supervisor: {
+        webSocketServer: new WebSocketServer({
+          noServer: true,
+          perMessageDeflate: true,
+          maxPayload: maxPayloadBytes,
+        }),
+      },
+    });
+    const socket = await rawConnect(t.port);
+    socket.write(upgradeRequest('abuser', { headers: { 'Sec-WebSocket-Extensions': 'permessage-deflate' } }));
+    const response = await readUntil(socket, (read) => read.includes('\r\n\r\n'));
+    expect(response.toString('latin1')).toMatch(/^HTTP\/1\.1 101[\s\S]*permessage-deflate/);
+    const frames = serverFrames(socket, response.subarray(response.indexOf('\r\n\r\n') + 4));
+    socket.end(clientFrame(Opcode.text, Buffer.from([0xff, 0xff, 0xff, 0xff]), { rsv: 0b100 }));
+
+    await within(tcpClosed(socket), ioDeadlineMs, 'the server to close the TCP connection');
+    expect(frames.frames).toEqual([]);
+    await expectLeakFree(t.supervisor);
+    expect(t.events.disposed).toEqual([
+      expect.objectContaining({
+        userId: 'abuser',
+        reason: 'error',
+        closeCode: 1006,
+        socketError: { code: 'Z_DATA_ERROR', message: expect.any(String) },
+      }),
+    ]);
+    expect(t.errors).toEqual([]);
+  });
 });

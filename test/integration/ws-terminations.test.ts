@@ -15,6 +15,7 @@
  */
 import { createRequire } from 'node:module';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { serverFrames, tcpClosed } from '../helpers/adversary.js';
 import { frame, rawWebSocket, readUntil } from '../helpers/cleanup.js';
 import { allDisposed, closed, connect, expectNoLeaks, nextMessage, startServer } from '../helpers/server.js';
 
@@ -60,6 +61,29 @@ describe("ws's own terminations", () => {
     await gone;
     await allDisposed(t.supervisor);
     expect(t.disposed).toMatchObject([{ userId: 'pinger', reason: 'closed', closeCode: 1006 }]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('61 pings and a bad frame in one write: terminated, no close frame, disposed as an error with 1006', async () => {
+    const t = await startServer({ heartbeatIntervalMs: never });
+    const socket = await rawWebSocket(t.port, 'pinger');
+    socket.on('error', () => {}); // the server's reset
+    const frames = serverFrames(socket);
+    const pings = Array.from({ length: 61 }, () => frame(0x9, Buffer.from('p')));
+    // ws terminates on the 61st ping; its receiver goes on parsing the same read and finds the
+    // unmasked frame (1002), but the socket is already destroyed: no close frame goes out.
+    socket.write(Buffer.concat([...pings, frame(0x1, Buffer.from('x'), { masked: false })]));
+    await tcpClosed(socket);
+    await allDisposed(t.supervisor);
+    expect(frames.frames.filter((sent) => sent.opcode !== 0xa)).toEqual([]); // pongs at most
+    expect(t.disposed).toMatchObject([
+      {
+        userId: 'pinger',
+        reason: 'error',
+        closeCode: 1006,
+        socketError: { code: 'WS_ERR_EXPECTED_MASK' },
+      },
+    ]);
     expectNoLeaks(t.supervisor);
   });
 });

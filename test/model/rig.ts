@@ -188,6 +188,18 @@ export class TestClient {
   sendInvalidFrame(): void {
     this.socket?.write(Buffer.from([0x81, 0x01, 0x61]));
   }
+
+  /**
+   * Writes 61 masked pings and the unmasked frame in one write: ws terminates the socket at
+   * the 61st ping (`maxPendingAutoPongs`), then still parses the bad frame: an error ws can
+   * answer with no close frame (the socket is gone).
+   */
+  sendInvalidFrameAfterPingFlood(): void {
+    const ping = Buffer.from([0x89, 0x81, 0x12, 0x34, 0x56, 0x78, 0x70 ^ 0x12]); // ping "p"
+    this.socket?.write(
+      Buffer.concat([...Array.from({ length: 61 }, () => ping), Buffer.from([0x81, 0x01, 0x61])]),
+    );
+  }
 }
 
 /**

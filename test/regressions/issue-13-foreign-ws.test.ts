@@ -47,6 +47,9 @@ describe('a WebSocketServer from another copy of ws (issue 13)', () => {
     expect((await closing).code).toBe(1009);
     await allDisposed(t.supervisor);
     expect(t.disposed).toHaveLength(1);
+    // The code the client got, read off ws 8.17.1's error: its status-code symbol is that
+    // copy's own, found by its description (ws-error-close-code.ts).
+    expect(t.disposed[0]).toMatchObject({ reason: 'error', closeCode: 1009 });
     expectNoLeaks(t.supervisor);
     expect(t.errors).toEqual([]);
   });
