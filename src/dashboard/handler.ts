@@ -22,6 +22,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connectionMachine } from '../../machines/connection.machine.js';
+import { busiest } from '../busiest-first.js';
 import { renderChart } from '../chart/index.js';
 import type { Clock } from '../clock.js';
 import { type DisposableIfTyped, withDispose } from '../disposal.js';
@@ -318,7 +319,9 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
    * per user, so the page asks every few seconds, not on every event).
    */
   const readClusterView = async () => {
-    const shown = users.books().slice(0, maxUsers);
+    // The users of the bars (statsView's order and cut): books() is least recently active first,
+    // so its first maxUsers were the users the bars had left out (a review).
+    const shown = busiest(users.books(), maxUsers);
     const [wide, ...books] = await Promise.all([
       supervisor.stats({ cluster: true }),
       // One by one: a user whose book did not answer (a Redis Cluster master away) is left
