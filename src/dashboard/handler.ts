@@ -73,7 +73,9 @@ export interface DashboardOptions {
    * The most recently active users (admitted, evicted, disposed, or refused
    * while holding a connection, as a user at the limit is) whose books are
    * read on each tick, with userStats(id): bounds the cost of a tick whatever
-   * the number of users. At least `maxUsers`. @default 200
+   * the number of users. At least `maxUsers`. A user sitting at its limit with nothing
+   * happening (no admission, close, eviction or refusal) falls out once this many other users
+   * have been active since, until its next refusal. @default 200
    */
   trackedUsers?: number | undefined;
   /** How often the counts are re-read, once for every stream. @default 500 */
