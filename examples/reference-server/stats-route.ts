@@ -7,8 +7,9 @@
  * reads every booked user's book from the store.
  *
  *   GET /stats                      { connections, users, byState, counters, resources }
- *   GET /stats?perUser=1[&limit=n]  the same, plus perUser: UserStats[] (most live first,
- *                                   then most draining, then by id) and moreUsers
+ *   GET /stats?perUser=1[&limit=n]  the same, plus perUser: UserStats[] (closest to its own limit
+ *                                   first, live ÷ limit, then most live, most draining, by id:
+ *                                   the dashboard's order) and moreUsers
  *   GET /stats?cluster=1            (--redis, --redis-cluster, --redis-sentinel; behind the token) the same, plus global: the nodes with a lease and
  *                                   the cluster-wide totals; with perUser=1, each listed user's
  *                                   cluster-wide book as perUser[i].global
@@ -18,6 +19,8 @@
  *                                   cluster=1, also global and user.global: userStats(id, { cluster: true }) or null
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+// The dashboard's order, one module for both: a copy here had kept sorting by live alone.
+import { busiestFirst } from '../../src/busiest-first.js';
 import { type Authorize, checkAccess } from '../../src/dashboard/index.js';
 import {
   type ClusterUserBook,
@@ -74,9 +77,6 @@ function userIdError(supervisor: Supervisor, userId: string): string | undefined
     throw error;
   }
 }
-
-const busiestFirst = (a: UserStats, b: UserStats) =>
-  b.live - a.live || b.draining - a.draining || (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0);
 
 function readFlag(raw: string | null): boolean | undefined {
   if (raw === null || raw === '0' || raw === 'false') return false;

@@ -8,6 +8,7 @@
  */
 import type { EvictionCause } from '../../machines/events.js';
 import { evictionPoint } from '../../machines/eviction.js';
+import { busiest } from '../busiest-first.js';
 import type { IncarnationEvent, StoreEvent } from '../events.js';
 import type { UserStats } from '../stats.js';
 import type { Supervisor } from '../supervisor.js';
@@ -137,26 +138,16 @@ export function statsView(supervisor: Supervisor, books: readonly UserStats[], m
   const stats = supervisor.stats();
   const { connecting, active, draining } = stats.byState;
   const { idle } = stats;
-  const perUser = books
-    .map(({ userId, live, idle, draining, limit, evictAt }) => ({
-      userId,
-      live,
-      idle,
-      draining,
-      limit,
-      evictAt,
-    }))
-    // Closest to its own limit first (live ÷ limit, compared exactly as integers), then most live: with
-    // plans, a free user at 3 of 3 (refused) came after every pro user holding 4 of 20 (an SRE trial),
-    // off the first screen. With one limit for all, the order is the one by live, as before.
-    .sort(
-      (a, b) =>
-        b.live * a.limit - a.live * b.limit ||
-        b.live - a.live ||
-        b.draining - a.draining ||
-        (a.userId < b.userId ? -1 : 1),
-    )
-    .slice(0, maxUsers);
+  // The order and the cut are busiest()'s, shared with the Cluster card (the users of the bars)
+  // and the reference server's /stats?perUser=1.
+  const perUser = busiest(books, maxUsers).map(({ userId, live, idle, draining, limit, evictAt }) => ({
+    userId,
+    live,
+    idle,
+    draining,
+    limit,
+    evictAt,
+  }));
   const shownLive = perUser.reduce((sum, book) => sum + (book.live > 0 ? 1 : 0), 0);
   const { maxConnectionsPerUser, evictionThreshold } = supervisor.options;
   return {

@@ -22,6 +22,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connectionMachine } from '../../machines/connection.machine.js';
+import { busiest } from '../busiest-first.js';
 import { renderChart } from '../chart/index.js';
 import type { Clock } from '../clock.js';
 import { type DisposableIfTyped, withDispose } from '../disposal.js';
@@ -72,7 +73,9 @@ export interface DashboardOptions {
    * The most recently active users (admitted, evicted, disposed, or refused
    * while holding a connection, as a user at the limit is) whose books are
    * read on each tick, with userStats(id): bounds the cost of a tick whatever
-   * the number of users. At least `maxUsers`. @default 200
+   * the number of users. At least `maxUsers`. A user sitting at its limit with nothing
+   * happening (no admission, close, eviction or refusal) falls out once this many other users
+   * have been active since, until its next refusal. @default 200
    */
   trackedUsers?: number | undefined;
   /** How often the counts are re-read, once for every stream. @default 500 */
@@ -318,7 +321,9 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
    * per user, so the page asks every few seconds, not on every event).
    */
   const readClusterView = async () => {
-    const shown = users.books().slice(0, maxUsers);
+    // The users of the bars (statsView's order and cut): books() is least recently active first,
+    // so its first maxUsers were the users the bars had left out (a review).
+    const shown = busiest(users.books(), maxUsers);
     const [wide, ...books] = await Promise.all([
       supervisor.stats({ cluster: true }),
       // One by one: a user whose book did not answer (a Redis Cluster master away) is left

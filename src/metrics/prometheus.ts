@@ -166,7 +166,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `idle_connections`              | gauge     |          | stats(): idle, evictable at the threshold |
  * | `authenticating_upgrades`       | gauge     |          | stats().resources.authenticating: upgrades waiting for an async `authenticate` |
  * | `rooms`                         | gauge     |          | stats().resources.rooms: rooms with at least one member (a Map's size) |
- * | `resources`                     | gauge     | `resource`: each field of stats().resources (connectionActors, userSupervisors, …) | stats().resources, per scrape: the leak check's figures |
+ * | `resources`                     | gauge     | `resource`: each field of stats().resources (connectionActors, userSupervisors, …) | stats().resources, per scrape: the leak check's figures; alert per kind (userSupervisors growing while `users` does not), never on their sum |
  * | `admitted_total`                | counter   |          | `admitted` events |
  * | `rejected_total`                | counter   | `reason`, `status`: the HTTP status (`401`, …), `none` when the socket was gone | `rejected` events |
  * | `evicted_total`                 | counter   | `cause`: idle, over-limit, superseded, replaced | `evicted` events |
@@ -279,13 +279,13 @@ export function registerMetrics(
       this.set(supervisor.stats().resources.rooms);
     },
   });
-  // The figures of the leak check (docs/observing.md: each is 0 when no client is connected and no
-  // supervisor lingers). Only `connections` was exported, so a leak of what does not count as a
+  // The figures of the leak check (docs/observing.md: each is 0 when no client is connected, none is
+  // being refused with a close frame, and no supervisor lingers). Only `connections` was exported, so a leak of what does not count as a
   // connection (a user supervisor, a timer, a socket listener) showed in audit() and nowhere a
   // scrape could see it (an SRE trial). A fixed set of labels: the fields of stats().resources.
   new client.Gauge({
     name: name('resources'),
-    help: 'What the supervisor holds, by kind (stats().resources): each is 0 when no client is connected and no user supervisor lingers; one that grows while the connections do not is a leak.',
+    help: 'What the supervisor holds, by kind (stats().resources): each is 0 when no client is connected (a refusal sent as a close frame holds closeRefusals, a timer and socket listeners until its socket closes) and no user supervisor lingers; one that grows while the connections do not is a leak. Kinds differ: compare one resource, do not sum them.',
     labelNames: ['resource'] as const,
     registers,
     collect() {

@@ -265,6 +265,59 @@ describe('the capacity bars show a user refused at the limit (README: who is at 
   });
 });
 
+describe('a lingering user refused after its last close gets no bar (a review)', () => {
+  // Its user supervisor lingers (lingerMs), so the supervisor has a record of it, but it holds no
+  // connection: "holds a connection" must be read from its book (userStats), not from the record.
+  it('is refused rate-limited, is not drawn, and pushes nobody out', async () => {
+    const supervisorClock = new SimulatedClock(); // the admission bucket never refills
+    const { supervisor, url } = await startServer({
+      clock: supervisorClock,
+      maxConnectionsPerUser: 2,
+      lingerMs: 60_000,
+      admissionRate: { perSecond: 0.001, burst: 2 },
+    });
+    const clock = new SimulatedClock();
+    const dashboard = createDashboard(supervisor, {
+      authorize: () => true,
+      maxUsers: 2,
+      trackedUsers: 2,
+      pollMs: 1_000,
+      clock,
+    });
+    onTestFinished(() => dashboard.close());
+    const server = createServer((request, response) => dashboard(request, response));
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    const events = await openEvents(`http://127.0.0.1:${port}/dashboard/events`);
+    await events.until(/event: snapshot/);
+    // `gone` spends its burst, closes, and lingers.
+    const gone = [await connect(url('gone')), await connect(url('gone'))];
+    for (const ws of gone) ws.close();
+    await allDisposed(supervisor);
+    const clients = [await connect(url('whale')), await connect(url('whale')), await connect(url('ann'))];
+    expect(supervisor.stats().resources.lingeringSupervisors).toBe(1);
+    expect(supervisor.userStats('gone')).toBeUndefined();
+    const refused = new Promise<string | undefined>((resolve) => {
+      const off = supervisor.on('rejected', ({ userId, reason }) => {
+        off();
+        resolve(`${userId} ${reason}`);
+      });
+    });
+    expect(await connectRefused(url('gone'))).toBe(429);
+    expect(await refused).toBe('gone rate-limited');
+    expect(supervisor.stats().resources.lingeringSupervisors).toBe(1); // still a record, no connection
+    clock.increment(1_000); // the poll
+    await events.until(/event: stats\ndata: [^\n]*"connections":3/);
+    const rows = events.last<StatsView>('stats').perUser.map((row) => `${row.userId} ${row.live}`);
+    expect(rows).toEqual(['whale 2', 'ann 1']);
+    for (const ws of clients) ws.close();
+    await allDisposed(supervisor);
+    dashboard.close();
+    await events.ended;
+    expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+  });
+});
+
 describe('the capacity bars put the users closest to their own limit first (README: plans)', () => {
   // An SRE trial with plans: a free user at 2 of 2 was refused, and the bars, ordered by live
   // connections, drew the pro users holding 3 of 20 first; with more of them than the first

@@ -50,7 +50,7 @@ async function perUser(server: ReferenceServer, query: string): Promise<PerUserS
   return (await response.json()) as PerUserStats;
 }
 
-describe('GET /stats?perUser=1 (README: most live, then most draining, then by id; limit at most 1000)', () => {
+describe('GET /stats?perUser=1 (README: closest to its own limit, then most live, most draining, by id; limit at most 1000)', () => {
   it('orders users with as many live connections by how many are draining, then by id', async () => {
     const server = await startServer();
     const sockets: Socket[] = [];

@@ -5,7 +5,12 @@
  * known path.
  */
 import { once } from 'node:events';
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from 'node:http';
 import { connect as connectTcp } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -15,10 +20,23 @@ import {
   type ReferenceServerExtras,
   startReferenceServer,
 } from '../../examples/reference-server/server.js';
-import type { OneUserStats, PerUserStats } from '../../examples/reference-server/stats-route.js';
+import {
+  createStatsRoute,
+  type OneUserStats,
+  type PerUserStats,
+} from '../../examples/reference-server/stats-route.js';
 import { MAX_USER_ID_BYTES } from '../../src/index.js';
 import { readPage } from '../helpers/docs.js';
-import { connectRefused, ioWait, connect as openClient } from '../helpers/server.js';
+import {
+  allDisposed,
+  closeServer,
+  connectRefused,
+  ioWait,
+  listenOnLoopback,
+  connect as openClient,
+  startServer as startSupervisor,
+  userFromQuery,
+} from '../helpers/server.js';
 
 const TOKEN = 's3cret-token-0123456789';
 
@@ -254,6 +272,37 @@ describe('GET /stats (item 15)', () => {
     const all = JSON.parse((await fetchReply(server, '/stats?perUser=true')).body) as PerUserStats;
     expect(all).toMatchObject({ moreUsers: 0, limit: 100 });
     expect(all.perUser.map((book) => book.userId)).toEqual(['alice', 'bob', 'dave', 'carol']);
+  });
+
+  it('?perUser=1 puts the users closest to their own limit first, as the dashboard does (plans: 2 of 2 before 3 of 20)', async () => {
+    // The route sorted by live alone: with plans, a free user at 2 of 2 (refused) was left out
+    // of `limit=1` behind a pro user at 3 of 20 (a review; the dashboard's bars had the fix).
+    const { supervisor, url } = await startSupervisor({
+      maxConnectionsPerUser: 20,
+      authenticate: (request) => {
+        const user = userFromQuery(request) ?? '';
+        return { userId: user, maxConnectionsPerUser: user.startsWith('free') ? 2 : 20 };
+      },
+    });
+    const route = createStatsRoute(
+      supervisor,
+      () => true,
+      () => {},
+    );
+    const http = createServer((request, response) => route(request, response));
+    const port = await listenOnLoopback(http);
+    onTestFinished(() => closeServer(http));
+    const clients = [];
+    for (const user of ['free-ann', 'free-ann', 'pro-bea', 'pro-bea', 'pro-bea'])
+      clients.push(await openClient(url(user)));
+    expect(await connectRefused(url('free-ann'))).toBe(429);
+    const top = (await (
+      await fetch(`http://127.0.0.1:${port}/stats?perUser=1&limit=1`)
+    ).json()) as PerUserStats;
+    expect(top.perUser.map((book) => `${book.userId} ${book.live}/${book.limit}`)).toEqual(['free-ann 2/2']);
+    expect(top.moreUsers).toBe(1);
+    for (const ws of clients) ws.close();
+    await allDisposed(supervisor);
   });
 
   it("?user=<id> answers the totals, that user's book and its live connections, oldest first", async () => {

@@ -24,7 +24,7 @@ import { type Supervisor, SupervisorError } from '../../src/index.js';
 import { openEvents } from '../helpers/event-stream.js';
 import { pendingDelays } from '../helpers/fake-transport.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
-import { idleTimeoutMs, limit, nextEvent, startRulesServer } from '../helpers/rules.js';
+import { idleTimeoutMs, limit, nextEvent, refusal, startRulesServer } from '../helpers/rules.js';
 import {
   allDisposed,
   closeServer,
@@ -328,6 +328,46 @@ describe('createDashboard, mounted by an app', () => {
     for (const socket of unsynced) socket.close();
     await allDisposed(t.supervisor);
 
+    dashboard.close();
+    await events.ended;
+    await t.supervisor.shutdown();
+  });
+
+  it('in cluster mode, the Cluster card reads the books of the users on the bars (a review: it read the least recently active)', async () => {
+    const clock = new SimulatedClock();
+    const book = new MemoryBook(() => clock.now());
+    const store = book.store('node-a', 3_000);
+    const t = await startRulesServer({ clock, cluster: { store, nodeId: 'node-a', leaseTtlMs: 3_000 } });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    const dashboard = createDashboard(t.supervisor, {
+      authorize: () => true,
+      maxUsers: 1,
+      trackedUsers: 2,
+      clock: new SimulatedClock(),
+    });
+    onTestFinished(() => dashboard.close());
+    const base = await mount(dashboard, { withNext: false });
+    // whale at 5 of 5, then ann at 1, then whale refused: the tracked users, least recently
+    // active first, are ann and whale; the one bar is whale's.
+    const clients = [];
+    for (let i = 0; i < limit; i++) clients.push((await t.open('whale')).ws);
+    clients.push((await t.open('ann')).ws);
+    expect((await refusal(t.url('whale'))).status).toBe(429);
+    await vi.waitFor(() => {
+      expect(book.users.get('whale')?.size).toBe(limit);
+      expect(book.users.get('ann')?.size).toBe(1);
+    }, ioWait);
+    const events = await openEvents(`${base}/dashboard/events`);
+    await events.until(/event: snapshot/);
+    const bars = events.last<{ stats: StatsView }>('snapshot').stats.perUser.map((bar) => bar.userId);
+    expect(bars).toEqual(['whale']);
+    const card = (await (await fetch(`${base}/dashboard/cluster`)).json()) as {
+      perUser: Array<{ userId: string; live: number }>;
+    };
+    expect(card.perUser.map((user) => user.userId)).toEqual(bars);
+    expect(card.perUser[0]?.live).toBe(limit);
+    for (const ws of clients) ws.close();
+    await allDisposed(t.supervisor);
     dashboard.close();
     await events.ended;
     await t.supervisor.shutdown();

@@ -167,6 +167,28 @@ describe('registerMetrics', () => {
     expectNoLeaks(t.supervisor);
   });
 
+  // A review: the help text said each is 0 when no client is connected, but a refused client is
+  // not a connection, and a refusal sent as a close frame holds its own until its socket closes.
+  it('counts a close-frame refusal in flight (refuse: close) in closeRefusals, a timer and socket listeners, with no connection', async () => {
+    const t = await startRulesServer({ refuse: 'close', authenticate: () => null });
+    const { registry } = metricsOf(t.supervisor);
+    const resource = async (name: string) =>
+      (await scrape(registry)).value('ws_supervisor_resources', { resource: name });
+    // A raw client: it reads the 101 and the close frame, and never answers it.
+    const socket = await rawWebSocket(t.port, 'ann');
+    onTestFinished(() => void socket.destroy());
+    await vi.waitFor(async () => expect(await resource('closeRefusals')).toBe(1), ioWait);
+    expect(t.supervisor.stats().connections).toBe(0);
+    expect(await resource('pendingTimers')).toBe(1);
+    expect(await resource('socketListeners')).toBe(3);
+    t.clock.increment(t.supervisor.options.closeRefusalTimeoutMs); // then the refused peer is terminated
+    await vi.waitFor(async () => {
+      for (const name of ['closeRefusals', 'pendingTimers', 'socketListeners'])
+        expect(await resource(name)).toBe(0);
+    }, ioWait);
+    expectNoLeaks(t.supervisor);
+  });
+
   // CommonJS trial: `throw new Refusal(401, …)` in authenticate counted as reason="refused" with
   // the app's 403s, 429s and 503s, so an alert on bad tokens built on unauthenticated missed it.
   it("counts each refusal under its HTTP status: an app's Refusal by its own, beside the reasons' fixed ones", async () => {
