@@ -205,9 +205,9 @@ export interface ClientOptions {
    */
   closeOnOffline?: boolean | undefined;
   /**
-   * Numbers in [0, 1) for the jitter. @default Math.random
-   * Checked at every draw: any other value (or a throw) ends the client, as
-   * `close()` does, and its `InvalidOptionError` is thrown on its own.
+   * Numbers in [0, 1) for the jitter. Checked at every draw: any other value (or a throw) ends
+   * the client, as `close()` does, and its `InvalidOptionError` is thrown on its own.
+   * @default Math.random
    */
   random?: (() => number) | undefined;
   /**
