@@ -319,12 +319,13 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
   capacityHysteresis?: number | undefined;
   /**
    * Runs on every upgrade request before anything is allocated. Return the
-   * user id (or `{ userId, correlationId, data, expiresAt, maxConnectionsPerUser }`: `data` becomes
+   * user id (or `{ userId, correlationId, data, expiresAt, maxConnectionsPerUser, atLimit }`: `data` becomes
    * `connection.data`; a `correlationId` that is not a string is left out, and
    * reported unless null; `expiresAt`, epoch ms, ends the session: closed with
    * 4002 at the first heartbeat after it (within `heartbeatIntervalMs`), refused with 401 if already
    * past, refused with 500 and reported if not a finite number; `maxConnectionsPerUser`,
-   * this user's own limit, e.g. per plan), null to refuse with HTTP 401, or a `Refusal` (returned
+   * this user's own limit, e.g. per plan; `atLimit`, this user's `atLimit` policy, e.g. one
+   * session per account on some plans), null to refuse with HTTP 401, or a `Refusal` (returned
    * or thrown) to refuse with 401, 403, 429 or 503. An asynchronous one that
    * has not settled within `authenticateTimeoutMs` fails as a throw does (500), and so
    * does an `Error` returned or resolved to (Socket.IO's `next(new Error(…))`, in
