@@ -39,19 +39,33 @@ export interface TransportEventSource {
   pongOutstanding(): boolean;
 }
 
-/** Why a connection reached `disposed`. Public: it is the `reason` of the `disposed` event. */
+/**
+ * Why a connection reached `disposed`. Public: it is the `reason` of the `disposed` event.
+ * - `'closed'`: the peer closed, or the socket dropped
+ * - `'error'`: the socket errored
+ * - `'connect-timeout'`: the handshake did not finish within connectTimeoutMs
+ * - `'dead-peer'`: no pong by the next heartbeat
+ * - `'evicted'`: closed with 4001: its `evicted` event's cause says why (idle, over-limit,
+ *   superseded, replaced)
+ * - `'shutdown'`: the supervisor shut down
+ * - `'slow-consumer'`: the peer did not read and the send buffer overflowed
+ * - `'message-rate-exceeded'`: the peer sent messages faster than the messageRate option allows
+ * - `'app-error'`: an app hook threw or rejected
+ * - `'app-close'`: the app closed the connection
+ * - `'expired'`: its session (authenticate's expiresAt) ended: closed at the next heartbeat
+ */
 export type DisposeReason =
-  | 'closed' // the peer closed, or the socket dropped
-  | 'error' // the socket errored
-  | 'connect-timeout' // the handshake did not finish within connectTimeoutMs
-  | 'dead-peer' // no pong by the next heartbeat
-  | 'evicted' // closed with 4001: its `evicted` event's cause says why (idle, over-limit, superseded, replaced)
-  | 'shutdown' // the supervisor shut down
-  | 'slow-consumer' // the peer did not read and the send buffer overflowed
-  | 'message-rate-exceeded' // the peer sent messages faster than the messageRate option allows
-  | 'app-error' // an app hook threw or rejected
-  | 'app-close' // the app closed the connection
-  | 'expired'; // its session (authenticate's expiresAt) ended: closed at the next heartbeat
+  | 'closed'
+  | 'error'
+  | 'connect-timeout'
+  | 'dead-peer'
+  | 'evicted'
+  | 'shutdown'
+  | 'slow-consumer'
+  | 'message-rate-exceeded'
+  | 'app-error'
+  | 'app-close'
+  | 'expired';
 
 /** Facts the transport reports about its socket. */
 export type TransportEvent =

@@ -3,12 +3,24 @@
  * (which runs in browsers too: this module imports nothing but errors.ts,
  * thenable.ts and xstate's types).
  */
-import type { InspectionEvent, Observer } from 'xstate';
+import type { InspectionEvent } from 'xstate';
 import { AppHookError, type SupervisorError } from './errors.js';
 import { onRejection } from './thenable.js';
 
-/** The `inspect` option: what XState's createActor accepts. */
-export type Inspect = Observer<InspectionEvent> | ((event: InspectionEvent) => unknown);
+/**
+ * The `inspect` option: what XState's createActor accepts (Stately's inspector, an
+ * `Observer<InspectionEvent>`, is one), each handler returning `unknown` rather than XState's
+ * `void`, so that an async one (whose rejection isolateInspect reports) passes
+ * typescript-eslint's no-misused-promises. Only `next` is ever called. Written out, not named,
+ * in SupervisorOptions and ClientOptions, so that a hover shows it (a type test keeps the three equal).
+ */
+export type Inspect =
+  | {
+      next?: ((event: InspectionEvent) => unknown) | undefined;
+      error?: ((error: unknown) => unknown) | undefined;
+      complete?: (() => unknown) | undefined;
+    }
+  | ((event: InspectionEvent) => unknown);
 
 /**
  * The app's `inspect` observer as the actors get it: a throw (or an async

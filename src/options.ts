@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { WebSocketServer } from 'ws';
-import type { InspectionEvent, Observer } from 'xstate';
+import type { InspectionEvent } from 'xstate';
 import type { AtLimitPolicy } from '../machines/events.js';
 import type { AdmissionRate } from './admission-rate.js';
 import { type AllowedOrigin, type OriginAllowlist, resolveAllowedOrigins } from './allowed-origins.js';
@@ -319,12 +319,13 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
   capacityHysteresis?: number | undefined;
   /**
    * Runs on every upgrade request before anything is allocated. Return the
-   * user id (or `{ userId, correlationId, data, expiresAt, maxConnectionsPerUser }`: `data` becomes
+   * user id (or `{ userId, correlationId, data, expiresAt, maxConnectionsPerUser, atLimit }`: `data` becomes
    * `connection.data`; a `correlationId` that is not a string is left out, and
    * reported unless null; `expiresAt`, epoch ms, ends the session: closed with
    * 4002 at the first heartbeat after it (within `heartbeatIntervalMs`), refused with 401 if already
    * past, refused with 500 and reported if not a finite number; `maxConnectionsPerUser`,
-   * this user's own limit, e.g. per plan), null to refuse with HTTP 401, or a `Refusal` (returned
+   * this user's own limit, e.g. per plan; `atLimit`, this user's `atLimit` policy, e.g. one
+   * session per account on some plans), null to refuse with HTTP 401, or a `Refusal` (returned
    * or thrown) to refuse with 401, 403, 429 or 503. An asynchronous one that
    * has not settled within `authenticateTimeoutMs` fails as a throw does (500), and so
    * does an `Error` returned or resolved to (Socket.IO's `next(new Error(…))`, in
@@ -441,10 +442,20 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * Watches every actor of the supervisor's machines (e.g. with Stately's inspector), through
    * XState's createActor: connections, user supervisors, the hub, close refusals and, in cluster
    * mode, the lease. Not the slot store's deadline watchdog, a timer of the store's own.
-   * A throw is reported to onError as AppHookError (`WSSUP_APP_HOOK_FAILED`, hook
-   * `inspect`) and never reaches the actors. @default none (no inspection, no cost)
+   * A function, or an observer whose `next` is called. A throw, or an async one's rejection, is
+   * reported to onError as AppHookError (`WSSUP_APP_HOOK_FAILED`, hook `inspect`) and never
+   * reaches the actors. @default none (no inspection, no cost)
    */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => unknown) | undefined;
+  // Each handler returns `unknown`, not XState's `void`: an async one (its rejection reported)
+  // passes typescript-eslint's no-misused-promises, and Observer<InspectionEvent> still fits.
+  inspect?:
+    | {
+        next?: ((event: InspectionEvent) => unknown) | undefined;
+        error?: ((error: unknown) => unknown) | undefined;
+        complete?: (() => unknown) | undefined;
+      }
+    | ((event: InspectionEvent) => unknown)
+    | undefined;
   /**
    * Cluster mode (docs/cluster.md, "Running several processes"): one per-user limit
    * across processes, on a slot book in Redis. Without it nothing changes,

@@ -3,7 +3,7 @@
  * before anything is allocated. A bad option throws InvalidOptionError
  * (`WSSUP_INVALID_OPTION`) naming the option and what is allowed.
  */
-import type { InspectionEvent, Observer } from 'xstate';
+import type { InspectionEvent } from 'xstate';
 import type { ClientBackoff, ClientInput } from '../../machines/client.machine.js';
 import { DEFAULT_SHUTDOWN_WINDOW_MS } from '../../machines/client-close.js';
 import { INSTANCE_ALLOWED, INSTANCE_PARAM, instanceParamOf, isInstanceId } from '../client-instance.js';
@@ -205,9 +205,9 @@ export interface ClientOptions {
    */
   closeOnOffline?: boolean | undefined;
   /**
-   * Numbers in [0, 1) for the jitter. @default Math.random
-   * Checked at every draw: any other value (or a throw) ends the client, as
-   * `close()` does, and its `InvalidOptionError` is thrown on its own.
+   * Numbers in [0, 1) for the jitter. Checked at every draw: any other value (or a throw) ends
+   * the client, as `close()` does, and its `InvalidOptionError` is thrown on its own.
+   * @default Math.random
    */
   random?: (() => number) | undefined;
   /**
@@ -221,12 +221,23 @@ export interface ClientOptions {
    */
   clock?: (Clock & { now?: () => number }) | undefined;
   /**
-   * Passed to XState's `createActor`, to watch the client's actor. May be async: a throw or a
-   * rejection is reported as a listener's error is (thrown on its own, an `AppHookError`, hook
-   * `inspect`), and the client goes on.
+   * Passed to XState's `createActor`, to watch the client's actor: a function, or an observer
+   * whose `next` is called (Stately's inspector). A throw, or an async one's rejection, is
+   * reported as a listener's error is: thrown on its own a microtask later (an `AppHookError`,
+   * hook `inspect`), and the client goes on. In a page that reaches `window.onerror`; under
+   * Node it is an `uncaughtException`, which ends the process unless something handles it, so
+   * catch inside it (an async one's `await`s too) what it may throw.
    */
-  // `unknown`, not `void`, as the supervisor's: an async observer passes typescript-eslint's no-misused-promises.
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => unknown) | undefined;
+  // Each handler returns `unknown`, not XState's `void`: an async one (its rejection reported)
+  // passes typescript-eslint's no-misused-promises, and Observer<InspectionEvent> still fits.
+  inspect?:
+    | {
+        next?: ((event: InspectionEvent) => unknown) | undefined;
+        error?: ((error: unknown) => unknown) | undefined;
+        complete?: (() => unknown) | undefined;
+      }
+    | ((event: InspectionEvent) => unknown)
+    | undefined;
 }
 
 /**

@@ -74,7 +74,12 @@ export type ClusterOptions = ClusterSettings &
 
 /** The fields of the `cluster` option other than `redis` and `store` (see {@link ClusterOptions}). */
 export interface ClusterSettings {
-  /** This process's name in the book; unique per process. @default `<hostname>:<pid>` */
+  /**
+   * This process's name in the book; unique per process. With a `store` of your own, the
+   * store's `nodeId` is the name it books under: leave this out (it defaults to that), or give
+   * the same.
+   * @default `<hostname>:<pid>`; with a `store`, the store's `nodeId`
+   */
   nodeId?: string | undefined;
   /** How long the node's lease lives without renewal (renewed every third of it). @default 15000 */
   leaseTtlMs?: number | undefined;
@@ -109,7 +114,7 @@ export interface ResolvedClusterOptions {
   redis: RedisTarget | undefined;
   /** The slot store of your own, as given; undefined with `redis`. */
   store: SlotStore | undefined;
-  /** This process's name in the book (default `<hostname>:<pid>`). */
+  /** This process's name in the book (default `<hostname>:<pid>`, or a `store`'s own `nodeId`). */
   nodeId: string;
   /** How long the lease lives without renewal, in ms (default 15000; renewed every third of it). */
   leaseTtlMs: number;

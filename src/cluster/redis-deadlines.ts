@@ -17,10 +17,9 @@
  * went out (never earlier: the admission script's own deadline on Redis's
  * clock, which assumes the caller waits at least `timeoutMs`, stays safe).
  */
-import { type Actor, createActor } from 'xstate';
+import { type Actor, type ActorOptions, type AnyActorLogic, createActor } from 'xstate';
 import { storeWatchdogMachine } from '../../machines/store-watchdog.machine.js';
 import type { Clock } from '../clock.js';
-import type { Inspect } from '../inspect.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 
 /** How a Deadlines' errors name what did not answer, and why a call fails when it stops. */
@@ -73,8 +72,8 @@ export class Deadlines {
     readonly timeoutMs: number,
     clock: Clock,
     words: DeadlineWords = REDIS_WORDS,
-    /** Watches the watchdog actor (its walk, test/model-based/store-watchdog.model.test.ts). */
-    inspect?: Inspect,
+    /** Watches the watchdog actor (its walk, test/model-based/store-watchdog.model.test.ts): a test's, given to XState as is. */
+    inspect?: ActorOptions<AnyActorLogic>['inspect'],
   ) {
     this.#words = words;
     this.periodMs = Math.max(1, Math.ceil(timeoutMs / TICKS_PER_TIMEOUT));

@@ -15,10 +15,9 @@
  * stream to end stops the actor (cancelling its delays) and unsubscribes.
  */
 import type { ServerResponse } from 'node:http';
-import { type Actor, createActor } from 'xstate';
+import { type Actor, type ActorOptions, type AnyActorLogic, createActor } from 'xstate';
 import { dashboardFeedMachine } from '../../machines/dashboard-feed.machine.js';
 import { type Clock, createCountingClock } from '../clock.js';
-import type { Inspect } from '../inspect.js';
 import type { ActivityLog, LogNotice, StatsView } from './activity.js';
 import { DashboardStream, type StreamFeed } from './stream.js';
 
@@ -49,8 +48,8 @@ export interface FeedSource {
   now?: (() => number) | undefined;
   /** Runs the feed's delays. @default XState's (the real timers) */
   clock?: Clock | undefined;
-  /** Watches the feed's clock actor (its walk, test/model-based/dashboard-feed.model.test.ts). */
-  inspect?: Inspect | undefined;
+  /** Watches the feed's clock actor (its walk, test/model-based/dashboard-feed.model.test.ts): a test's, given to XState as is. */
+  inspect?: ActorOptions<AnyActorLogic>['inspect'] | undefined;
 }
 
 export class DashboardFeed implements StreamFeed {

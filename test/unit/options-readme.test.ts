@@ -3,13 +3,23 @@
  * says what resolveOptions() gives (fastify's trick, as for the error codes).
  * That they name every option, and no other, is readme-tables.test.ts's check.
  * So is each option's TSDoc `@default`, what an editor shows on hover: it must name what
- * resolveOptions() applies (for a limit, each preset's value).
+ * resolveOptions() applies (for a limit, each preset's value), and so for the `cluster` fields,
+ * createClient()'s, createDashboard()'s and createRedisSlotStore()'s options, each against its
+ * own resolver. shutdown()'s and registerMetrics()'s options have no resolver to compare with.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { clientDefaults } from '../../src/client/index.js';
+import { resolveClientOptions } from '../../src/client/options.js';
+import type { ClusterOptions } from '../../src/cluster/cluster-options.js';
+import { resolveStoreOptions } from '../../src/cluster/redis-store-input.js';
+import { resolveDashboardOptions } from '../../src/dashboard/handler.js';
 import { InvalidOptionError, type PresetName, presets, resolveOptions } from '../../src/index.js';
 import { readPage } from '../helpers/docs.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
 
 const readme = readPage('docs/options.md');
 const cluster = readPage('docs/cluster.md');
@@ -219,6 +229,40 @@ function namedDefault(text: string, siblings: Record<string, unknown>): unknown 
   return JSON.parse(quoted);
 }
 
+/**
+ * Checks each `@default` in `tags` against `resolved`, what the resolver applied: a literal,
+ * "none …" or a sibling's name must equal the resolved value (see namedDefault); a default said
+ * in words must read as `inWords` says (the caller checks its value). The members without a tag
+ * must be exactly `untagged`, so a new option without one fails. Returns the names compared.
+ */
+function expectDefaults(
+  owner: string,
+  tags: Map<string, string | undefined>,
+  resolved: Record<string, unknown>,
+  expected: { untagged: readonly string[]; inWords?: Readonly<Record<string, RegExp>> },
+): string[] {
+  const inWords: Readonly<Record<string, RegExp>> = expected.inWords ?? {};
+  const checked: string[] = [];
+  for (const [name, text] of tags) {
+    const said = inWords[name];
+    if (text === undefined) continue;
+    if (said !== undefined) {
+      expect(text, `@default of ${owner}.${name}`).toMatch(said);
+      continue;
+    }
+    expect(Object.hasOwn(resolved, name), `${owner}.${name} is resolved`).toBe(true);
+    expect(resolved[name], `@default of ${owner}.${name}: ${text}`).toEqual(namedDefault(text, resolved));
+    checked.push(name);
+  }
+  const untagged = [...tags].filter(([, text]) => text === undefined).map(([name]) => name);
+  expect(untagged.sort(), `the members of ${owner} without a @default`).toEqual(
+    [...expected.untagged].sort(),
+  );
+  const stale = Object.keys(inWords).filter((name) => tags.get(name) === undefined);
+  expect(stale, `members of ${owner} said in words without a @default`).toEqual([]);
+  return checked;
+}
+
 describe('the TSDoc @default of each option (what an editor shows on hover)', () => {
   const resolved = resolveOptions({ authenticate: () => 'user' }) as unknown as Record<string, unknown>;
 
@@ -246,39 +290,106 @@ describe('the TSDoc @default of each option (what an editor shows on hover)', ()
 
   it('of every other option of createSupervisor() names what resolveOptions() applies', () => {
     const tags = defaultTags('src/options.ts', 'SupervisorOptions');
-    // The hooks and the clock have no value in supervisor.options to compare with.
-    const unresolved = ['onError', 'clock', 'inspect'];
-    const checked: string[] = [];
-    for (const [name, text] of tags) {
-      if (text === undefined || unresolved.includes(name)) continue;
-      expect(Object.hasOwn(resolved, name), `${name} is in supervisor.options`).toBe(true);
-      expect(resolved[name], `@default of ${name}: ${text}`).toEqual(namedDefault(text, resolved));
-      checked.push(name);
-    }
     // The options without a @default are the required one, those that default to nothing
     // said elsewhere (the hooks, webSocketServer, cluster), and the limits (checked above).
-    const untagged = [...tags].filter(([, text]) => text === undefined).map(([name]) => name);
-    expect(untagged.sort()).toEqual(
-      ['authenticate', 'cluster', 'onClose', 'onMessage', 'onOpen', 'webSocketServer'].sort(),
-    );
+    const checked = expectDefaults('SupervisorOptions', tags, resolved, {
+      untagged: ['authenticate', 'cluster', 'onClose', 'onMessage', 'onOpen', 'webSocketServer'],
+      // The hooks and the clock have no value in supervisor.options to compare with.
+      inWords: {
+        onError: /^console\.error$/,
+        clock: /^the real clock, on the global\s+`setTimeout`/,
+        inspect: /^none \(no inspection, no cost\)$/,
+      },
+    });
     expect(checked.length).toBeGreaterThanOrEqual(16);
   });
 
-  it('of each field of the cluster option names what resolveOptions() applies with a Redis URL', () => {
+  it('of each field of the cluster option names what resolveOptions() applies, with Redis and with a store', () => {
     const tags = defaultTags('src/cluster/cluster-options.ts', 'ClusterSettings');
-    const cluster = resolveOptions({
-      authenticate: () => 'user',
-      cluster: { redis: 'redis://127.0.0.1:6390' },
-    }).cluster as unknown as Record<string, unknown>;
-    const checked: string[] = [];
-    for (const [name, text] of tags) {
-      // nodeId's default is the host's name and the process id, said in words.
-      if (text === undefined || name === 'nodeId') continue;
-      expect(cluster[name], `@default of cluster.${name}: ${text}`).toEqual(namedDefault(text, cluster));
-      checked.push(name);
+    const resolveCluster = (cluster: ClusterOptions) =>
+      resolveOptions({ authenticate: () => 'user', cluster }).cluster as unknown as Record<string, unknown>;
+    const redis = 'redis://127.0.0.1:6390';
+    const store = new MemoryBook(() => 0).store('store-node', 15_000);
+    const withRedis = resolveCluster({ redis });
+    const withStore = resolveCluster({ store });
+    // Said in words, each checked below against both resolutions.
+    const inWords = {
+      nodeId: /^`<hostname>:<pid>`; with a `store`, the store's `nodeId`$/,
+      commandTimeoutMs:
+        /^(\d+) for Redis, (\d+) for a `store` of your own; a third of `leaseTtlMs` when that is less$/,
+    };
+    for (const cluster of [withRedis, withStore]) {
+      const checked = expectDefaults('ClusterSettings', tags, cluster, { untagged: [], inWords });
+      expect(checked.sort()).toEqual(['keyPrefix', 'leaseTtlMs', 'onStoreUnavailable', 'reaperIntervalMs']);
     }
-    expect(checked.sort()).toEqual(
-      ['commandTimeoutMs', 'keyPrefix', 'leaseTtlMs', 'onStoreUnavailable', 'reaperIntervalMs'].sort(),
-    );
+    // The host's name (made key-safe) and the process id; the store's own beside a store.
+    const host = hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .slice(0, 20);
+    expect(withRedis.nodeId).toMatch(new RegExp(`^${host.replace(/\./g, '\\.')}.*:${process.pid}$`));
+    expect(withStore.nodeId).toBe(store.nodeId);
+    const [, forRedis, forStore] = tags.get('commandTimeoutMs')?.match(inWords.commandTimeoutMs) ?? [];
+    expect(withRedis.commandTimeoutMs).toBe(Number(forRedis));
+    expect(withStore.commandTimeoutMs).toBe(Number(forStore));
+    // A lease of 900 ms is renewed every 300 ms, of 3000 ms every 1000: below either default.
+    expect(resolveCluster({ redis, leaseTtlMs: 900 }).commandTimeoutMs).toBe(300);
+    expect(resolveCluster({ store, leaseTtlMs: 3_000 }).commandTimeoutMs).toBe(1_000);
+  });
+
+  it("of each option of createClient() names what it applies, clientDefaults' among them", () => {
+    const tags = defaultTags('src/client/options.ts', 'ClientOptions');
+    const { machine, ...rest } = resolveClientOptions({ url: 'ws://127.0.0.1:1', WebSocket });
+    const client: Record<string, unknown> = { ...rest, ...machine, maxAttempts: machine.maxAttempts };
+    const checked = expectDefaults('ClientOptions', tags, client, {
+      untagged: ['url', 'protocols', 'inspect'],
+      // Said in words, each checked below.
+      inWords: {
+        instance:
+          /^a fresh random id per createClient\(\) \(128 bits from `crypto\.getRandomValues`, 22\s+base64url characters\)/,
+        WebSocket: /^globalThis\.WebSocket \(browsers, Node\s+22 and later\)/,
+        binaryType: /^the constructor's own/,
+        random: /^Math\.random$/,
+        clock: /^the real timers/,
+      },
+    });
+    expect(client.instance).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(client.random).toBe(Math.random);
+    expect(client.binaryType).toBeUndefined();
+    expect(client.clock).toBeUndefined();
+    expect(checked).toEqual(expect.arrayContaining(Object.keys(clientDefaults)));
+    for (const [name, value] of Object.entries(clientDefaults)) {
+      expect(value, `clientDefaults.${name}`).toEqual(namedDefault(tags.get(name) ?? '', clientDefaults));
+    }
+  });
+
+  it('of each option of createDashboard() names what it applies', () => {
+    const tags = defaultTags('src/dashboard/handler.ts', 'DashboardOptions');
+    const dashboard = resolveDashboardOptions({ authorize: () => true }) as Record<string, unknown>;
+    const checked = expectDefaults('DashboardOptions', tags, dashboard, {
+      untagged: ['authorize'],
+      // Said in words: the mount Express gives (none here), a printing onError, no clock.
+      inWords: {
+        basePath: /^the Express mount point, else '\/dashboard'$/,
+        onError: /^console\.error$/,
+        clock: /^real timers$/,
+      },
+    });
+    expect(dashboard.basePath).toBe('/dashboard');
+    expect(dashboard.clock).toBeUndefined();
+    expect(checked.length).toBeGreaterThanOrEqual(7);
+  });
+
+  it('of each option of createRedisSlotStore() names what it applies', () => {
+    const tags = defaultTags('src/cluster/redis-store-input.ts', 'RedisSlotStoreOptions');
+    const store = resolveStoreOptions({ redis: 'redis://127.0.0.1:6390' }) as unknown as Record<
+      string,
+      unknown
+    >;
+    const checked = expectDefaults('RedisSlotStoreOptions', tags, store, {
+      untagged: ['redis'],
+      inWords: { nodeId: /^a random UUID$/, clock: /^the real timers$/ },
+    });
+    expect(store.nodeId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(checked.sort()).toEqual(['commandTimeoutMs', 'keyPrefix', 'leaseTtlMs']);
   });
 });

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { InspectionEvent, Observer } from 'xstate';
 import type { Client, ClientCloseEvent, ClientOptions, ClientRefusalReason } from '../../src/client/index.js';
 import {
   type Authorize,
@@ -25,6 +26,7 @@ import type {
   Supervisor,
   SupervisorOptions,
 } from '../../src/index.js';
+import type { Inspect } from '../../src/inspect.js';
 import type { OpenRefusedError, RefusalAnswer } from '../../src/testing/index.js';
 import { readPage } from '../helpers/docs.js';
 
@@ -167,6 +169,15 @@ describe('hooks and listeners return unknown, not void', () => {
     // The client's inspect too: isolateInspect() reports an async one's rejection, as the supervisor's.
     type ClientInspect = Extract<NonNullable<ClientOptions['inspect']>, (event: never) => unknown>;
     expectTypeOf<ReturnType<ClientInspect>>().toEqualTypeOf<unknown>();
+    // The observer form too (`{ next: async (event) => … }`, its rejection reported), both options
+    // written as isolateInspect() takes them; XState's own Observer (Stately's inspector) still fits.
+    expectTypeOf<NonNullable<Options['inspect']>>().toEqualTypeOf<Inspect>();
+    expectTypeOf<NonNullable<ClientOptions['inspect']>>().toEqualTypeOf<Inspect>();
+    type InspectObserver = Exclude<Inspect, (event: never) => unknown>;
+    expectTypeOf<ReturnType<NonNullable<InspectObserver['next']>>>().toEqualTypeOf<unknown>();
+    expectTypeOf<ReturnType<NonNullable<InspectObserver['error']>>>().toEqualTypeOf<unknown>();
+    expectTypeOf<ReturnType<NonNullable<InspectObserver['complete']>>>().toEqualTypeOf<unknown>();
+    expectTypeOf<Observer<InspectionEvent>>().toExtend<Inspect>();
     // The dashboard's onError (its own, and checkAccess's): report() ignores an async one's rejection.
     expectTypeOf<ReturnType<NonNullable<DashboardOptions['onError']>>>().toEqualTypeOf<unknown>();
     expectTypeOf<ReturnType<Parameters<typeof checkAccess>[3]>>().toEqualTypeOf<unknown>();
