@@ -575,7 +575,9 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
    * nothing. Its readyState says CLOSING after the error either way, so the socket's public
    * state tells: undefined when it is destroyed (a reset, ws's own terminate, bytes read as it
    * closed) or its writable side already ended (ws ends it on the peer's FIN, before a failed
-   * inflate reports late, and on a failed write), and for an error of the TCP socket itself.
+   * inflate reports late), and for an error of the TCP socket itself. Left: under deflate, a close
+   * frame queued behind a compression still under way is lost when the peer's FIN comes first,
+   * and its code is reported though nothing went (rare; ws's sender queue is not public).
    */
   #closeCodeSentFor(source: object, error: Error): number | undefined {
     const tcp = this.#tcp;
