@@ -1,10 +1,10 @@
 /**
  * A collaborative editor's join (docs/sending.md, "Large messages"): the document's snapshot
- * sent in parts, the next once the connection's send buffer has emptied, while the room's
+ * sent in parts, the next once the connection's send buffer holds less than a part, while the room's
  * deltas go on. A snapshot sent whole counts in `bufferedAmount` until its last byte is
  * written, so a delta sent meanwhile can take it past `maxBufferedBytes` (4008), and a ping
  * waits behind all of it (a reader slower than the heartbeat is ended as `dead-peer`); in
- * parts, the buffer holds at most one part and the deltas, and a ping waits behind one part.
+ * parts, the buffer holds at most two parts and the deltas, and a ping waits behind as much.
  * The framing is the app's own: the first byte says what follows (a part, the last part, a
  * delta). The region below is what docs/sending.md quotes (test/examples/readme-snippets.test.ts).
  *
@@ -23,15 +23,19 @@ const LAST_PART = 1;
 const DELTA = 2;
 const partBytes = 256 * 1024;
 
-/** Sends `snapshot` in parts, each once the connection's send buffer is empty; false if it closed. */
+/**
+ * Sends `snapshot` in parts, each once the connection's send buffer holds less than a part
+ * (not 0: under TLS or perMessageDeflate a delta in flight keeps it above 0 for a moment).
+ * False once the connection is closing or gone: its next connection starts over.
+ */
 async function sendInParts(connection: ConnectionHandle, snapshot: Uint8Array): Promise<boolean> {
   for (let start = 0; start < snapshot.byteLength; start += partBytes) {
-    while ((connection.socket?.bufferedAmount ?? 0) > 0)
+    while (connection.socket?.readyState === WebSocket.OPEN && connection.socket.bufferedAmount > partBytes)
       await new Promise((resolve) => setTimeout(resolve, 5));
     const end = Math.min(start + partBytes, snapshot.byteLength);
     const kind = end === snapshot.byteLength ? LAST_PART : PART;
     const part = Buffer.concat([Buffer.of(kind), snapshot.subarray(start, end)]);
-    if (!connection.send(part)) return false; // closed meanwhile: its next connection starts over
+    if (!connection.send(part)) return false; // not open (send() refuses then)
   }
   return true;
 }
@@ -87,4 +91,31 @@ it('an 8 MiB snapshot in parts, with deltas meanwhile, under the default 4 MiB m
   expect(ws.readyState).toBe(WebSocket.OPEN);
   expect(closed).toEqual([]);
   ws.terminate();
+});
+
+it('stops, resolving false, when the connection goes mid-snapshot (no poll left behind)', async () => {
+  const snapshot = Buffer.alloc(32 * 1024 * 1024, 7);
+  const sent: Promise<boolean>[] = [];
+  const supervisor = createSupervisor({
+    preset: 'production',
+    maxBufferedBytes: 1024 * 1024,
+    authenticate: () => 'ann',
+    onOpen: (connection) => void sent.push(sendInParts(connection, snapshot)),
+  });
+  const http = createServer();
+  supervisor.attach(http);
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  onTestFinished(async () => {
+    await supervisor.shutdown({ deadlineMs: 0 });
+    http.close();
+  });
+  const ws = new WebSocket(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/`);
+  await once(ws, 'open');
+  // A reader that stops: the kernel's buffers fill, then the server's, and the parts wait.
+  (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  while (sent.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  ws.terminate();
+  expect(await sent[0]).toBe(false);
 });
