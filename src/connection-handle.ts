@@ -116,7 +116,9 @@ export interface ConnectionHandle<Data = unknown> {
    *   as sendToUser() says it), or a message that alone cannot fit in maxBufferedBytes with its
    *   frame header (volatile or not: it counts whole in `bufferedAmount` until written, so it
    *   would close even a reader keeping up with 4008): raise maxBufferedBytes, or send it in
-   *   parts paced by `connection.socket.bufferedAmount`.
+   *   parts paced by `connection.socket.bufferedAmount`. One that fits alone still does when
+   *   more is sent to the connection before its write completes (a snapshot, then a delta):
+   *   give maxBufferedBytes room for both (docs/sending.md, Large messages).
    * @example
    * ```ts
    * // 30 Hz: a player who is behind skips a tick rather than getting every one late.

@@ -205,8 +205,11 @@ export interface Limits {
    * maximum, several MB on Linux): nothing is buffered here until it is full, so a stalled reader
    * is detected only once both have filled. A message that alone cannot fit, with its frame header
    * and room for a heartbeat's ping and `heartbeatMessage`, is refused by every way of sending
-   * (`WSSUP_INVALID_ARGUMENT`); under `perMessageDeflate` the message is counted as given, so the
-   * limit is approximate there.
+   * (`WSSUP_INVALID_ARGUMENT`). Give it your largest message plus what you send the connection
+   * while that one is written (it counts whole until then): a snapshot at the limit, then a
+   * delta, closes a reader keeping up with 4008 (docs/sending.md, Large messages). Under
+   * `perMessageDeflate` the message is counted as given, though incompressible bytes grow by
+   * up to 6 % with small zlib contexts, so the limit is approximate there.
    * @default 4194304 ('production', 'staging'); 1048576 ('test')
    */
   maxBufferedBytes: number;

@@ -181,7 +181,7 @@ export function assertFits(method: string, data: SendData, fit: MessageFit): voi
   const size = sizeBeyond(data, fit);
   if (size === undefined) return;
   throw invalid(
-    `${method}: a message of ${size} bytes cannot fit in maxBufferedBytes (${fit.maxBufferedBytes}) with its frame header and room for a heartbeat (${fit.heartbeatBytes} bytes): it would count in the connection's send buffer whole until written, and close even a reader keeping up with 4008; raise maxBufferedBytes above your largest message, or send it in parts paced by connection.socket.bufferedAmount; nothing was sent`,
+    `${method}: a message of ${size} bytes cannot fit in maxBufferedBytes (${fit.maxBufferedBytes}) with its frame header and room for a heartbeat (${fit.heartbeatBytes} bytes): it would count in the connection's send buffer whole until written, and close even a reader keeping up with 4008; raise maxBufferedBytes above your largest message plus what you send the connection while it is written (docs/sending.md#large-messages), or send it in parts paced by connection.socket.bufferedAmount; nothing was sent`,
   );
 }
 

@@ -104,7 +104,7 @@ describe('a message larger than maxBufferedBytes can hold', () => {
             code: 'WSSUP_INVALID_ARGUMENT',
             message: expect.stringMatching(
               new RegExp(
-                `^${way.split(' ')[0]?.replace('connection.', '')}: a message of ${size} bytes cannot fit in maxBufferedBytes \\(${maxBufferedBytes}\\).*raise maxBufferedBytes above your largest message, or send it in parts paced by connection\\.socket\\.bufferedAmount; nothing was sent$`,
+                `^${way.split(' ')[0]?.replace('connection.', '')}: a message of ${size} bytes cannot fit in maxBufferedBytes \\(${maxBufferedBytes}\\).*raise maxBufferedBytes above your largest message plus what you send the connection while it is written \\(docs/sending\\.md#large-messages\\), or send it in parts paced by connection\\.socket\\.bufferedAmount; nothing was sent$`,
               ),
             ),
           });
