@@ -215,3 +215,38 @@ describe("a device's instance id", () => {
     await expectReleased(stored);
   });
 });
+
+describe('capacity alerts at limit 2', () => {
+  it("the default levels raise up 0.5 for a device's only connection and down as it leaves; [1] raises only for a second one", async () => {
+    const noisy = await startServer({ maxConnectionsPerUser: 2, heartbeatIntervalMs: 1e9 });
+    const alerts: unknown[] = [];
+    noisy.supervisor.on('capacity', ({ userId, direction, level, live }) =>
+      alerts.push({ userId, direction, level, live }),
+    );
+    const device = await connect(noisy.url('meter-5'));
+    expect(alerts).toEqual([{ userId: 'meter-5', direction: 'up', level: 0.5, live: 1 }]);
+    device.close();
+    await allDisposed(noisy.supervisor);
+    expect(alerts).toHaveLength(2);
+    expect(alerts[1]).toMatchObject({ userId: 'meter-5', direction: 'down', level: 0.5, live: 0 });
+
+    const quiet = await startServer({
+      maxConnectionsPerUser: 2,
+      heartbeatIntervalMs: 1e9,
+      capacityLevels: [1],
+    });
+    const quietAlerts: unknown[] = [];
+    quiet.supervisor.on('capacity', ({ userId, direction, level, live }) =>
+      quietAlerts.push({ userId, direction, level, live }),
+    );
+    const alone = await connect(quiet.url('meter-6'));
+    expect(quietAlerts).toEqual([]);
+    // A second connection of the device (a reboot's, while its ghost still holds a slot): 2 of 2.
+    const second = await connect(quiet.url('meter-6'));
+    expect(quietAlerts).toEqual([{ userId: 'meter-6', direction: 'up', level: 1, live: 2 }]);
+    second.close();
+    alone.close();
+    await allDisposed(quiet.supervisor);
+    expectNoLeaks(quiet.supervisor);
+  });
+});
