@@ -576,6 +576,7 @@ describe('the packed package in a fresh app', () => {
     'examples/client-tabs.test.ts',
     'examples/client-token.test.ts',
     'examples/react/use-client.ts',
+    'examples/snapshot-parts.test.ts',
     'examples/tenants.test.ts',
     'examples/testing-your-app.test.ts',
     'examples/walking-the-machines.test.ts',
