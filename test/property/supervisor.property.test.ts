@@ -95,9 +95,11 @@ async function expectClientSees(world: World, client: TestClient, code: number, 
 
 /**
  * README's table of close codes, by the disposal reason. The peer's own code for
- * `closed` (the clients here close with 1000, or drop: 1006); none for a
- * terminated peer (dead peer); a connection that ended in its handshake was
- * answered over HTTP instead (503 for shutdown, 403 for the app's close).
+ * `closed` (the clients here close with 1000, or drop: 1006); for `error`, the
+ * close code ws sent for the client's invalid frame (1002), or 1006 when none
+ * went out; none for a terminated peer (dead peer); a connection that ended in
+ * its handshake was answered over HTTP instead (503 for shutdown, 403 for the
+ * app's close).
  */
 function expectDocumentedCloseCode(event: DisposedEvent): void {
   const { reason, closeCode, httpStatus } = event;
@@ -111,7 +113,7 @@ function expectDocumentedCloseCode(event: DisposedEvent): void {
     shutdown: [1001],
     'dead-peer': [undefined],
     closed: [1000, 1006],
-    error: [1006],
+    error: [1002, 1006],
   };
   if (closeCode === undefined && httpStatus !== undefined) {
     expect({ shutdown: 503, 'app-close': 403 }[reason as string], seen).toBe(httpStatus);
