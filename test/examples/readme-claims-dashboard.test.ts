@@ -22,6 +22,25 @@ import {
 } from '../helpers/server.js';
 
 /** An app whose own route `/users` is guarded by checkAccess(authorize, …). */
+/**
+ * A dashboard on a simulated poll clock, served on loopback, its event stream open past the
+ * snapshot; closed when the test finishes.
+ */
+async function watchedDashboard(
+  supervisor: Parameters<typeof createDashboard>[0],
+  options: Omit<NonNullable<Parameters<typeof createDashboard>[1]>, 'authorize' | 'clock'>,
+) {
+  const clock = new SimulatedClock();
+  const dashboard = createDashboard(supervisor, { authorize: () => true, ...options, clock });
+  onTestFinished(() => dashboard.close());
+  const server = createServer((request, response) => dashboard(request, response));
+  const port = await listenOnLoopback(server);
+  onTestFinished(() => closeServer(server));
+  const events = await openEvents(`http://127.0.0.1:${port}/dashboard/events`);
+  await events.until(/event: snapshot/);
+  return { clock, dashboard, events };
+}
+
 async function appWithOwnRoute(authorize: Authorize) {
   const reported: unknown[] = [];
   let served = 0;
@@ -185,20 +204,11 @@ describe("createDashboard's authorize", () => {
 describe('trackedUsers (README: at least maxUsers)', () => {
   it('a trackedUsers below maxUsers is raised to it: maxUsers bars are drawn', async () => {
     const { supervisor, url } = await startServer();
-    const clock = new SimulatedClock();
-    const dashboard = createDashboard(supervisor, {
-      authorize: () => true,
+    const { clock, dashboard, events } = await watchedDashboard(supervisor, {
       maxUsers: 3,
       trackedUsers: 1,
       pollMs: 1_000,
-      clock,
     });
-    onTestFinished(() => dashboard.close());
-    const server = createServer((request, response) => dashboard(request, response));
-    const port = await listenOnLoopback(server);
-    onTestFinished(() => closeServer(server));
-    const events = await openEvents(`http://127.0.0.1:${port}/dashboard/events`);
-    await events.until(/event: snapshot/);
     const clients = [];
     for (const user of ['ann', 'bea', 'cat', 'dot']) clients.push(await connect(url(user)));
     clock.increment(1_000); // the poll
@@ -228,20 +238,11 @@ describe('the capacity bars show a user refused at the limit (README: who is at 
         return user === 'banned' ? new Refusal(403, 'banned', { userId: user }) : user;
       },
     });
-    const clock = new SimulatedClock();
-    const dashboard = createDashboard(supervisor, {
-      authorize: () => true,
+    const { clock, dashboard, events } = await watchedDashboard(supervisor, {
       maxUsers: 2,
       trackedUsers: 2,
       pollMs: 1_000,
-      clock,
     });
-    onTestFinished(() => dashboard.close());
-    const server = createServer((request, response) => dashboard(request, response));
-    const port = await listenOnLoopback(server);
-    onTestFinished(() => closeServer(server));
-    const events = await openEvents(`http://127.0.0.1:${port}/dashboard/events`);
-    await events.until(/event: snapshot/);
     const clients = [await connect(url('whale')), await connect(url('whale'))];
     for (const user of ['ann', 'bea']) clients.push(await connect(url(user)));
     expect(await connectRefused(url('whale'))).toBe(429);
@@ -276,20 +277,11 @@ describe('a lingering user refused after its last close gets no bar (a review)',
       lingerMs: 60_000,
       admissionRate: { perSecond: 0.001, burst: 2 },
     });
-    const clock = new SimulatedClock();
-    const dashboard = createDashboard(supervisor, {
-      authorize: () => true,
+    const { clock, dashboard, events } = await watchedDashboard(supervisor, {
       maxUsers: 2,
       trackedUsers: 2,
       pollMs: 1_000,
-      clock,
     });
-    onTestFinished(() => dashboard.close());
-    const server = createServer((request, response) => dashboard(request, response));
-    const port = await listenOnLoopback(server);
-    onTestFinished(() => closeServer(server));
-    const events = await openEvents(`http://127.0.0.1:${port}/dashboard/events`);
-    await events.until(/event: snapshot/);
     // `gone` spends its burst, closes, and lingers.
     const gone = [await connect(url('gone')), await connect(url('gone'))];
     for (const ws of gone) ws.close();
@@ -330,19 +322,7 @@ describe('the capacity bars put the users closest to their own limit first (READ
         return { userId: user, maxConnectionsPerUser: user.startsWith('free') ? 2 : 20 };
       },
     });
-    const clock = new SimulatedClock();
-    const dashboard = createDashboard(supervisor, {
-      authorize: () => true,
-      maxUsers: 2,
-      pollMs: 1_000,
-      clock,
-    });
-    onTestFinished(() => dashboard.close());
-    const server = createServer((request, response) => dashboard(request, response));
-    const port = await listenOnLoopback(server);
-    onTestFinished(() => closeServer(server));
-    const events = await openEvents(`http://127.0.0.1:${port}/dashboard/events`);
-    await events.until(/event: snapshot/);
+    const { clock, dashboard, events } = await watchedDashboard(supervisor, { maxUsers: 2, pollMs: 1_000 });
     const clients = [];
     for (const user of [
       'free-ann',
