@@ -217,7 +217,7 @@ describe("a device's instance id", () => {
 });
 
 describe('capacity alerts at limit 2', () => {
-  it("the default levels raise up 0.5 for a device's only connection and down as it leaves; [1] raises only for a second one", async () => {
+  it("the default levels raise up 0.5 for a device's only connection and down as it leaves", async () => {
     const noisy = await startServer({ maxConnectionsPerUser: 2, heartbeatIntervalMs: 1e9 });
     const alerts: unknown[] = [];
     noisy.supervisor.on('capacity', ({ userId, direction, level, live }) =>
@@ -229,7 +229,10 @@ describe('capacity alerts at limit 2', () => {
     await allDisposed(noisy.supervisor);
     expect(alerts).toHaveLength(2);
     expect(alerts[1]).toMatchObject({ userId: 'meter-5', direction: 'down', level: 0.5, live: 0 });
+    expectNoLeaks(noisy.supervisor);
+  });
 
+  it('[1] raises only for a second connection, up as it comes and down as it leaves', async () => {
     const quiet = await startServer({
       maxConnectionsPerUser: 2,
       heartbeatIntervalMs: 1e9,
@@ -244,9 +247,38 @@ describe('capacity alerts at limit 2', () => {
     // A second connection of the device (a reboot's, while its ghost still holds a slot): 2 of 2.
     const second = await connect(quiet.url('meter-6'));
     expect(quietAlerts).toEqual([{ userId: 'meter-6', direction: 'up', level: 1, live: 2 }]);
+    const secondGone = new Promise<void>((resolve) => {
+      const off = quiet.supervisor.on('disposed', () => {
+        off();
+        resolve();
+      });
+    });
     second.close();
+    await secondGone;
+    expect(quietAlerts).toEqual([
+      { userId: 'meter-6', direction: 'up', level: 1, live: 2 },
+      { userId: 'meter-6', direction: 'down', level: 1, live: 1 },
+    ]);
     alone.close();
     await allDisposed(quiet.supervisor);
+    expect(quietAlerts).toHaveLength(2); // the last one leaving, 1 to 0, crosses no level
     expectNoLeaks(quiet.supervisor);
+  });
+
+  it('[] raises none, for one connection or two', async () => {
+    const silent = await startServer({
+      maxConnectionsPerUser: 2,
+      heartbeatIntervalMs: 1e9,
+      capacityLevels: [],
+    });
+    const alerts: unknown[] = [];
+    silent.supervisor.on('capacity', (event) => alerts.push(event));
+    const first = await connect(silent.url('meter-7'));
+    const second = await connect(silent.url('meter-7'));
+    second.close();
+    first.close();
+    await allDisposed(silent.supervisor);
+    expect(alerts).toEqual([]);
+    expectNoLeaks(silent.supervisor);
   });
 });
