@@ -1,0 +1,139 @@
+/**
+ * A network that vanishes without a FIN or a RST (a NAT entry expired, a phone's radio switched
+ * networks): a TCP proxy between createClient (Node, ws's WebSocket) and a real supervisor
+ * (preset 'test': a heartbeat every second, on real time) stops forwarding both ways and keeps
+ * both TCP sockets open. What each side notices, and when the network comes back (new flows
+ * pass again; the old one stays dead, as a NAT's does), whether the client gets back in.
+ *
+ * Real short intervals: the server's heartbeat runs on real time here, and the assertions are
+ * outcomes (who was disposed, why, what the client says), never durations.
+ */
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
+import { type ClientCloseEvent, type ClientOptions, createClient } from '../../src/client/index.js';
+import { startServer } from '../helpers/server.js';
+
+/** The proxy: every flow forwarded to `upstreamPort` until blackhole(); restore() lets new flows pass. */
+async function startProxy(upstreamPort: number) {
+  let dark = false;
+  const flows: Socket[] = [];
+  const server: Server = createServer((downstream) => {
+    const upstream = tcpConnect(upstreamPort, '127.0.0.1');
+    flows.push(downstream, upstream);
+    // A flow dark once is dark for good (its NAT entry is gone): nothing more either way.
+    let flowDark = false;
+    const forward = (from: Socket, to: Socket) =>
+      from.on('data', (chunk) => {
+        if (dark) flowDark = true;
+        if (!flowDark) to.write(chunk);
+      });
+    forward(downstream, upstream);
+    forward(upstream, downstream);
+    // Errors and ends are not passed on either: a dark network carries no FIN nor RST.
+    downstream.on('error', () => {});
+    upstream.on('error', () => {});
+    downstream.on('end', () => {
+      if (!dark && !flowDark) upstream.end();
+    });
+    upstream.on('end', () => {
+      if (!dark && !flowDark) downstream.end();
+    });
+    downstream.on('close', () => {
+      if (!dark && !flowDark) upstream.destroy();
+    });
+    upstream.on('close', () => {
+      if (!dark && !flowDark) downstream.destroy();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  onTestFinished(async () => {
+    for (const socket of flows) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    blackhole: () => {
+      dark = true;
+    },
+    /** The network is back: new flows pass (the dark ones stay dark). */
+    restore: () => {
+      dark = false;
+    },
+  };
+}
+
+/** A createClient of ws's WebSocket on real timers, its events recorded; closed after the test. */
+function startNodeClient(url: string, options: Partial<ClientOptions> = {}) {
+  const client = createClient({ url, WebSocket, backoff: { baseMs: 50, capMs: 200 }, ...options });
+  onTestFinished(() => client.close());
+  const closes: ClientCloseEvent[] = [];
+  let opens = 0;
+  client.on('open', () => {
+    opens += 1;
+  });
+  client.on('close', (event) => closes.push(event));
+  return { client, closes, opens: () => opens };
+}
+
+/** One connection per user, never idle within a test (the 'test' preset's 1 s would evict it). */
+const atLimitOfOne = { maxConnectionsPerUser: 1, idleTimeoutMs: 600_000 } as const;
+
+const wait = { timeout: 15_000, interval: 20 } as const;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('a network gone dark (no FIN, no RST) between createClient and a supervisor', () => {
+  it('defaults: the server disposes the connection (dead-peer), the client never notices and send() says true', async () => {
+    const server = await startServer(atLimitOfOne);
+    const proxy = await startProxy(server.port);
+    const t = startNodeClient(`ws://127.0.0.1:${proxy.port}/?user=ana`);
+    await vi.waitFor(() => expect(t.client.state).toBe('open'), wait);
+    expect(t.client.send('before')).toBe(true);
+
+    proxy.blackhole();
+    // The server's heartbeat finds the peer dead: the pong of its ping never comes.
+    await vi.waitFor(() => expect(server.disposed.map((event) => event.reason)).toEqual(['dead-peer']), wait);
+    expect(server.supervisor.stats().connections).toBe(0); // no ghost: the slot is free
+
+    proxy.restore();
+    // Today's behaviour, asserted as it IS: without silenceTimeoutMs the client has no watch,
+    // and its TCP connection (through a dead flow) never fails while the client only listens.
+    // Three more heartbeats of the server's later, it still says open, and writes into the void.
+    await sleep(3_000);
+    expect(t.client.state).toBe('open');
+    expect(t.closes).toEqual([]);
+    expect(t.client.send('into the void')).toBe(true);
+    expect(t.opens()).toBe(1);
+    expect(server.supervisor.stats().connections).toBe(0); // and the server never hears it again
+  });
+
+  it('opt-ins (server and client heartbeatMessage, silenceTimeoutMs): the client gives the socket up and gets back in', async () => {
+    const server = await startServer({ ...atLimitOfOne, heartbeatMessage: 'hb' });
+    const proxy = await startProxy(server.port);
+    const t = startNodeClient(`ws://127.0.0.1:${proxy.port}/?user=ana`, {
+      heartbeatMessage: 'hb',
+      silenceTimeoutMs: 2_500, // above the heartbeat (1 s), twice it and more
+      connectTimeoutMs: 1_000, // an attempt made while dark is given up soon
+    });
+    await vi.waitFor(() => expect(t.client.state).toBe('open'), wait);
+
+    proxy.blackhole();
+    await vi.waitFor(() => expect(t.closes.map((event) => event.cause)).toEqual(['silence']), wait);
+    expect(t.closes[0]).toMatchObject({ code: 1006, reason: 'no message from the server for 2500 ms' });
+    // While dark, every attempt through the proxy is dark too (never opens); back, the next one opens.
+    proxy.restore();
+    await vi.waitFor(() => expect(t.opens()).toBe(2), wait);
+    expect(t.client.state).toBe('open');
+    // At the per-user limit of 1: no 429. The dark connection was disposed by the heartbeat,
+    // or replaced by the same instance's reconnect, whichever came first.
+    expect(t.closes.filter((event) => event.kind === 'too-many-requests')).toEqual([]);
+    expect(server.disposed.map((event) => event.reason)).toEqual([
+      expect.stringMatching(/^(dead-peer|replaced)/),
+    ]);
+    expect(server.supervisor.stats().connections).toBe(1);
+    expect(t.client.send('back')).toBe(true);
+  });
+});
