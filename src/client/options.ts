@@ -266,6 +266,11 @@ export interface ResolvedClientOptions {
   machine: ClientInput;
   silenceTimeoutMs: number | undefined;
   heartbeatMessage: string | undefined;
+  /**
+   * Neither `silenceTimeoutMs` nor `heartbeatMessage` given: every attempt asks the server for
+   * its heartbeat offer (heartbeat-message.ts), and the silence watch starts from its first one.
+   */
+  asksHeartbeat: boolean;
   reconnectOnOnline: boolean;
   closeOnOffline: boolean;
   clock: (Clock & { now?: () => number }) | undefined;
@@ -442,6 +447,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
         ? undefined
         : milliseconds('silenceTimeoutMs', options.silenceTimeoutMs, 0, 1),
     heartbeatMessage: resolveHeartbeatMessage(options.heartbeatMessage),
+    asksHeartbeat: options.silenceTimeoutMs === undefined && options.heartbeatMessage === undefined,
     reconnectOnOnline,
     closeOnOffline,
     machine: {

@@ -73,7 +73,11 @@ const page = (
 </script>`;
 
 /** `url` followed by an attempt's time (`.<ms>`), as the client stamps its instance claim. */
-const stamped = (url: string) => new RegExp(`^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+$`);
+/** The client's stamp (`.<ms>`), then the heartbeat offer's request where the client asks for it (its default). */
+const stamped = (url: string) =>
+  new RegExp(`^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+(&wssup-heartbeat=1)?$`);
+/** An upgrade's URL without the heartbeat offer's request. */
+const withoutOfferRequest = (url: string) => url.replace(/&wssup-heartbeat=1$/, '');
 
 describe.runIf(hasBrowser)('the client in a browser', () => {
   const browserTab = useClientTab(search, { consoleErrors: true });
@@ -141,10 +145,10 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       const instance = await evaluate<string>('window.client.instance');
       expect(instance).toMatch(/^[A-Za-z0-9_-]{22}$/);
       // Each attempt stamped with its time (`<id>.<ms>`), later every time.
-      expect(upgrades.map((url) => url.replace(/\.\d+$/, ''))).toEqual(
+      expect(upgrades.map((url) => withoutOfferRequest(url).replace(/\.\d+$/, ''))).toEqual(
         [1, 2, 3].map(() => `/?user=zoe&wssup-instance=${instance}`),
       );
-      const stamps = upgrades.map((url) => Number(url.split('.').at(-1)));
+      const stamps = upgrades.map((url) => Number(withoutOfferRequest(url).split('.').at(-1)));
       expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
       expect(new Set(stamps).size).toBe(3);
       await evaluate("window.client.send('hello again')");

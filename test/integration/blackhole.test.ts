@@ -6,13 +6,15 @@
  * pass again; the old one stays dead, as a NAT's does), whether the client gets back in.
  *
  * Real short intervals: the server's heartbeat runs on real time here, and the assertions are
- * outcomes (who was disposed, why, what the client says), never durations.
+ * outcomes (who was disposed, why, what the client says), never durations. The client's own
+ * delays run on a SimulatedClock where the test says so (startClient).
  */
 import { once } from 'node:events';
 import { type AddressInfo, createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { type ClientCloseEvent, type ClientOptions, createClient } from '../../src/client/index.js';
+import { messagesOf, startClient } from '../client/helpers.js';
 import { startServer } from '../helpers/server.js';
 
 /** The proxy: every flow forwarded to `upstreamPort` until blackhole(); restore() lets new flows pass. */
@@ -83,31 +85,67 @@ function startNodeClient(url: string, options: Partial<ClientOptions> = {}) {
 const atLimitOfOne = { maxConnectionsPerUser: 1, idleTimeoutMs: 600_000 } as const;
 
 const wait = { timeout: 15_000, interval: 20 } as const;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a network gone dark (no FIN, no RST) between createClient and a supervisor', () => {
-  it('defaults: the server disposes the connection (dead-peer), the client never notices and send() says true', async () => {
+  it('defaults: the server disposes the peer (dead-peer), the client gives the socket up by the heartbeat offer and gets back in', async () => {
     const server = await startServer(atLimitOfOne);
     const proxy = await startProxy(server.port);
-    const t = startNodeClient(`ws://127.0.0.1:${proxy.port}/?user=ana`);
-    await vi.waitFor(() => expect(t.client.state).toBe('open'), wait);
+    // The client on a SimulatedClock (its silence watch and backoff move only when the test
+    // says); the server, the proxy and the sockets on real time.
+    const t = startClient({ url: `ws://127.0.0.1:${proxy.port}/?user=ana` });
+    await t.next('open');
+    // The offer (`wssup-heartbeat 1000`) came first, as the socket opened: dropped, not the app's.
+    const echoed = t.next('message', t.mark());
     expect(t.client.send('before')).toBe(true);
+    expect(await echoed).toEqual({ data: 'before' });
+    expect(messagesOf(t)).toEqual(['before']);
 
     proxy.blackhole();
     // The server's heartbeat finds the peer dead: the pong of its ping never comes.
     await vi.waitFor(() => expect(server.disposed.map((event) => event.reason)).toEqual(['dead-peer']), wait);
     expect(server.supervisor.stats().connections).toBe(0); // no ghost: the slot is free
 
-    proxy.restore();
-    // Today's behaviour, asserted as it IS: without silenceTimeoutMs the client has no watch,
-    // and its TCP connection (through a dead flow) never fails while the client only listens.
-    // Three more heartbeats of the server's later, it still says open, and writes into the void.
-    await sleep(3_000);
+    // The client: the offer said 1000 ms, so it waits 2 × 1000 + 5000 ms of silence.
+    t.simulated.increment(6_999);
     expect(t.client.state).toBe('open');
-    expect(t.closes).toEqual([]);
+    const from = t.mark();
+    t.simulated.increment(1);
+    t.simulated.increment(0); // the check's second look, one turn later: still silent
+    expect(await t.next('close', from)).toMatchObject({
+      code: 1006,
+      reason: 'no message from the server for 7000 ms',
+      cause: 'silence',
+      wasClean: false,
+      next: 'reconnect',
+    });
+
+    proxy.restore();
+    const reopened = t.next('open', t.mark());
+    t.simulated.increment(60_000); // the backoff's wait
+    await reopened;
+    // At the per-user limit of 1: admitted, not refused (the dark one was disposed already).
+    expect(
+      t.events.filter(([type, event]) => type === 'close' && (event as ClientCloseEvent).code === 4429),
+    ).toEqual([]);
+    await vi.waitFor(() => expect(server.supervisor.stats().connections).toBe(1), wait);
+    expect(t.client.send('back')).toBe(true);
+  });
+
+  it("a client that does not ask (its own heartbeatMessage, no silenceTimeoutMs) keeps today's behaviour: it never notices", async () => {
+    const server = await startServer(atLimitOfOne);
+    const proxy = await startProxy(server.port);
+    const t = startClient({ url: `ws://127.0.0.1:${proxy.port}/?user=ana`, heartbeatMessage: 'hb' });
+    await t.next('open');
+    proxy.blackhole();
+    await vi.waitFor(() => expect(server.disposed.map((event) => event.reason)).toEqual(['dead-peer']), wait);
+    proxy.restore();
+    // No watch without silenceTimeoutMs, and a TCP connection through a dead flow never fails
+    // while the client only listens: it still says open, an hour later, and writes into the void.
+    t.simulated.increment(3_600_000);
+    expect(t.client.state).toBe('open');
+    expect(t.events.filter(([type]) => type === 'close')).toEqual([]);
     expect(t.client.send('into the void')).toBe(true);
-    expect(t.opens()).toBe(1);
-    expect(server.supervisor.stats().connections).toBe(0); // and the server never hears it again
+    expect(server.supervisor.stats().connections).toBe(0); // the server never hears it again
   });
 
   it('opt-ins (server and client heartbeatMessage, silenceTimeoutMs): the client gives the socket up and gets back in', async () => {
