@@ -9,64 +9,12 @@
  * outcomes (who was disposed, why, what the client says), never durations. The client's own
  * delays run on a SimulatedClock where the test says so (startClient).
  */
-import { once } from 'node:events';
-import { type AddressInfo, createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { type ClientCloseEvent, type ClientOptions, createClient } from '../../src/client/index.js';
 import { messagesOf, startClient } from '../client/helpers.js';
+import { startBlackholeProxy } from '../helpers/blackhole-proxy.js';
 import { startServer } from '../helpers/server.js';
-
-/** The proxy: every flow forwarded to `upstreamPort` until blackhole(); restore() lets new flows pass. */
-async function startProxy(upstreamPort: number) {
-  let dark = false;
-  const flows: Socket[] = [];
-  const server: Server = createServer((downstream) => {
-    const upstream = tcpConnect(upstreamPort, '127.0.0.1');
-    flows.push(downstream, upstream);
-    // A flow dark once is dark for good (its NAT entry is gone): nothing more either way.
-    let flowDark = false;
-    const forward = (from: Socket, to: Socket) =>
-      from.on('data', (chunk) => {
-        if (dark) flowDark = true;
-        if (!flowDark) to.write(chunk);
-      });
-    forward(downstream, upstream);
-    forward(upstream, downstream);
-    // Errors and ends are not passed on either: a dark network carries no FIN nor RST.
-    downstream.on('error', () => {});
-    upstream.on('error', () => {});
-    downstream.on('end', () => {
-      if (!dark && !flowDark) upstream.end();
-    });
-    upstream.on('end', () => {
-      if (!dark && !flowDark) downstream.end();
-    });
-    downstream.on('close', () => {
-      if (!dark && !flowDark) upstream.destroy();
-    });
-    upstream.on('close', () => {
-      if (!dark && !flowDark) downstream.destroy();
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  onTestFinished(async () => {
-    for (const socket of flows) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    port,
-    blackhole: () => {
-      dark = true;
-    },
-    /** The network is back: new flows pass (the dark ones stay dark). */
-    restore: () => {
-      dark = false;
-    },
-  };
-}
 
 /** A createClient of ws's WebSocket on real timers, its events recorded; closed after the test. */
 function startNodeClient(url: string, options: Partial<ClientOptions> = {}) {
@@ -89,7 +37,7 @@ const wait = { timeout: 15_000, interval: 20 } as const;
 describe('a network gone dark (no FIN, no RST) between createClient and a supervisor', () => {
   it('defaults: the server disposes the peer (dead-peer), the client gives the socket up by the heartbeat offer and gets back in', async () => {
     const server = await startServer(atLimitOfOne);
-    const proxy = await startProxy(server.port);
+    const proxy = await startBlackholeProxy(server.port);
     // The client on a SimulatedClock (its silence watch and backoff move only when the test
     // says); the server, the proxy and the sockets on real time.
     const t = startClient({ url: `ws://127.0.0.1:${proxy.port}/?user=ana` });
@@ -133,7 +81,7 @@ describe('a network gone dark (no FIN, no RST) between createClient and a superv
 
   it("a client that does not ask (its own heartbeatMessage, no silenceTimeoutMs) keeps today's behaviour: it never notices", async () => {
     const server = await startServer(atLimitOfOne);
-    const proxy = await startProxy(server.port);
+    const proxy = await startBlackholeProxy(server.port);
     const t = startClient({ url: `ws://127.0.0.1:${proxy.port}/?user=ana`, heartbeatMessage: 'hb' });
     await t.next('open');
     proxy.blackhole();
@@ -150,7 +98,7 @@ describe('a network gone dark (no FIN, no RST) between createClient and a superv
 
   it('opt-ins (server and client heartbeatMessage, silenceTimeoutMs): the client gives the socket up and gets back in', async () => {
     const server = await startServer({ ...atLimitOfOne, heartbeatMessage: 'hb' });
-    const proxy = await startProxy(server.port);
+    const proxy = await startBlackholeProxy(server.port);
     const t = startNodeClient(`ws://127.0.0.1:${proxy.port}/?user=ana`, {
       heartbeatMessage: 'hb',
       silenceTimeoutMs: 2_500, // above the heartbeat (1 s), twice it and more
