@@ -83,12 +83,16 @@ export function offeredIntervalMs(data: unknown): number | undefined {
   return match === null ? undefined : Number(match[1]);
 }
 
+/** The longest delay a timer takes (2^31 − 1 ms): a longer one fires at once. */
+const MAX_SILENCE_MS = 2_147_483_647;
+
 /**
  * The silence a client that asked tolerates, from the server's interval: two heartbeats and
  * 5 s more (65 s for the production preset's 30 s), so that one late heartbeat is not taken
- * for a dead server.
+ * for a dead server; at most a timer's longest delay (a heartbeat of 1e9 ms in a test).
  */
-export const heartbeatSilenceMs = (intervalMs: number): number => 2 * intervalMs + 5_000;
+export const heartbeatSilenceMs = (intervalMs: number): number =>
+  Math.min(2 * intervalMs + 5_000, MAX_SILENCE_MS);
 
 /** Whether an upgrade request's URL (path and query) asks for the offer: `wssup-heartbeat=1`. */
 export function asksHeartbeat(url: string | undefined): boolean {
