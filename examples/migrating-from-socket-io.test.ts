@@ -96,7 +96,7 @@ function connectChat(origin: string, getToken: () => string, log: (line: string)
     new Promise<{ ack: number }>((resolve, reject) => {
       lastId += 1;
       const id = lastId;
-      // Not buffered while offline, as socket.io-client would: fail now, and let the app retry.
+      // Not buffered while offline (socket.io-client buffers it): fail now, and let the app retry.
       if (!admitted || !client.send(JSON.stringify({ id, text }))) return reject(new Error('not connected'));
       const timer = setTimeout(() => {
         answers.delete(id);
