@@ -80,7 +80,8 @@ function startCluster() {
   }
   // Kick everywhere; rejects with WSSUP_STORE_UNAVAILABLE (after closing this process's) while Redis is away.
   const kick = (userId: string) => supervisor.disconnectUser(userId, 4403, 'kicked', { cluster: true });
-  // broadcast(data, { cluster: true }) reaches every process's connections; `filter` cannot travel.
+  // broadcast(data, { cluster: true }) reaches every process's connections; `except` (a connection
+  // id: everyone but the sender) travels, `filter` cannot.
   // #endregion cluster-sends
   return { supervisor, clusterStats, notify, kick };
 }

@@ -29,13 +29,16 @@ function createChat(verifyToken: (token: string | null) => Promise<User | undefi
     refuse: 'close', // a refused browser reads 4000 + status and the message (connect_error's)
     authenticate: async (request) => {
       // io.use((socket, next) => …): the token comes in the URL (a browser's WebSocket sends no auth payload)
-      const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
+      // Not new URL(request.url, base): it throws on a target such as `//[` (a 500, and an onError).
+      const token = new URLSearchParams(request.url?.split('?')[1]).get('token');
       const user = await verifyToken(token);
       if (user === undefined) return new Refusal(401, 'bad token'); // next(new Error('bad token'))
       return { userId: user.id, data: { name: user.name } }; // socket.data = { name }
     },
     onOpen: (connection) => {
       connection.join('lobby'); // socket.join('lobby')
+      // socket.io-client's 'connect' means admitted; the client's 'open' is only the handshake.
+      connection.send(JSON.stringify({ hello: connection.data?.name }));
     },
     onMessage: (connection, data) => {
       // No event names and no acks: the app's own JSON, with a request id to answer.
@@ -73,12 +76,40 @@ function connectChat(origin: string, getToken: () => string, log: (line: string)
     connectTimeoutMs: 20_000, // timeout
     maxAttempts: 6, // reconnectionAttempts: 5 (the lost connection is the first failure) if it lasted 5 s
   });
+  let admitted = false; // socket.connected: set by the server's hello, not by 'open' (the handshake)
   client.on('close', ({ opened, kind, reason }) => {
+    admitted = false;
     // opened false: an attempt that failed (connect_error); kind 'unauthenticated': the Refusal
     log(`${opened ? 'closed' : 'failed'}: ${kind} ${reason}`);
   });
+  // socket.timeout(5_000).emit('say', text, (error, answer) => …): an id, and a timer of your own.
+  const answers = new Map<number, (answer: { ack: number }) => void>();
+  let lastId = 0;
+  client.on('message', ({ data }) => {
+    const message = JSON.parse(String(data));
+    // socket.on('connect', …) is the hello; an answer that comes after its timeout is dropped.
+    if ('hello' in message) admitted = true;
+    else if ('ack' in message) answers.get(message.ack)?.(message);
+    else log(String(data)); // what the room said
+  });
+  const say = (text: string, timeoutMs = 5_000) =>
+    new Promise<{ ack: number }>((resolve, reject) => {
+      lastId += 1;
+      const id = lastId;
+      // Not buffered while offline (socket.io-client buffers it): fail now, and let the app retry.
+      if (!admitted || !client.send(JSON.stringify({ id, text }))) return reject(new Error('not connected'));
+      const timer = setTimeout(() => {
+        answers.delete(id);
+        reject(new Error('operation has timed out')); // socket.io-client's words
+      }, timeoutMs);
+      answers.set(id, (answer) => {
+        clearTimeout(timer);
+        answers.delete(id);
+        resolve(answer);
+      });
+    });
   // #endregion client
-  return client;
+  return { client, say };
 }
 
 const tokens: Record<string, User> = {
@@ -99,13 +130,15 @@ async function listen(supervisor: Supervisor<{ name: string }>, t: TestContext):
   return `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** A raw ws client whose every message is kept, parsed. */
+/** A raw ws client, admitted (its hello read), whose every later message is kept, parsed. */
 async function member(origin: string, token: string, t: TestContext) {
   const ws = new WebSocket(`${origin}/chat?token=${token}`);
   const got: unknown[] = [];
   ws.on('message', (data) => got.push(JSON.parse(String(data))));
   t.onTestFinished(() => ws.terminate());
   await once(ws, 'open');
+  await vi.waitFor(() => expect(got).toEqual([{ hello: tokens[token]?.name }]));
+  got.length = 0;
   return { ws, got };
 }
 
@@ -189,7 +222,7 @@ describe('docs/migrating-from-socket-io.md, its code as run', () => {
     const supervisor = createChat(async (token) => tokens[token ?? '']);
     const origin = await listen(supervisor, t);
     const lines: string[] = [];
-    const client = connectChat(
+    const { client } = connectChat(
       origin,
       () => 'nobody',
       (line) => lines.push(line),
@@ -204,6 +237,58 @@ describe('docs/migrating-from-socket-io.md, its code as run', () => {
     expect(lines).toEqual(['closed: unauthenticated bad token']); // with refuse: 'close' it opened first
   });
 
+  it('the client: say() waits for the hello, is answered with its id, and times out when no answer comes', async (t) => {
+    const supervisor = createChat(async (token) => tokens[token ?? '']);
+    const origin = await listen(supervisor, t);
+    const bob = await member(origin, 'token-bob', t);
+    const lines: string[] = [];
+    const { client, say } = connectChat(
+      origin,
+      () => 'token-ann',
+      (line) => lines.push(line),
+    );
+    t.onTestFinished(() => {
+      client.close();
+      return client.closed;
+    });
+    await expect(say('too soon')).rejects.toThrow('not connected'); // not buffered, as socket.io-client would
+    await client.once('message'); // the hello
+    await expect(say('hi')).resolves.toEqual({ ack: 2 });
+    await vi.waitFor(() => expect(bob.got).toEqual([{ from: 'Ann', text: 'hi' }]));
+
+    // The server stops reading Ann's socket: her message waits in the kernel, unanswered.
+    const [ann] = supervisor.connectionsOf('ann');
+    ann?.socket?.pause();
+    await expect(say('anyone?', 50)).rejects.toThrow('operation has timed out');
+    ann?.socket?.resume(); // its answer, late, is dropped; the next message is answered
+    await expect(say('back')).resolves.toEqual({ ack: 4 });
+    await vi.waitFor(() => expect(bob.got).toHaveLength(3));
+    bob.ws.send(JSON.stringify({ id: 1, text: 'hello Ann' }));
+    await vi.waitFor(() => expect(lines).toEqual([JSON.stringify({ from: 'Bob', text: 'hello Ann' })]));
+  });
+
+  it('the server copied without a path: a target such as //[ is a 401, not a failing authenticate', async (t) => {
+    const supervisor = createChat(async (token) => tokens[token ?? '']);
+    const server = createServer();
+    supervisor.attach(server); // every upgrade, whatever its target
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.onTestFinished(async () => {
+      await supervisor.shutdown();
+      server.close();
+      server.closeAllConnections();
+    });
+    const rejected = supervisor.once('rejected');
+    const raw = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    t.onTestFinished(() => void raw.destroy());
+    await once(raw, 'connect');
+    raw.write(
+      'GET //[ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    expect(await rejected).toMatchObject({ status: 401, message: 'bad token' });
+  });
+
   it('the client: gives up after five reconnections, as reconnectionAttempts: 5', async (t) => {
     // A port where nothing listens: every attempt fails.
     const server = createServer().listen(0, '127.0.0.1');
@@ -213,7 +298,7 @@ describe('docs/migrating-from-socket-io.md, its code as run', () => {
     await once(server, 'close');
 
     const lines: string[] = [];
-    const client = connectChat(
+    const { client } = connectChat(
       `ws://127.0.0.1:${port}`,
       () => 'token-ann',
       (line) => lines.push(line),

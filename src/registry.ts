@@ -92,6 +92,12 @@ export interface RoomSendOptions extends SendOptions {
 /** `Data` is the supervisor's app data type, so that a filter reads `connection.data` without a cast. */
 export interface BroadcastOptions<Data = unknown> extends SendOptions {
   /**
+   * A connection id left out, as sendToRoom()'s `except` (Socket.IO's
+   * `socket.broadcast.emit()`: everyone but the sender). Travels with `{ cluster: true }`,
+   * as a filter cannot. An id of no open connection changes nothing.
+   */
+  except?: string | undefined;
+  /**
    * Sends only to the connections for which it returns true (e.g. everyone but the sender).
    * It runs on every connection before any is sent to: one that throws sends to no one, and
    * broadcast() throws its error as it is. Synchronous only: a Promise (an async filter)
@@ -170,7 +176,7 @@ function clusterFlag(options: unknown): boolean {
 
 const ROOM_SEND_KEYS: readonly string[] = ['binary', 'volatile', 'except', 'cluster'];
 const USER_SEND_KEYS: readonly string[] = ['binary', 'volatile', 'cluster'];
-const BROADCAST_KEYS: readonly string[] = ['binary', 'volatile', 'filter', 'cluster'];
+const BROADCAST_KEYS: readonly string[] = ['binary', 'volatile', 'except', 'filter', 'cluster'];
 const DISCONNECT_KEYS: readonly string[] = ['cluster'];
 
 type CheckedSendOptions = { binary?: boolean; volatile?: boolean } | undefined;
@@ -195,14 +201,23 @@ function checkRoomSendOptions(options: unknown): {
   const sendOptions = checkSendOptions(options);
   if (options === undefined) return { sendOptions, except: undefined };
   refuseUnknownOptions('sendToRoom', options, ROOM_SEND_KEYS);
+  return { sendOptions, except: checkExcept('sendToRoom', options) };
+}
+
+/**
+ * sendToRoom()'s and broadcast()'s `except`, after the unknown-key check: a connection id.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT `<method>: options.except must be a connection id (a string), got …`.
+ */
+function checkExcept(method: string, options: unknown): string | undefined {
+  if (options === undefined) return undefined;
   const { except } = options as { except?: unknown };
   if (except !== undefined && typeof except !== 'string')
     throw invalid(
-      `sendToRoom: options.except must be a connection id (a string), got ${
+      `${method}: options.except must be a connection id (a string), got ${
         isHandleLike(except) ? 'a connection handle: pass connection.id' : describeValue(except)
       }`,
     );
-  return { sendOptions, except };
+  return except;
 }
 
 /**
@@ -258,13 +273,22 @@ export function createRegistry(
     return handles;
   }
 
-  /** Sends to each of `ids`; a send may close its own connection (slow consumer), never the list. */
-  function sendTo(ids: readonly string[], data: SendData, options: CheckedSendOptions): number {
+  /**
+   * Sends to each of `ids` but `except`; a send may close its own connection (slow consumer),
+   * never the list.
+   */
+  function sendTo(
+    ids: readonly string[],
+    data: SendData,
+    options: CheckedSendOptions,
+    except?: string | undefined,
+  ): number {
     let sent = 0;
     // Data and options checked once by the caller, for every recipient.
     const binary = options?.binary;
     const volatile = options?.volatile === true;
     for (const id of ids) {
+      if (id === except) continue;
       const handle = books.handles.get(id);
       if (handle?.sendChecked(data, binary, volatile) === true) sent += 1;
     }
@@ -344,17 +368,35 @@ export function createRegistry(
     return sent;
   }
 
-  function broadcast(data: SendData, options: (BroadcastOptions & ClusterFlag) | undefined): number {
+  /** broadcast()'s checks, all made before anything is sent: data, options (`except` too) and size. */
+  function checkedBroadcast(data: SendData, options: unknown) {
     checkData(data);
     const sendOptions = checkSendOptions(options);
     refuseUnknownOptions('broadcast', options, BROADCAST_KEYS);
+    const except = checkExcept('broadcast', options);
+    assertFits('broadcast', data, fit);
+    return { sendOptions, except };
+  }
+
+  /** Every open connection but `except` (those `options.filter` accepts). */
+  function broadcast(data: SendData, options: (BroadcastOptions & ClusterFlag) | undefined): number {
+    const { sendOptions, except } = checkedBroadcast(data, options);
     const filter = options?.filter;
     if (filter !== undefined && typeof filter !== 'function')
       throw invalid('options.filter must be a function');
-    assertFits('broadcast', data, fit);
+    return broadcastChecked(data, sendOptions, except, filter);
+  }
+
+  /** broadcast() once checked: also serves another process's cluster-wide broadcast. */
+  function broadcastChecked(
+    data: SendData,
+    sendOptions: CheckedSendOptions,
+    except: string | undefined,
+    filter?: ((connection: ConnectionHandle) => boolean) | undefined,
+  ): number {
     let sent = 0;
     if (filter === undefined) {
-      for (const record of users.values()) sent += sendTo(record.liveIds, data, sendOptions);
+      for (const record of users.values()) sent += sendTo(record.liveIds, data, sendOptions, except);
       return sent;
     }
     // The filter is the app's argument, so it runs on every connection before any is sent to:
@@ -363,6 +405,7 @@ export function createRegistry(
     const chosen: DeliveringHandle[] = [];
     for (const record of users.values()) {
       for (const id of record.liveIds) {
+        if (id === except) continue; // not asked: it is left out whatever the filter answers
         const handle = books.handles.get(id);
         if (handle === undefined) continue;
         const keep: unknown = filter(handle);
@@ -413,16 +456,20 @@ export function createRegistry(
     broadcast: (data, options) => {
       if (!clusterFlag(options)) return broadcast(data, options);
       return clusterWide(() => {
-        checkData(data);
-        const sendOptions = checkSendOptions(options);
-        refuseUnknownOptions('broadcast', options, BROADCAST_KEYS);
+        const { sendOptions, except } = checkedBroadcast(data, options);
         refuseClusterVolatile('broadcast', sendOptions);
-        assertFits('broadcast', data, fit);
         // A function cannot travel: each process would need the app's own predicate.
         if (options?.filter !== undefined)
           throw invalid('options.filter cannot be combined with cluster: true (it runs in one process only)');
         const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
-        return [() => broadcast(data, sendOptions), { kind: 'broadcast', data: toWire(data), ...binary }];
+        // One of this process's connections (the sender, usually) is on no other: `except` then
+        // stays here, and a process predating broadcast's except (which ignores the field, and
+        // would send to everyone) serves it right all the same. An id minted once lives on one process.
+        const exceptOne = except === undefined || books.handles.has(except) ? {} : { except };
+        return [
+          () => broadcastChecked(data, sendOptions, except),
+          { kind: 'broadcast', data: toWire(data), ...binary, ...exceptOne },
+        ];
       });
     },
 
@@ -500,7 +547,7 @@ export function createRegistry(
       else if (delivery.kind === 'room') {
         const except = delivery.except === undefined ? {} : { except: delivery.except };
         sendToRoom(delivery.room, delivery.data, { ...options, ...except });
-      } else broadcast(delivery.data, options);
+      } else broadcastChecked(delivery.data, options, delivery.except);
       return undefined;
     },
   };

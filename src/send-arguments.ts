@@ -88,8 +88,8 @@ const HANDLE_SEND_KEYS: readonly string[] = ['binary', 'volatile'];
 
 /**
  * Refuses a key `method` does not know, in the same words for every way of sending:
- * broadcast(data, { except }), sendToRoom's option and Socket.IO's socket.broadcast.emit()
- * habit, was ignored, and the sender got its own message; disconnectUser's
+ * sendToUser(userId, data, { except }), sendToRoom's and broadcast's option, was ignored,
+ * and the sender got its own message; disconnectUser's
  * `{ clustr: true }` closed this process's only; connection.send's `{ bin: true }` sent
  * text. Runs after the check that `options` is an object or undefined.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT `<method> options: unknown key <key>, expected one of <known>`.
@@ -99,9 +99,7 @@ export function refuseUnknownOptions(method: string, options: unknown, known: re
   for (const key of Object.keys(options as object)) {
     if (known.includes(key)) continue;
     let hint = '';
-    if (method === 'broadcast' && key === 'except')
-      hint = ' (everyone but one connection: { filter: (c) => c.id !== connection.id })';
-    else if (WS_FRAMING_KEYS.includes(key))
+    if (WS_FRAMING_KEYS.includes(key))
       hint =
         " (ws's own send option: a connection's framing and compression are the transport's, not a message's)";
     throw invalid(`${method} options: unknown key ${key}, expected one of ${known.join(', ')}${hint}`);

@@ -226,37 +226,53 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
       | (SendOptions & ClusterFlag & { volatile?: false | undefined }),
   ): number | Promise<ClusterSendResult>;
   /**
-   * Sends `data` to every open connection (those `options.filter` accepts).
-   * Returns how many got it (with `volatile: true`, not those whose socket could not
+   * Sends `data` to every open connection but `options.except`, a connection id (Socket.IO's
+   * `socket.broadcast.emit()`), and of those, to the ones `options.filter` accepts.
+   * Returns how many got it (not the connection `except` names; with `volatile: true`, not those whose socket could not
    * take more: dropped for them, as sendToUser() does). O(connections). `data` is queued by reference, as
    * for `connection.send()`: do not rewrite a Buffer after sending it. The filter gets each handle
    * typed by `Data`, so app data needs no cast. For a room, sendToRoom()
    * walks its members only. The filter runs on every connection before any
    * is sent to: if it throws, nothing is sent and its error escapes as it is.
    * It must be synchronous; a truthy answer counts as true, as for Array.prototype.filter.
+   * It is not asked about the connection `except` names.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options (`binary`,
-   *   `volatile`, `filter` and `cluster` only: `except` is sendToRoom()'s), and, sending nothing, for a
+   *   `volatile`, `except` (a string, as sendToRoom()'s), `filter` and `cluster` only), and, sending nothing, for a
    *   filter that answers a Promise or another thenable (an async filter), or a message that alone
    *   cannot fit in maxBufferedBytes (as `connection.send()` refuses it).
    * @example
    * ```ts
-   * // In onMessage: everyone but the sender.
+   * // In onMessage: everyone but the sender (Socket.IO's socket.broadcast.emit()).
+   * supervisor.broadcast(JSON.stringify({ text: 'hi' }), { except: connection.id });
+   * // Those of the sender's user, but the sender (another of its tabs, say).
    * supervisor.broadcast(JSON.stringify({ text: 'hi' }), {
-   *   filter: (other) => other.id !== connection.id,
+   *   except: connection.id,
+   *   filter: (other) => other.userId === connection.userId,
    * });
    * ```
    */
   broadcast(data: SendData, options?: BroadcastOptions<Data> & { cluster?: false | undefined }): number;
   /**
    * Cluster mode: sends to every open connection of every live process, as
-   * sendToUser() with `{ cluster: true }` does (best effort). `filter` is refused:
-   * a function cannot travel to another process.
+   * sendToUser() with `{ cluster: true }` does (best effort), but `except`, a connection
+   * id on any process (`delivered` does not count it). `filter` is refused: a function
+   * cannot travel to another process; `except` does.
    * @throws {SupervisorError} (rejects) as sendToUser() with `{ cluster: true }`, and
-   *   WSSUP_INVALID_ARGUMENT for a `filter`.
+   *   WSSUP_INVALID_ARGUMENT for a `filter` or an `except` that is not a string.
+   * @example
+   * ```ts
+   * // In onMessage: everyone but the sender, on every process.
+   * await supervisor.broadcast(said, { except: connection.id, cluster: true });
+   * ```
    */
   broadcast(
     data: SendData,
-    options: SendOptions & { cluster: true; filter?: undefined; volatile?: false | undefined },
+    options: SendOptions & {
+      except?: string | undefined;
+      cluster: true;
+      filter?: undefined;
+      volatile?: false | undefined;
+    },
   ): Promise<ClusterSendResult>;
   /**
    * A `cluster` flag known only at run time: a number without it, a Promise with it.
@@ -266,7 +282,8 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
     data: SendData,
     options?:
       | (BroadcastOptions<Data> & { cluster?: false | undefined })
-      | (SendOptions & ClusterFlag & { filter?: undefined; volatile?: false | undefined }),
+      | (SendOptions &
+          ClusterFlag & { except?: string | undefined; filter?: undefined; volatile?: false | undefined }),
   ): number | Promise<ClusterSendResult>;
   /**
    * Sends `data` to every open member of the room (`connection.join(room)`) but

@@ -18,6 +18,7 @@ import { admissionState } from './admission-state.js';
 import { type AttachableServer, type AttachOptions, attachToServer } from './attach.js';
 import { auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
+import { BOUNDED_CLUSTER_VIEW, type BoundedClusterView } from './bounded-cluster-view.js';
 import { afterWaitingIo, createCountingClock } from './clock.js';
 import { INJECTED_CLOCK } from './clock-shape.js';
 import { ClusterBook } from './cluster/cluster-admission.js';
@@ -990,6 +991,11 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   Object.defineProperty(supervisor, INJECTED_CLOCK, { value: options.clock });
   // For serveForTest()'s open(), which tells a test its client's connection id: off until called.
   Object.defineProperty(supervisor, SOCKET_ADMISSIONS, { value: () => socketAdmissions.start() });
+  // For the dashboard's Cluster card: the cluster-wide view with a bounded number of books read.
+  Object.defineProperty(supervisor, BOUNDED_CLUSTER_VIEW, {
+    value: ((maxBooks) =>
+      clusterOnly('stats').then((book) => book.view({ maxBooks }))) satisfies BoundedClusterView,
+  });
   // `await using`'s end of scope: no options to get wrong, and once a shutdown has begun
   // (the app's own, with its options) the same promise: resolved at once after it ended.
   return withAsyncDispose(supervisor, () => shutdown());

@@ -788,8 +788,8 @@ export class ClusterBook {
     };
   }
 
-  view(): Promise<ClusterView> {
-    return this.#read(() => this.#store.view());
+  view(bound?: { maxBooks?: number | undefined }): Promise<ClusterView> {
+    return this.#read(() => (bound === undefined ? this.#store.view() : this.#store.view(bound)));
   }
 
   userBook(userId: string): Promise<ClusterUserBook | undefined> {

@@ -14,12 +14,19 @@
  * {"v":1,"kind":"send","nodeId":"web-2","incarnation":42,"userId":"ann","base64":"AP8B","binary":true}
  * {"v":1,"kind":"disconnect","nodeId":"web-2","incarnation":42,"userId":"ann","code":4000,"reason":"banned"}
  * {"v":1,"kind":"broadcast","nodeId":"web-3","incarnation":43,"text":"maintenance at 22:00"}
+ * {"v":1,"kind":"broadcast","nodeId":"web-3","incarnation":43,"text":"hi","except":"0193…"}
  * {"v":1,"kind":"room","nodeId":"web-3","incarnation":43,"room":"lobby","text":"hi","except":"0193…"}
  * ```
  *
  * A room message goes to every live process, as a broadcast does (rooms are
  * each process's own, not in Redis); each sends it to its local members. A
  * node that predates rooms drops it (an unknown kind), and has no members anyway.
+ *
+ * A broadcast carries `except` only when the connection it names is not the
+ * sender's own (its id was minted on one process, and lives on no other): a
+ * node that predates broadcast's `except` ignores the field, and would send to
+ * that connection, so the usual call (the sender's own connection) reaches it
+ * without one.
  *
  * `nodeId` and `incarnation` name the receiving process: it acts only if the
  * incarnation is its current one (fenced as eviction orders are).
@@ -57,12 +64,14 @@ export type ClusterDelivery =
       reason: string;
     }
   | {
-      /** `broadcast(data, { cluster: true })`: every other live process sends `data` to all its connections. */
+      /** `broadcast(data, { cluster: true })`: every other live process sends `data` to all its connections (but `except`). */
       kind: 'broadcast';
       /** The message, as the sender gave it. */
       data: string | Buffer;
       /** Send it as a binary frame (the sender's `binary` option). */
       binary?: boolean;
+      /** A connection id left out (the sender's `except`), when it is not one of the sender's own connections. */
+      except?: string;
     }
   | {
       /** `sendToRoom(room, data, { cluster: true })`: every other live process sends to its own members of `room` (but `except`). */
@@ -187,7 +196,9 @@ function encodeDelivery(delivery: ClusterDelivery, to: SendTarget): string {
     ...(delivery.kind === 'send' ? { userId: delivery.userId } : {}),
     ...(delivery.kind === 'room' ? { room: delivery.room } : {}),
     ...payload,
-    ...(delivery.kind === 'room' && delivery.except !== undefined ? { except: delivery.except } : {}),
+    ...((delivery.kind === 'room' || delivery.kind === 'broadcast') && delivery.except !== undefined
+      ? { except: delivery.except }
+      : {}),
     ...(binary === undefined ? {} : { binary }),
   });
 }
@@ -217,11 +228,12 @@ export function decodeDelivery(message: unknown): (SendTarget & { delivery: Clus
         : undefined;
   if (data === undefined || (m.binary !== undefined && typeof m.binary !== 'boolean')) return undefined;
   const binary = m.binary === undefined ? {} : { binary: m.binary };
-  if (m.kind === 'broadcast') return { ...to, delivery: { kind: 'broadcast', data, ...binary } };
+  if ((m.kind === 'broadcast' || m.kind === 'room') && m.except !== undefined && typeof m.except !== 'string')
+    return undefined;
+  const except = typeof m.except === 'string' ? { except: m.except } : {};
+  if (m.kind === 'broadcast') return { ...to, delivery: { kind: 'broadcast', data, ...binary, ...except } };
   if (m.kind === 'room') {
-    if (typeof m.room !== 'string' || (m.except !== undefined && typeof m.except !== 'string'))
-      return undefined;
-    const except = m.except === undefined ? {} : { except: m.except };
+    if (typeof m.room !== 'string') return undefined;
     return { ...to, delivery: { kind: 'room', room: m.room, data, ...binary, ...except } };
   }
   if (typeof m.userId !== 'string') return undefined;

@@ -253,12 +253,17 @@ async function reapIncarnation(
  * nodes read once) go out with the next page's SSCAN. Costs the registry's
  * round trip, then per live incarnation one per page of its index and one for
  * the last page's books: for the stats page and the dashboard, not a hot path.
+ *
+ * With `maxBooks` (the dashboard's Cluster card), at most that many books are read: the
+ * scans stop once it is reached, and the view says so in `capped`, with the size of the
+ * indexes (one SCARD per live incarnation) for how many users are booked in all.
  */
 export async function readClusterView(
   connection: RedisConnection,
   keys: KeyLayout,
   registry: Registry,
   isDead: (incarnation: number) => boolean,
+  maxBooks?: number,
 ): Promise<ClusterView> {
   const alive = registry.leases.filter((lease) => lease.expiresAt >= registry.now);
   /** The users whose book was asked for: SSCAN may return one twice, and two nodes may book one. */
@@ -268,8 +273,19 @@ export async function readClusterView(
   let superseded = 0;
   let unreadNodes = 0;
   let unreadUsers = 0;
+  let capped = false;
+  /** Whether the bound leaves room for another page: false says the read was cut there. */
+  const more = () => {
+    if (maxBooks === undefined || asked.size < maxBooks) return true;
+    capped = true;
+    return false;
+  };
   const readBooks = (page: readonly string[]): Promise<void> | undefined => {
-    const users = page.filter((userId) => !asked.has(userId));
+    let users = page.filter((userId) => !asked.has(userId));
+    if (maxBooks !== undefined && users.length > maxBooks - asked.size) {
+      users = users.slice(0, maxBooks - asked.size);
+      capped = true;
+    }
     if (users.length === 0) return undefined;
     for (const userId of users) asked.add(userId);
     return Promise.allSettled(users.map((userId) => connection.command(['HVALS', keys.user(userId)]))).then(
@@ -295,7 +311,7 @@ export async function readClusterView(
   // master that is away, and the view of the others is what an operator needs then.
   await Promise.all(
     alive.map((lease) =>
-      scanSet(connection, keys.incarnationUsers(lease.incarnation), 'view', readBooks).catch(
+      scanSet(connection, keys.incarnationUsers(lease.incarnation), 'view', readBooks, more).catch(
         (error: unknown) => {
           if (!(error instanceof SlotStoreUnavailableError)) throw error;
           // An index read in part: the books of its pages read so far are counted.
@@ -315,6 +331,16 @@ export async function readClusterView(
   };
   if (superseded > 0) view.superseded = superseded;
   if (unreadNodes > 0 || unreadUsers > 0) view.unread = { nodes: unreadNodes, users: unreadUsers };
+  if (capped) {
+    // How many users the live incarnations book in all: their indexes' sizes (a user booked by
+    // two nodes counts twice; an index not answering counts none), never fewer than were read.
+    connection.roundTrip('view');
+    const sizes = await Promise.allSettled(
+      alive.map((lease) => connection.command(['SCARD', keys.incarnationUsers(lease.incarnation)])),
+    );
+    const indexed = answered(sizes).values.reduce<number>((sum, size) => sum + Number(size), 0);
+    view.capped = { read: asked.size, booked: Math.max(indexed, asked.size) };
+  }
   return view;
 }
 

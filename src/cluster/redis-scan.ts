@@ -34,12 +34,16 @@ export const SET_PAGE = 500;
  * Resolves with how many SSCAN commands the read took, once onPage's work for
  * every page has settled. A failed SSCAN rejects, after the work on the pages
  * read before it has settled: nothing is left in flight.
+ *
+ * `more`, asked after each page but the last: false stops the read there (a bounded
+ * read, the dashboard's Cluster card), without asking for the next page.
  */
 export async function scanSet(
   connection: RedisConnection,
   key: string,
   method: string,
   onPage: (members: string[]) => Promise<unknown> | undefined,
+  more: () => boolean = () => true,
 ): Promise<number> {
   let cursor = '0';
   let scans = 1;
@@ -49,7 +53,7 @@ export async function scanSet(
     const [next, members] = (await reply) as [string, string[]];
     cursor = next;
     const sent = onPage(members);
-    if (cursor === '0') {
+    if (cursor === '0' || !more()) {
       if (sent !== undefined) {
         connection.roundTrip(method);
         await sent;

@@ -907,11 +907,17 @@ class Store implements RedisSlotStore {
   }
 
   /** The registry, and the global counts (see readClusterView for the cost). */
-  async view(): Promise<ClusterView> {
+  async view(bound?: { maxBooks?: number | undefined }): Promise<ClusterView> {
     const connection = this.#ready();
     connection.roundTrip('view');
     const registry = await this.#readRegistry(connection);
-    return readClusterView(connection, this.keys, registry, (incarnation) => this.#isDead(incarnation));
+    return readClusterView(
+      connection,
+      this.keys,
+      registry,
+      (incarnation) => this.#isDead(incarnation),
+      bound?.maxBooks,
+    );
   }
 
   sendAcross(delivery: ClusterDelivery): Promise<number | SendAcrossOutcome> {

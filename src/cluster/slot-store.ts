@@ -215,6 +215,14 @@ export interface ClusterView {
    * when everything answered.
    */
   unread?: { nodes: number; users: number };
+  /**
+   * A bounded read only (the dashboard's Cluster card, which reads at most `read` users' books
+   * per view): `users` and `connections` count the books read, so they are a lower bound, and
+   * `booked` is about how many users the live nodes book in all (the sizes of their indexes: a
+   * user booked by two nodes counts twice). `stats({ cluster: true })` reads every book and
+   * never sets it.
+   */
+  capped?: { read: number; booked: number };
 }
 
 /**
@@ -505,8 +513,12 @@ export interface SlotStore {
    * of a live incarnation at all: a user holding only superseded ones gets `live: 0` with them.
    */
   userBook(userId: string): Promise<ClusterUserBook | undefined>;
-  /** The whole book: the nodes and the totals (superseded entries left out and counted apart, as in userBook). */
-  view(): Promise<ClusterView>;
+  /**
+   * The whole book: the nodes and the totals (superseded entries left out and counted apart, as
+   * in userBook). With `maxBooks` (the dashboard's Cluster card), a store may read at most that
+   * many users' books and say so in `capped`; one that ignores it reads them all.
+   */
+  view(bound?: { maxBooks?: number | undefined }): Promise<ClusterView>;
   /**
    * Passes a cluster-wide send on to the other live processes: those holding the user's
    * booked connections ('send', 'disconnect'), or every one with a live lease ('broadcast', 'room').

@@ -125,7 +125,8 @@ export function boundedStore(
     renew: () => bound('renew', () => store.renew()),
     reap: () => bound('reap', () => store.reap()),
     userBook: (userId: string) => bound('userBook', () => store.userBook(userId)),
-    view: () => bound('view', () => store.view()),
+    // No argument but for a bounded read (the dashboard's), as the store was called before it had one.
+    view: (limits) => bound('view', () => (limits === undefined ? store.view() : store.view(limits))),
     stop: () => bound('stop', () => store.stop(), startStopMs),
   };
   // The optional ones only where the store has them (the runtime reads their absence).

@@ -22,6 +22,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connectionMachine } from '../../machines/connection.machine.js';
+import { readBoundedClusterView } from '../bounded-cluster-view.js';
 import { busiest } from '../busiest-first.js';
 import { renderChart } from '../chart/index.js';
 import type { Clock } from '../clock.js';
@@ -32,7 +33,7 @@ import { type Authorize, checkAccess, report } from './access.js';
 import { createActivityLog, statsView } from './activity.js';
 import { DashboardFeed } from './feed.js';
 import { mountOf, pathUnderMount, refuseMethod, requestPath, sendText } from './http.js';
-import { clusterPollMs, dashboardCsp, dashboardPage } from './page.js';
+import { clusterCardBooks, clusterPollMs, dashboardCsp, dashboardPage } from './page.js';
 import { createRecentUsers } from './recent-users.js';
 
 /** Options of {@link createDashboard}. */
@@ -247,8 +248,10 @@ const clockNow = (clock: Clock | undefined): (() => number) | undefined => {
  * your own server, and close() to end its event streams at shutdown.
  *
  * In cluster mode, `<basePath>/cluster` (the page's Cluster card, asked for every 5 s by each
- * open page) costs a Redis command per user booked across the cluster plus one per shown user
- * (at most `maxUsers`): the dashboard reads it at most once per 5 s however many pages are open.
+ * open page) costs a Redis command per user booked across the cluster, up to 1,000 (past that
+ * its totals count the first 1,000 users' books and say so), plus one per shown user (at most
+ * `maxUsers`) and a few per node: the dashboard reads it at most once per 5 s however many
+ * pages are open.
  * Requests during a read share it; a view read less than 5 s ago (on `clock` when it tells
  * time, else `Date.now()`) is served again; its `readAt` says when its read began. A failed
  * read (503) is not kept.
@@ -325,7 +328,8 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     // so its first maxUsers were the users the bars had left out (a review).
     const shown = busiest(users.books(), maxUsers);
     const [wide, ...books] = await Promise.all([
-      supervisor.stats({ cluster: true }),
+      // The totals from at most clusterCardBooks books: the whole walk is a command per booked user.
+      readBoundedClusterView(supervisor, clusterCardBooks),
       // One by one: a user whose book did not answer (a Redis Cluster master away) is left
       // out and counted, and the others are shown.
       ...shown.map(({ userId }) =>
@@ -340,7 +344,7 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     ]);
     const perUserUnread = books.filter((result) => 'unread' in result).length;
     return {
-      ...wide.global,
+      ...wide,
       perUser: books.flatMap(({ book }) => (book === undefined ? [] : [book])),
       ...(perUserUnread === 0 ? {} : { perUserUnread }),
     };
@@ -348,8 +352,9 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
 
   /**
    * The view as JSON, read at most once per clusterPollMs whatever the number of pages: the
-   * read costs a store command per booked user (stats({ cluster: true })) plus one per shown
-   * user, and every open page asks every clusterPollMs. Requests during a read share it; a
+   * read costs a store command per booked user up to clusterCardBooks (then the totals are a
+   * lower bound, `capped` says so) plus one per shown user, and every open page asks every
+   * clusterPollMs. Requests during a read share it; a
    * view read less than clusterPollMs ago is served again (a timestamp, no timer); a failed
    * read is not kept. `readAt` says when the view was read, on the dashboard's clock.
    */

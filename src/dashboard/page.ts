@@ -28,6 +28,12 @@ const EVICTION_REASONS: Record<EvictionCause, string> = {
  */
 export const clusterPollMs = 5_000;
 
+/**
+ * The most users' books the Cluster card's totals are read from per view (a Redis command each,
+ * every clusterPollMs): past it the card says "at least" and about how many users are booked.
+ */
+export const clusterCardBooks = 1_000;
+
 const style = `
 :root {
   --bg: #f4f6fa; --card: #ffffff; --border: #e3e8ef; --text: #0f172a; --muted: #64748b; --faint: #94a3b8;
@@ -330,9 +336,11 @@ const script = String.raw`
     // A Redis Cluster master away: what answered is shown, and what did not is said.
     const unread = view.unread ? view.unread.nodes + view.unread.users : 0;
     byId('cluster-note').textContent =
-      (unread > 0 ? 'at least ' : '') +
+      (unread > 0 || view.capped ? 'at least ' : '') +
       view.users + ' users, ' + view.connections + ' connections across ' + view.nodes.length + ' nodes' +
       (unread > 0 ? ' (not read: ' + view.unread.nodes + ' node lists, ' + view.unread.users + ' user books)' : '') +
+      // Bounded: the totals of the first books read, of about this many users booked.
+      (view.capped ? ' (from ' + view.capped.read + ' of about ' + view.capped.booked + ' booked users’ books, the most one view reads)' : '') +
       (view.perUserUnread ? ' \u00b7 ' + view.perUserUnread + ' shown users’ books did not answer' : '') +
       // Another page may have asked first: the server answers with the view it read then.
       ' \u00b7 read at ' + clock(view.readAt);

@@ -196,6 +196,38 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
     }
   });
 
+  it('broadcast with `except` reaches every node’s connections but that one (on any node), and counts as sendToRoom does', async () => {
+    const { c, ann, bob } = await annAcrossNodes();
+    const [ann0] = node(c, 0).supervisor.connectionsOf('ann');
+    const [ann2] = node(c, 1).supervisor.connectionsOf('ann');
+    if (ann0 === undefined || ann2 === undefined) throw new Error('unreachable');
+    const ann0Got: string[] = [];
+    (ann[0] as WebSocket).on('message', (data) => ann0Got.push(String(data)));
+    const ann2Got: string[] = [];
+    (ann[2] as WebSocket).on('message', (data) => ann2Got.push(String(data)));
+
+    // From node 0, all but its own ann0 (Socket.IO's socket.broadcast.emit() under the Redis adapter).
+    const firstThree = [ann[1] as WebSocket, ann[2] as WebSocket, bob].map(nextFrame);
+    await expect(
+      node(c, 0).supervisor.broadcast('first', { except: ann0.id, cluster: true }),
+    ).resolves.toEqual({ delivered: 1, nodes: 2, unreached: 0 });
+    for (const frame of await Promise.all(firstThree)) expect(String(frame.data)).toBe('first');
+
+    // From node 2, all but ann2, which lives on node 1: its node leaves it out.
+    const others = [ann[0] as WebSocket, ann[1] as WebSocket, bob].map(nextFrame);
+    await expect(
+      node(c, 2).supervisor.broadcast(Buffer.from('second'), { except: ann2.id, cluster: true }),
+    ).resolves.toEqual({ delivered: 1, nodes: 2, unreached: 0 });
+    for (const frame of await Promise.all(others))
+      expect(frame).toEqual({ data: Buffer.from('second'), isBinary: true });
+
+    // One more to everyone: each node's channel is ordered, so what ann0 and ann2 got first is this one.
+    await node(c, 2).supervisor.broadcast('third', { cluster: true });
+    await vi.waitFor(() => expect(ann2Got).toEqual(['first', 'third']), ioWait);
+    await vi.waitFor(() => expect(ann0Got).toEqual(['second', 'third']), ioWait);
+    for (const n of c.nodes) expect(n.errors).toEqual([]);
+  });
+
   it('sendToRoom reaches the room’s members on every node, all but `except` (on any node), and no one else', async () => {
     const { c, ann, bob } = await annAcrossNodes();
     const [ann0, ann1] = node(c, 0).supervisor.connectionsOf('ann');
@@ -346,8 +378,9 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
       () => s.sendToRoom('a\ud800', 'x', { cluster: true }),
       () => s.sendToRoom('lobby', 'x', { except: 5 as never, cluster: true }),
       () => s.sendToRoom('lobby', 'x', { filter: () => true, cluster: true } as never),
-      // sendToRoom's except elsewhere, and an unknown key: they were ignored, and everything sent.
-      () => s.broadcast('x', { cluster: true, except: 'id' } as never),
+      () => s.broadcast('x', { except: 5 as never, cluster: true }),
+      () => s.broadcast('x', { except: s.connectionsOf('ann')[0] as never, cluster: true }),
+      // sendToRoom's and broadcast's except elsewhere, and an unknown key: they were ignored, and everything sent.
       () => s.sendToUser('ann', 'x', { cluster: true, except: 'id' } as never),
       () => s.disconnectUser('ann', 4000, '', { cluster: true, except: 'id' } as never),
     ];
@@ -438,6 +471,13 @@ describe('the overloads (checked by tsc)', () => {
         Promise<ClusterSendResult>
       >();
       expectTypeOf(s.sendToUser('ann', 'x', { cluster: flag })).toEqualTypeOf<
+        number | Promise<ClusterSendResult>
+      >();
+      expectTypeOf(s.broadcast('x', { except: 'id' })).toEqualTypeOf<number>();
+      expectTypeOf(s.broadcast('x', { except: 'id', cluster: true })).toEqualTypeOf<
+        Promise<ClusterSendResult>
+      >();
+      expectTypeOf(s.broadcast('x', { except: 'id', cluster: flag })).toEqualTypeOf<
         number | Promise<ClusterSendResult>
       >();
       expectTypeOf(s.sendToRoom('lobby', 'x', options)).toEqualTypeOf<number>();

@@ -1,7 +1,7 @@
 /**
  * docs/cluster-store.md, "Cluster-wide sends": the JSON each process's channel
  * carries, field by field (`binary` only when the caller gave it, `except` only
- * when given, bytes as base64, only a view's bytes), and "the caller's own
+ * when given, and for a broadcast only when not one of the sender's own connections, bytes as base64, only a view's bytes), and "the caller's own
  * incarnations are never sent to". Three supervisors on one private
  * redis-server, real sockets; spy clients subscribed to node 0's and node 1's
  * channels read what Redis carries.
@@ -81,16 +81,21 @@ describe.runIf(hasRedis)('docs/cluster-store.md, cluster-wide sends: the message
     await sender.sendToUser('ann', view, { binary: true, cluster: true });
     await sender.sendToUser('ann', 'é', { binary: true, cluster: true });
     await sender.broadcast('maintenance at 22:00', { cluster: true });
+    await sender.broadcast('hi', { except: 'someone', cluster: true });
+    // One of the sender's own connections is on no other process: its id does not travel.
+    await sender.broadcast('hi', { except: sender.connectionsOf('ann')[0]?.id as string, cluster: true });
     await sender.sendToRoom('lobby', 'hi', { cluster: true });
     await sender.sendToRoom('lobby', 'hi', { except: 'someone', cluster: true });
     await sender.disconnectUser('ann', 4000, 'banned', { cluster: true });
 
-    await vi.waitFor(() => expect(seen).toHaveLength(7), ioWait);
+    await vi.waitFor(() => expect(seen).toHaveLength(9), ioWait);
     expect(seen).toStrictEqual([
       { kind: 'send', ...head, userId: 'ann', text: 'hi' },
       { kind: 'send', ...head, userId: 'ann', base64: 'AP8B', binary: true },
       { kind: 'send', ...head, userId: 'ann', text: 'é', binary: true },
       { kind: 'broadcast', ...head, text: 'maintenance at 22:00' },
+      { kind: 'broadcast', ...head, text: 'hi', except: 'someone' },
+      { kind: 'broadcast', ...head, text: 'hi' },
       { kind: 'room', ...head, room: 'lobby', text: 'hi' },
       { kind: 'room', ...head, room: 'lobby', text: 'hi', except: 'someone' },
       { kind: 'disconnect', ...head, userId: 'ann', code: 4000, reason: 'banned' },

@@ -1,0 +1,99 @@
+/**
+ * The dashboard's Cluster card, what it costs Redis (INFO commandstats on a private
+ * redis-server): every open page asks for `<basePath>/cluster` every 5 s, and the whole
+ * cluster-wide read (stats({ cluster: true })) is a command per booked user: 10,087 commands
+ * per read at 10,060 users. The card reads at most clusterCardBooks users' books, and says so;
+ * below that it is exact, and stats({ cluster: true }) still reads every book.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { createDashboard } from '../../src/dashboard/index.js';
+import { clusterCardBooks } from '../../src/dashboard/page.js';
+import { connect, ioWait, startServer } from '../helpers/server.js';
+import { commandCalls, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
+
+describe.runIf(hasRedis)("the dashboard's Cluster card on a private redis-server", () => {
+  const redis = usePrivateRedis();
+
+  /** The commands Redis ran for one read of the card (INFO and CONFIG, the test's own, left out). */
+  async function cardRead(url: string) {
+    await redis.current.command('CONFIG', 'RESETSTAT');
+    const response = await fetch(url);
+    expect(response.status).toBe(200);
+    const card = (await response.json()) as {
+      users: number;
+      connections: number;
+      nodes: unknown[];
+      perUser: Array<{ userId: string; live: number }>;
+      capped?: { read: number; booked: number };
+    };
+    const calls = await commandCalls(redis.current);
+    const commands = Object.entries(calls)
+      .filter(([name]) => name !== 'info' && !name.startsWith('config'))
+      .reduce((sum, [, n]) => sum + n, 0);
+    return { card, commands, calls };
+  }
+
+  it('a read of the Cluster card costs at most clusterCardBooks books whatever the number of users booked, and says when its totals are a lower bound', async () => {
+    const t = await startServer({
+      cluster: { redis: redis.current.url, nodeId: 'dash', leaseTtlMs: 600_000, reaperIntervalMs: 600_000 },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    const clock = new SimulatedClock(); // the age of the kept view: moved by the test
+    const dashboard = createDashboard(t.supervisor, { authorize: () => true, clock });
+    const http = createServer((request, response) => dashboard(request, response));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      dashboard.close();
+      http.close();
+    });
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/dashboard/cluster`;
+
+    // Five users here (the card's shown users), two connections each: below the bound, exact.
+    for (let i = 0; i < 5; i++) {
+      await connect(t.url(`here-${i}`));
+      await connect(t.url(`here-${i}`));
+    }
+    await vi.waitFor(
+      async () => expect((await t.supervisor.stats({ cluster: true })).global.connections).toBe(10),
+      ioWait,
+    );
+    const small = await cardRead(url);
+    expect(small.card).toMatchObject({ users: 5, connections: 10 });
+    expect(small.card.capped).toBeUndefined();
+    expect(small.card.perUser.map((book) => book.live)).toEqual([2, 2, 2, 2, 2]);
+
+    // Another node books three times the bound in users.
+    const other = await startStore(redis.current, {
+      keyPrefix: 'wssup',
+      nodeId: 'other',
+      leaseTtlMs: 600_000,
+    });
+    const booked = 3 * clusterCardBooks;
+    for (let i = 0; i < booked; i += 500) {
+      await Promise.all(
+        Array.from({ length: 500 }, (_, j) => other.store.admit(`there-${i + j}`, `c-${i + j}`, 5, 4)),
+      );
+    }
+    clock.increment(5_000); // the kept view is stale: the next request reads again
+    const { card, commands, calls } = await cardRead(url);
+    // The books read, one HVALS each, the shown users' books, and a few per node (registry,
+    // SSCAN pages, SCARD): not a command per booked user (3,000 and more before).
+    expect(calls.hvals).toBeLessThanOrEqual(clusterCardBooks + 5);
+    expect(commands).toBeLessThanOrEqual(clusterCardBooks + 5 + 20);
+    // Said: the totals are of the books read, and about how many users are booked in all.
+    expect(card.capped).toEqual({ read: clusterCardBooks, booked: booked + 5 });
+    expect(card.users).toBeLessThanOrEqual(clusterCardBooks);
+    expect(card.users).toBeGreaterThan(0);
+    expect(card.nodes).toHaveLength(2);
+    // The shown users' own cluster-wide books are read whole, as before.
+    expect(card.perUser.map((book) => book.live)).toEqual([2, 2, 2, 2, 2]);
+
+    // stats({ cluster: true }), the app's own call, still reads every book.
+    const { global } = await t.supervisor.stats({ cluster: true });
+    expect(global).toMatchObject({ users: booked + 5, connections: booked + 10 });
+    expect(global.capped).toBeUndefined();
+  }, 60_000);
+});
