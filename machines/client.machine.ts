@@ -151,7 +151,11 @@ export interface ClientBackoff {
  * the open socket: how long since it last heard the server (or opened).
  */
 export interface ClientSilence {
-  /** How long, in ms, the server may say nothing before the socket is given up (the client's `silenceTimeoutMs`). */
+  /**
+   * How long, in ms, the server may say nothing before the socket is given up (the client's
+   * `silenceTimeoutMs`, or the one its server's heartbeat offer gave the open socket). Read at
+   * every use: 0 watches nothing (`open.unwatched`), until CHECK_SILENCE says it is set.
+   */
   timeoutMs: number;
   /** Ms since the server was last heard on the open socket (or since it opened), read only when the delay fires. */
   quietForMs: () => number;
@@ -602,7 +606,7 @@ export const clientMachine = setup({
      * ends every connection with 4002 at once would otherwise be called back in a loop.
      */
     isSessionExpired: ({ context, event }) => context.stable && dispositionAfter(event) === 'reconnect-now',
-    watchesSilence: ({ context }) => context.silence !== undefined,
+    watchesSilence: ({ context }) => context.silence !== undefined && context.silence.timeoutMs > 0,
     /**
      * This failure, one planBackoff would back off, is the maxAttempts-th in a row (`attempt`
      * counts those before it). Checked only where planBackoff would run: a shutdown's spread and
@@ -637,9 +641,11 @@ export const clientMachine = setup({
      * reader and for the model-based walk, whose isSilent reads its own flag).
      */
     silentPastTimeout: and(['isSilent']),
-    /** Nothing heard from the server for a whole silence timeout, by the runtime's clock. */
+    /** Nothing heard from the server for a whole silence timeout, by the runtime's clock (none set: never). */
     isSilent: ({ context }) =>
-      context.silence !== undefined && context.silence.quietForMs() >= context.silence.timeoutMs,
+      context.silence !== undefined &&
+      context.silence.timeoutMs > 0 &&
+      context.silence.quietForMs() >= context.silence.timeoutMs,
   },
   delays: {
     connectTimeout: ({ context }) => context.connectTimeoutMs,
@@ -766,6 +772,9 @@ export const clientMachine = setup({
           states: {
             /** No silence timeout (the default): nothing is armed, the socket lasts until closed. */
             unwatched: {
+              // Checked again after every event, one this state does not take too: a client that
+              // asked for the server's heartbeat offer sends CHECK_SILENCE at the first one, which
+              // set its timeout, and the watch starts (XState runs eventless transitions after each).
               always: { guard: 'watchesSilence', target: 'watched' },
             },
             watched: {

@@ -50,3 +50,63 @@ export function resolveHeartbeatMessage(value: unknown): string | undefined {
   }
   return value;
 }
+
+/**
+ * The keepalive a `createClient()` asks for. A client without `heartbeatMessage` nor
+ * `silenceTimeoutMs` of its own sends `wssup-heartbeat=1` in its URL's query; a server without
+ * a `heartbeatMessage` of its own then sends that connection, and only it, a text frame
+ * `wssup-heartbeat <heartbeatIntervalMs>` as it opens and with every heartbeat's ping. The
+ * client drops those frames, and from the first one watches the server's silence
+ * (HEARTBEAT_SILENCE). A client that did not ask (a page's own WebSocket, an older client)
+ * receives nothing new; an older server ignores the parameter, and its client watches nothing,
+ * as before.
+ */
+export const HEARTBEAT_PARAM = 'wssup-heartbeat';
+
+/** The frame's words before the interval. */
+const OFFER_PREFIX = `${HEARTBEAT_PARAM} `;
+
+/** A heartbeat offer's frame: the server's interval in ms (1 to 10 digits). */
+const OFFER = /^wssup-heartbeat ([1-9]\d{0,9})$/;
+
+/** The frame a server sends, with every heartbeat, to a connection that asked. */
+export const heartbeatOffer = (heartbeatIntervalMs: number): string =>
+  `${OFFER_PREFIX}${heartbeatIntervalMs}`;
+
+/**
+ * The server's heartbeat interval in an offer's frame, or undefined for any other message (the
+ * app's own). The prefix first: it is the common case, on every message of a client that asked.
+ */
+export function offeredIntervalMs(data: unknown): number | undefined {
+  if (typeof data !== 'string' || !data.startsWith(OFFER_PREFIX)) return undefined;
+  const match = OFFER.exec(data);
+  return match === null ? undefined : Number(match[1]);
+}
+
+/** The longest delay a timer takes (2^31 − 1 ms): a longer one fires at once. */
+const MAX_SILENCE_MS = 2_147_483_647;
+
+/**
+ * The silence a client that asked tolerates, from the server's interval: two heartbeats and
+ * 5 s more (65 s for the production preset's 30 s), so that one late heartbeat is not taken
+ * for a dead server; at most a timer's longest delay (a heartbeat of 1e9 ms in a test).
+ */
+export const heartbeatSilenceMs = (intervalMs: number): number =>
+  Math.min(2 * intervalMs + 5_000, MAX_SILENCE_MS);
+
+/** Whether an upgrade request's URL (path and query) asks for the offer: `wssup-heartbeat=1`. */
+export function asksHeartbeat(url: string | undefined): boolean {
+  if (url === undefined || !url.includes(HEARTBEAT_PARAM)) return false;
+  const query = url.indexOf('?');
+  return query !== -1 && new URLSearchParams(url.slice(query + 1)).get(HEARTBEAT_PARAM) === '1';
+}
+
+/** `url` with the request in its query (before a fragment), unless the app wrote it itself. */
+export function withHeartbeatParam(url: string): string {
+  if (asksHeartbeat(url)) return url;
+  const hash = url.indexOf('#');
+  const base = hash === -1 ? url : url.slice(0, hash);
+  const fragment = hash === -1 ? '' : url.slice(hash);
+  const separator = base.includes('?') ? (base.endsWith('?') || base.endsWith('&') ? '' : '&') : '?';
+  return `${base}${separator}${HEARTBEAT_PARAM}=1${fragment}`;
+}

@@ -292,7 +292,11 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * the handshake completes, nor while draining. At most 125 bytes, non-empty. It goes to
    * every connection: a client other than `createClient` with the same `heartbeatMessage`
    * (a page's own `WebSocket` code, another library) gets it as an ordinary message.
-   * @default none (pings only)
+   * Without it, only a connection that asks (a `createClient` given neither `silenceTimeoutMs`
+   * nor `heartbeatMessage`) gets a frame with each ping: the heartbeat offer,
+   * `wssup-heartbeat <heartbeatIntervalMs>`, sent as it opens too, from which that client
+   * watches the server's silence. Set, it replaces the offer.
+   * @default none (pings only; the offer to the connections that ask for it)
    */
   heartbeatMessage?: string | undefined;
   /** Process-wide cap on connections not yet disposed (draining included). @default no cap */

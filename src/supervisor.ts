@@ -31,6 +31,7 @@ import { secondsLikeWarnings } from './duration-floors.js';
 import { carriesForeignSubclassCode, describeValue, type ReportedError, SupervisorError } from './errors.js';
 import { EventWaiters } from './event-waiters.js';
 import { type CapacityEvent, SupervisorEvents } from './events.js';
+import { heartbeatOffer } from './heartbeat-message.js';
 import { isolateInspect } from './inspect.js';
 import { resolveOptions, type SupervisorOptions } from './options.js';
 import { drainBatch, drainChunk, shutdownChunkOf } from './paced-drain.js';
@@ -185,6 +186,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       if (record.liveIds.includes(connectionId)) books.leavingAhead(record, connectionId);
     }),
     heartbeatMessage: resolved.heartbeatMessage,
+    // An app's own heartbeatMessage goes to every connection, as before: no offer then.
+    heartbeatOffer:
+      resolved.heartbeatMessage === undefined ? heartbeatOffer(resolved.heartbeatIntervalMs) : undefined,
     books,
     maxRoomsPerConnection: resolved.maxRoomsPerConnection,
     sendEdges,

@@ -24,6 +24,7 @@
 import type { InstanceClaim } from '../../machines/events.js';
 import { withInstanceParam } from '../client-instance.js';
 import { AppHookError, InvalidOptionError } from '../errors.js';
+import { withHeartbeatParam } from '../heartbeat-message.js';
 import { isThenable } from '../thenable.js';
 import {
   type ClientUrlContext,
@@ -42,11 +43,17 @@ const ANSWER_ALLOWED = `a function returning ${URL_ALLOWED}, or a Promise of one
 const badAnswer = (answer: unknown): InvalidOptionError =>
   new InvalidOptionError('url', isRelative(answer) ? ANSWER_ALLOWED + PAGE_HINT : ANSWER_ALLOWED, answer);
 
-/** The URL with the instance claim in its query (none: as it is). */
-function withInstance(url: string, claim: InstanceClaim | undefined): string {
-  if (claim === undefined) return url;
-  if (namesInstanceParam(url)) throw new InvalidOptionError('url', WITHOUT_INSTANCE_PARAM, url);
-  return withInstanceParam(url, claim);
+/**
+ * The URL with the instance claim in its query (none: as it is), then, for a client that asks
+ * for the server's heartbeat offer, `wssup-heartbeat=1` (heartbeat-message.ts).
+ */
+function withInstance(url: string, claim: InstanceClaim | undefined, asksHeartbeat: boolean): string {
+  let sent = url;
+  if (claim !== undefined) {
+    if (namesInstanceParam(url)) throw new InvalidOptionError('url', WITHOUT_INSTANCE_PARAM, url);
+    sent = withInstanceParam(url, claim);
+  }
+  return asksHeartbeat ? withHeartbeatParam(sent) : sent;
 }
 
 /**
@@ -62,6 +69,7 @@ export function attemptUrl(
   url: (context: ClientUrlContext) => unknown,
   context: ClientUrlContext,
   instance: InstanceClaim | undefined,
+  asksHeartbeat = false,
 ): string | Promise<string> {
   let answer: unknown;
   try {
@@ -69,7 +77,7 @@ export function attemptUrl(
   } catch (error) {
     throw new AppHookError('url', error);
   }
-  if (isConnectableUrl(answer)) return withInstance(String(answer), instance);
+  if (isConnectableUrl(answer)) return withInstance(String(answer), instance, asksHeartbeat);
   let pending: boolean;
   try {
     pending = isThenable(answer);
@@ -80,7 +88,7 @@ export function attemptUrl(
   // Promise.resolve adopts any thenable as `await` does (a `then` that throws rejects it).
   const checked = (resolved: unknown): string => {
     if (!isConnectableUrl(resolved)) throw badAnswer(resolved);
-    return withInstance(String(resolved), instance);
+    return withInstance(String(resolved), instance, asksHeartbeat);
   };
   return Promise.resolve(answer).then(checked, (error: unknown) => {
     throw new AppHookError('url', error);

@@ -10,6 +10,7 @@ import type { InstanceClaim } from '../../machines/events.js';
 import { type AsyncDisposableIfTyped, withAsyncDispose } from '../disposal.js';
 import { type AppHookError, describeValue, InvalidOptionError, SupervisorError } from '../errors.js';
 import { EventWaiters, type OnceOptions } from '../event-waiters.js';
+import { heartbeatSilenceMs, offeredIntervalMs } from '../heartbeat-message.js';
 import { isolateInspect } from '../inspect.js';
 import { attemptUrl } from './attempt-url.js';
 import { createNetworkActor } from './network-actor.js';
@@ -452,8 +453,13 @@ export function createClient(options: ClientOptions): Client {
   const silence = createSilenceClock(
     clock?.now === undefined ? undefined : () => (clock.now as () => number).call(clock),
   );
-  const { silenceTimeoutMs } = resolved;
   const keepalive = resolved.heartbeatMessage;
+  const { asksHeartbeat } = resolved;
+  // The silence timeout in force on the open socket: the option's, or else, for a client that
+  // asked, the one the server's offer gave this socket (none until it comes, none after an
+  // older server that ignores the request: nothing watched, as before).
+  let offeredSilenceMs: number | undefined;
+  const silenceTimeoutMs = (): number | undefined => resolved.silenceTimeoutMs ?? offeredSilenceMs;
 
   let socket: WebSocketLike | undefined;
   let url = '';
@@ -481,17 +487,27 @@ export function createClient(options: ClientOptions): Client {
           resolved.url,
           { attempt: actor.getSnapshot().context.attempt, lastClose },
           resolved.instance === undefined ? undefined : claim(resolved.instance),
+          asksHeartbeat,
         ),
     },
     {
       attach: (open, opened) => {
+        if (open !== socket) offeredSilenceMs = undefined; // an offer is one socket's
         socket = open;
         if (opened !== undefined) url = opened;
       },
       heard: silence.heard,
       // The library's keepalive proves the server alive (heard, above) and is not the app's.
       deliver: (data) => {
-        if (keepalive === undefined || data !== keepalive) emit('message', { data });
+        if (asksHeartbeat) {
+          const intervalMs = offeredIntervalMs(data);
+          if (intervalMs === undefined) emit('message', { data });
+          else if (offeredSilenceMs === undefined) {
+            // The first offer on this socket: the watch starts (the machine's `open.unwatched`).
+            offeredSilenceMs = heartbeatSilenceMs(intervalMs);
+            actor.send({ type: 'CHECK_SILENCE' });
+          }
+        } else if (keepalive === undefined || data !== keepalive) emit('message', { data });
       },
       fail: (error) => emit('error', { error }),
       errorCode: (code) => {
@@ -533,9 +549,17 @@ export function createClient(options: ClientOptions): Client {
     input: {
       ...resolved.machine,
       random,
-      ...(resolved.silenceTimeoutMs === undefined
+      ...(resolved.silenceTimeoutMs === undefined && !asksHeartbeat
         ? {}
-        : { silence: { timeoutMs: resolved.silenceTimeoutMs, quietForMs: silence.quietForMs } }),
+        : {
+            silence: {
+              // Read at every use: 0 (nothing watched) until the server's offer, for a client that asked.
+              get timeoutMs() {
+                return silenceTimeoutMs() ?? 0;
+              },
+              quietForMs: silence.quietForMs,
+            },
+          }),
     },
     // The app's clock, or the platform's timers with a 0 ms delay that waits for the sockets'
     // next read (silence-clock.ts): the silence check's second look must come after it.
@@ -641,7 +665,8 @@ export function createClient(options: ClientOptions): Client {
       // is written into a socket that may be dead: false, as for any send that sent nothing,
       // also while that second look is pending. Not `state` after the step: from inside a
       // listener, the step waits for the one under way.
-      if (silenceTimeoutMs !== undefined && silence.quietForMs() >= silenceTimeoutMs) {
+      const timeoutMs = silenceTimeoutMs();
+      if (timeoutMs !== undefined && silence.quietForMs() >= timeoutMs) {
         actor.send({ type: 'CHECK_SILENCE' });
         return false;
       }

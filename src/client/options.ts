@@ -165,12 +165,17 @@ export interface ClientOptions {
    * client runs in browsers. A socket found silent is given up only if it still is one turn of
    * the event loop later, so that what waited in it through a freeze (a background tab, a
    * process blocked past the timeout) is read first, and a server that kept talking is heard.
-   * @default none (never given up for silence)
+   * @default none of its own; without it nor `heartbeatMessage`, the server's offer: every attempt's URL asks for
+   * it (`wssup-heartbeat=1`), a supervisor without a `heartbeatMessage` sends that connection
+   * `wssup-heartbeat <heartbeatIntervalMs>` as it opens and with every ping (frames dropped,
+   * never delivered), and from the first one the socket is given up after twice that interval
+   * plus 5 s of silence (65 s in production); from an older server, none (never given up for silence)
    */
   silenceTimeoutMs?: number | undefined;
   /**
    * The server's `heartbeatMessage`: text frames equal to it prove the server alive but
-   * never reach the app's `message` listeners. @default none (every message is delivered)
+   * never reach the app's `message` listeners. Given, the client does not ask for the
+   * server's heartbeat offer (see `silenceTimeoutMs`). @default none (every message is delivered)
    */
   heartbeatMessage?: string | undefined;
   /**
@@ -266,6 +271,11 @@ export interface ResolvedClientOptions {
   machine: ClientInput;
   silenceTimeoutMs: number | undefined;
   heartbeatMessage: string | undefined;
+  /**
+   * Neither `silenceTimeoutMs` nor `heartbeatMessage` given: every attempt asks the server for
+   * its heartbeat offer (heartbeat-message.ts), and the silence watch starts from its first one.
+   */
+  asksHeartbeat: boolean;
   reconnectOnOnline: boolean;
   closeOnOffline: boolean;
   clock: (Clock & { now?: () => number }) | undefined;
@@ -442,6 +452,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
         ? undefined
         : milliseconds('silenceTimeoutMs', options.silenceTimeoutMs, 0, 1),
     heartbeatMessage: resolveHeartbeatMessage(options.heartbeatMessage),
+    asksHeartbeat: options.silenceTimeoutMs === undefined && options.heartbeatMessage === undefined,
     reconnectOnOnline,
     closeOnOffline,
     machine: {

@@ -293,7 +293,7 @@ function connect(
     const given = response.socket;
     if (given !== undefined && typeof given.on === 'function' && typeof given.off === 'function') tcp = given;
   };
-  if (options.silenceTimeoutMs !== undefined) emitter?.on('upgrade', upgraded);
+  if (options.silenceTimeoutMs !== undefined || options.asksHeartbeat) emitter?.on('upgrade', upgraded);
   // A refused upgrade, where the socket shows its response (ws's 'unexpected-response'; a
   // browser shows nothing but the 1006 that follows): read as its close-code twin, so that a
   // 401 is not retried forever and a 429's Retry-After is waited out. With a listener, ws

@@ -24,6 +24,7 @@ import { APP_CLOSE_CODES, isAppCloseCode } from '../close-code.js';
 import type { DeliveringHandle } from '../connection-handle.js';
 import { AppHookError, describeValue, SupervisorError } from '../errors.js';
 import type { SocketErrorInfo } from '../events.js';
+import { asksHeartbeat } from '../heartbeat-message.js';
 import type { MessageRate } from '../message-rate.js';
 import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../options.js';
 import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
@@ -68,6 +69,11 @@ export interface ConnectionEnv {
   readonly bookLeaving: (connection: WsConnection) => void;
   /** Sent as text with every heartbeat's ping (the `heartbeatMessage` option); undefined: pings only. */
   readonly heartbeatMessage?: string | undefined;
+  /**
+   * Without a `heartbeatMessage`: the offer (`wssup-heartbeat <interval>`) sent to a connection
+   * whose URL asked for it (a createClient's), as it opens and with every heartbeat's ping.
+   */
+  readonly heartbeatOffer?: string | undefined;
   readonly books: Books;
   /** The `maxRoomsPerConnection` option: join() refuses a room beyond it. */
   readonly maxRoomsPerConnection: number;
@@ -148,6 +154,8 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   #request: IncomingMessage | undefined;
   #raw: Duplex | undefined;
   #head: Buffer | undefined;
+  /** The heartbeat offer, for a connection that asked for it (runOpenHook); undefined: none. */
+  #offer: string | undefined;
   /**
    * Set once the connection is on its way out (the app closed it, the send
    * buffer overflowed, or its supervisor evicted it). The machine may act on it
@@ -725,6 +733,7 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     ws.ping();
     const keepalive = this.#env.heartbeatMessage;
     if (keepalive !== undefined) ws.send(keepalive);
+    else if (this.#offer !== undefined) this.#sendOffer(ws, this.#offer);
     if (ws.bufferedAmount > this.#env.maxBufferedBytes) this.#overflowed(ws);
   }
 
@@ -739,10 +748,27 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     if (first) this.#env.bookLeaving(this);
   }
 
+  /**
+   * The offer, unless it would take the send buffer past maxBufferedBytes: messageFit leaves
+   * room for the ping only (the offer is no option's frame), and a message that just fits is
+   * not closed with 4008 for it. Skipped then: the message being written is heard instead.
+   */
+  #sendOffer(ws: WebSocket, offer: string): void {
+    if (ws.bufferedAmount + offer.length + 2 <= this.#env.maxBufferedBytes) ws.send(offer);
+  }
+
   runOpenHook(): void {
     this.#handshakeDone = true;
     const request = this.#request;
     this.#request = undefined;
+    // A createClient that asked (wssup-heartbeat=1) hears the offer first, before onOpen's
+    // messages: from it, it watches the server's silence. Once per connection, never per message.
+    const offer = this.#env.heartbeatOffer;
+    const ws = this.#ws;
+    if (offer !== undefined && ws?.readyState === WebSocket.OPEN && asksHeartbeat(request?.url)) {
+      this.#offer = offer;
+      this.#sendOffer(ws, offer);
+    }
     const { onOpen } = this.#env.hooks;
     if (onOpen !== undefined && request !== undefined) this.#runHook('onOpen', () => onOpen(this, request));
   }

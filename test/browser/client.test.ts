@@ -18,6 +18,7 @@
 import { createServer } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
+import { startBlackholeProxy } from '../helpers/blackhole-proxy.js';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
 import { serveClientPage, useClientTab } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
@@ -73,7 +74,11 @@ const page = (
 </script>`;
 
 /** `url` followed by an attempt's time (`.<ms>`), as the client stamps its instance claim. */
-const stamped = (url: string) => new RegExp(`^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+$`);
+/** The client's stamp (`.<ms>`), then the heartbeat offer's request where the client asks for it (its default). */
+const stamped = (url: string) =>
+  new RegExp(`^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+(&wssup-heartbeat=1)?$`);
+/** An upgrade's URL without the heartbeat offer's request. */
+const withoutOfferRequest = (url: string) => url.replace(/&wssup-heartbeat=1$/, '');
 
 describe.runIf(hasBrowser)('the client in a browser', () => {
   const browserTab = useClientTab(search, { consoleErrors: true });
@@ -141,10 +146,10 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       const instance = await evaluate<string>('window.client.instance');
       expect(instance).toMatch(/^[A-Za-z0-9_-]{22}$/);
       // Each attempt stamped with its time (`<id>.<ms>`), later every time.
-      expect(upgrades.map((url) => url.replace(/\.\d+$/, ''))).toEqual(
+      expect(upgrades.map((url) => withoutOfferRequest(url).replace(/\.\d+$/, ''))).toEqual(
         [1, 2, 3].map(() => `/?user=zoe&wssup-instance=${instance}`),
       );
-      const stamps = upgrades.map((url) => Number(url.split('.').at(-1)));
+      const stamps = upgrades.map((url) => Number(withoutOfferRequest(url).split('.').at(-1)));
       expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
       expect(new Set(stamps).size).toBe(3);
       await evaluate("window.client.send('hello again')");
@@ -163,6 +168,52 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       await closeServer(files);
     }
   }, 60_000);
+
+  it("default options, a network gone dark (no FIN, no RST): the page gives the socket up by the server's heartbeat offer, and gets back in", async () => {
+    // The server on real time (preset 'test': a heartbeat every second); the page's client on its
+    // SimulatedClock; a TCP proxy between them that stops forwarding both ways.
+    const server = await startServer({ maxConnectionsPerUser: 1, idleTimeoutMs: 600_000 });
+    const proxy = await startBlackholeProxy(server.port);
+    const { files, port } = await serveClientPage(page(`ws://127.0.0.1:${proxy.port}/?user=zoe`));
+
+    try {
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
+      await until('window.ready === true');
+      await until("window.client.state === 'open'");
+      // The offer came first, as the socket opened: the echo after it is the app's only message.
+      await evaluate("window.client.send('before')");
+      await until("window.events.some((e) => e.type === 'message')");
+      expect(
+        await evaluate<unknown[]>("window.events.filter((e) => e.type === 'message').map((e) => e.data)"),
+      ).toEqual(['before']);
+
+      proxy.blackhole();
+      await vi.waitFor(() => expect(server.disposed.map((event) => event.reason)).toEqual(['dead-peer']), {
+        timeout: 10_000,
+      });
+      await evaluate('window.clock.increment(6_999)'); // the offer said 1000 ms: 2 × 1000 + 5000
+      expect(await evaluate<string>('window.client.state')).toBe('open');
+      await evaluate('window.clock.increment(1)');
+      await evaluate('window.clock.increment(0)'); // the check's second look
+      await until("window.client.state === 'waiting'");
+      expect(await lastOf('close')).toMatchObject({
+        code: 1006,
+        reason: 'no message from the server for 7000 ms',
+        wasClean: false,
+        next: 'reconnect',
+      });
+
+      proxy.restore();
+      await evaluate('window.clock.increment(60_000)');
+      await until("window.client.state === 'open'");
+      await vi.waitFor(() => expect(server.supervisor.stats().connections).toBe(1), { timeout: 10_000 });
+      await evaluate('window.client.close()');
+      await allDisposed(server.supervisor);
+      expect([...logged]).toEqual([]);
+    } finally {
+      await closeServer(files);
+    }
+  });
 
   it("sees no pings: a quiet server is heard through the server's heartbeatMessage, which the app never sees", async () => {
     /** A server with a heartbeat every second on its own clock, counting the pongs it gets. */

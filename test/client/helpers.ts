@@ -101,13 +101,14 @@ export function startClient(options: Partial<ClientOptions> & Pick<ClientOptions
 
 /**
  * The URL a client opens for the app's `url`, as `open` reports it: with the client's instance
- * claim appended to the query (`wssup-instance=<id>.<attempt time>`, test/client/instance.test.ts).
+ * claim appended to the query (`wssup-instance=<id>.<attempt time>`, test/client/instance.test.ts),
+ * and, from a client that asks for the server's heartbeat offer (the default), `&wssup-heartbeat=1`.
  * A matcher: the attempt's time is the wall clock's.
  */
 export const sentUrl = (t: TestClient, url: string) =>
   expect.stringMatching(
     new RegExp(
-      `^${`${url}${url.includes('?') ? '&' : '?'}wssup-instance=${t.client.instance}`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+$`,
+      `^${`${url}${url.includes('?') ? '&' : '?'}wssup-instance=${t.client.instance}`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+(&wssup-heartbeat=1)?$`,
     ),
   );
 

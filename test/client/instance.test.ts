@@ -11,9 +11,18 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
+import type { ClientOptions } from '../../src/client/index.js';
 import { createClient, InvalidOptionError } from '../../src/client/index.js';
 import { INSTANCE_ALLOWED } from '../../src/client-instance.js';
-import { expectReleased, startClient, type TestClient } from './helpers.js';
+import { expectReleased, startClient as startAskingClient, type TestClient } from './helpers.js';
+
+/**
+ * A client that does not ask for the server's heartbeat offer (a heartbeatMessage of its own),
+ * so that its URLs carry the instance claim alone: the offer's `&wssup-heartbeat=1`, appended
+ * after it by default, is test/client/heartbeat-offer.test.ts's.
+ */
+const startClient = (options: Partial<ClientOptions> & Pick<ClientOptions, 'url'>) =>
+  startAskingClient({ heartbeatMessage: 'hb', ...options });
 
 /**
  * A plain ws server that records each upgrade request's URL (path and query) and closes

@@ -40,7 +40,9 @@ describe("two clients of one instance id (the React hook's ref), at a limit of 1
     const at = Date.now();
 
     const first = clientAt(url, at);
-    expect((await first.next('open')).url).toMatch(new RegExp(`wssup-instance=${instance}\\.${at}$`));
+    expect((await first.next('open')).url).toMatch(
+      new RegExp(`wssup-instance=${instance}\\.${at}(&wssup-heartbeat=1)?$`),
+    );
     const [held] = t.supervisor.connectionsOf('ann');
 
     const same = clientAt(url, at);

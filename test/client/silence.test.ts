@@ -54,8 +54,9 @@ async function setUp(client: Partial<ClientOptions>, server: Partial<SupervisorO
 }
 
 describe('a client behind a network gone silent', () => {
-  it('without silenceTimeoutMs, stays open however long nothing arrives, with nothing scheduled', async () => {
-    const { proxy, t } = await setUp({});
+  it('without silenceTimeoutMs, not asking for the heartbeat offer (a heartbeatMessage of its own), stays open however long nothing arrives, with nothing scheduled', async () => {
+    // By default the client asks, and watches from the server's offer: test/integration/blackhole.test.ts.
+    const { proxy, t } = await setUp({ heartbeatMessage: 'hb' });
     proxy.drop();
     t.simulated.increment(5_000); // stableAfter: the last delay of an open client
     expect(t.clock.pending).toBe(0);

@@ -47,7 +47,8 @@ function startSocketActor(silenceTimeoutMs: number | undefined) {
   const resolved = resolveClientOptions({
     url: 'ws://127.0.0.1:1/',
     WebSocket: FakeWebSocket as never,
-    ...(silenceTimeoutMs === undefined ? {} : { silenceTimeoutMs }),
+    // Without one, a heartbeatMessage: a client that neither watches nor asks for the server's offer.
+    ...(silenceTimeoutMs === undefined ? { heartbeatMessage: 'hb' } : { silenceTimeoutMs }),
   });
   const counts = { heard: 0, delivered: 0 };
   const socketActor = createSocketActor(
@@ -106,7 +107,7 @@ describe("the socket actor's TCP listener (ws's `upgrade`)", () => {
     expect(counts.heard).toBe(4);
   });
 
-  it('without a silence timeout: no listener on the TCP socket, nor on `upgrade` (nothing reads the clock)', () => {
+  it('without a silence timeout (nor the offer asked for): no listener on the TCP socket, nor on `upgrade` (nothing reads the clock)', () => {
     const { actor, socket, counts } = startSocketActor(undefined);
     expect(socket.listenerCount('upgrade')).toBe(0);
     const tcp = new EventEmitter();
