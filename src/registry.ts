@@ -98,7 +98,8 @@ export interface BroadcastOptions<Data = unknown> extends SendOptions {
    */
   except?: string | undefined;
   /**
-   * Sends only to the connections for which it returns true (e.g. everyone but the sender).
+   * Sends only to the connections for which it returns true (e.g. one plan's users; everyone
+   * but the sender is `except`).
    * It runs on every connection before any is sent to: one that throws sends to no one, and
    * broadcast() throws its error as it is. Synchronous only: a Promise (an async filter)
    * sends to no one and throws WSSUP_INVALID_ARGUMENT. Any other truthy answer counts as

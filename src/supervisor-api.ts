@@ -255,7 +255,8 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
   /**
    * Cluster mode: sends to every open connection of every live process, as
    * sendToUser() with `{ cluster: true }` does (best effort), but `except`, a connection
-   * id on any process (`delivered` does not count it). `filter` is refused: a function
+   * id on any process (`delivered` does not count it; a process older than this version
+   * ignores it for a connection it holds itself: docs/cluster.md, Upgrading a cluster). `filter` is refused: a function
    * cannot travel to another process; `except` does.
    * @throws {SupervisorError} (rejects) as sendToUser() with `{ cluster: true }`, and
    *   WSSUP_INVALID_ARGUMENT for a `filter` or an `except` that is not a string.
