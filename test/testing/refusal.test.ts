@@ -43,8 +43,13 @@ async function rawServer(onUpgrade: (socket: Socket) => void) {
   const server = createServer();
   const sockets: Array<{ socket: Socket; ended: Promise<unknown> }> = [];
   server.on('connection', (socket) => {
-    // `end`, or `close` when the client's side ended before it was read.
-    sockets.push({ socket, ended: Promise.race([once(socket, 'end'), once(socket, 'close')]) });
+    // `end`, or `close` when the client's side ended before it was read, or `error`: a client
+    // that destroys its socket while this server still writes (a trickling body) resets it
+    // (ECONNRESET), which is the client's side gone too. Without any of them the test times out.
+    const ended = new Promise((resolve) => {
+      for (const event of ['end', 'close', 'error']) socket.once(event, resolve);
+    });
+    sockets.push({ socket, ended });
   });
   server.on('upgrade', (_request, socket: Socket) => onUpgrade(socket));
   server.listen(0, '127.0.0.1');
