@@ -17,11 +17,28 @@ export interface StatsOptions {
    * a Promise of {@link ClusterWideStats}. Without it stats() stays synchronous and O(1).
    */
   cluster?: boolean | undefined;
+  /**
+   * With `cluster: true` only: read at most this many users' books for the cluster-wide totals.
+   * The whole read costs a store command per user booked across the cluster (about 10,000 Redis
+   * commands at 10,000 users); bounded, past the bound `global.users` and `global.connections`
+   * count the books read (a lower bound) and `global.capped` says so, with about how many users
+   * are booked. The dashboard's Cluster card reads with `maxBooks: 1000`. A custom store that
+   * ignores the bound reads every book. An integer of at least 1 (WSSUP_INVALID_ARGUMENT
+   * otherwise, or without `cluster: true`).
+   * @default every book
+   * @example
+   * const { global } = await supervisor.stats({ cluster: true, maxBooks: 1000 });
+   * if (global.capped) console.log(`at least ${global.users} of about ${global.capped.booked} users`);
+   */
+  maxBooks?: number | undefined;
 }
 
 /** `stats({ cluster: true })`: this process's stats and the cluster-wide book. */
 export interface ClusterWideStats extends SupervisorStats {
-  /** Every node with a lease, and the booked totals across them. */
+  /**
+   * Every node with a lease, and the booked totals across them; with `maxBooks`, `capped`
+   * when the bound cut the read.
+   */
   global: ClusterView;
 }
 

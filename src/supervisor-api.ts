@@ -115,9 +115,12 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
    * node with a lease in it, booked users and connections), read from the store.
    * A node that stopped renewing (crashed) stays listed, its `leaseExpiresInMs`
    * negative, until a reaper removes its lease: its slots count no more.
+   * With `maxBooks`, at most that many users' books are read (a store command each): past it
+   * the totals are a lower bound and `global.capped` says so (`{ read, booked }`).
    * @throws {SupervisorError} (rejects) WSSUP_INVALID_ARGUMENT without the `cluster` option,
-   *   or for bad options (a key other than `perUser` and `cluster`, or one that is not a
-   *   boolean: this form rejects, where the plain form throws), WSSUP_STORE_UNAVAILABLE when
+   *   or for bad options (a key other than `perUser`, `cluster` and `maxBooks`, a flag that is
+   *   not a boolean, a `maxBooks` that is not an integer of at least 1: this form rejects, where
+   *   the plain form throws), WSSUP_STORE_UNAVAILABLE when
    *   the store does not answer (and before the first lease: `stats().cluster.leaseHeld` is
    *   false until then), WSSUP_SHUTTING_DOWN once shutdown()
    *   has stopped the store (the store and its breaker are not touched).
@@ -128,8 +131,8 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
    * books the machines keep (`perUser` walks the users, so only when asked).
    * Inside an event listener or hook, it already reflects that event.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when options is neither undefined nor an object,
-   *   has a key other than `perUser` and `cluster`, or one of them is not a boolean (thrown:
-   *   the `{ cluster: true }` form rejects with it instead).
+   *   has a key other than `perUser`, `cluster` and `maxBooks`, or a flag is not a boolean, or
+   *   for `maxBooks` without `cluster: true` (thrown: the `{ cluster: true }` form rejects instead).
    */
   stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
   /** A `cluster` flag known only at run time: the stats without it, a Promise of the cluster-wide ones with it. */

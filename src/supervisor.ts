@@ -18,7 +18,6 @@ import { admissionState } from './admission-state.js';
 import { type AttachableServer, type AttachOptions, attachToServer } from './attach.js';
 import { auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
-import { BOUNDED_CLUSTER_VIEW, type BoundedClusterView } from './bounded-cluster-view.js';
 import { afterWaitingIo, createCountingClock } from './clock.js';
 import { INJECTED_CLOCK } from './clock-shape.js';
 import { ClusterBook } from './cluster/cluster-admission.js';
@@ -949,7 +948,11 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     roomNames: registry.roomNames,
     stats: ((statsOptions?: StatsOptions) => {
       // Each option read once (readStatsOptions): the form chosen is the one checked.
-      const { values, cluster, invalid } = readStatsOptions(statsOptions, ['perUser', 'cluster'], 'stats');
+      const { values, cluster, invalid } = readStatsOptions(
+        statsOptions,
+        ['perUser', 'cluster', 'maxBooks'],
+        'stats',
+      );
       if (invalid !== undefined) {
         // The cluster form returns a promise: its caller's .catch() sees the mistake, as
         // shutdown()'s does. The plain form returns none, so it throws.
@@ -958,8 +961,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       }
       const local = collectStats(sources, { perUser: values.perUser });
       if (!cluster) return local;
+      const { maxBooks } = values;
       return clusterOnly('stats')
-        .then((book) => book.view())
+        .then((book) => (maxBooks === undefined ? book.view() : book.view({ maxBooks })))
         .then((global) => ({ ...local, global }));
     }) as Supervisor['stats'],
     userStats: ((userId: string, userOptions?: { cluster?: boolean }) => {
@@ -991,11 +995,6 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   Object.defineProperty(supervisor, INJECTED_CLOCK, { value: options.clock });
   // For serveForTest()'s open(), which tells a test its client's connection id: off until called.
   Object.defineProperty(supervisor, SOCKET_ADMISSIONS, { value: () => socketAdmissions.start() });
-  // For the dashboard's Cluster card: the cluster-wide view with a bounded number of books read.
-  Object.defineProperty(supervisor, BOUNDED_CLUSTER_VIEW, {
-    value: ((maxBooks) =>
-      clusterOnly('stats').then((book) => book.view({ maxBooks }))) satisfies BoundedClusterView,
-  });
   // `await using`'s end of scope: no options to get wrong, and once a shutdown has begun
   // (the app's own, with its options) the same promise: resolved at once after it ended.
   return withAsyncDispose(supervisor, () => shutdown());
@@ -1058,7 +1057,11 @@ function readStatsOptions(
     const read = reads.get(key);
     return read !== undefined && 'value' in read ? read.value : undefined;
   };
-  const values = { perUser: readValue('perUser'), cluster: readValue('cluster') } as StatsOptions;
+  const values = {
+    perUser: readValue('perUser'),
+    cluster: readValue('cluster'),
+    maxBooks: readValue('maxBooks'),
+  } as StatsOptions;
   const cluster = values.cluster === true;
   try {
     checkStatsOptions(options, reads, known, what);
@@ -1075,6 +1078,8 @@ type StatsRead = { value: unknown } | { thrown: unknown };
  * The options of stats() and userStats(): undefined, or an object of booleans
  * under the known keys. null would fail as a TypeError, and a string, a typo
  * or `cluster: 'true'` would be read as no option (sync local stats, not a Promise).
+ * stats()'s `maxBooks` is a positive integer, and only with `cluster: true`: alone it
+ * would bound nothing (the local stats read no book from the store).
  * Checks the values readStatsOptions() read, not the object's getters again.
  */
 function checkStatsOptions(
@@ -1095,6 +1100,23 @@ function checkStatsOptions(
     const read = reads.get(key);
     if (read !== undefined && 'thrown' in read) throw read.thrown;
     const value = read?.value;
+    if (key === 'maxBooks') {
+      if (value === undefined) continue;
+      if (!Number.isSafeInteger(value) || (value as number) < 1) {
+        throw new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          `${what} options: maxBooks must be an integer of at least 1, got ${describeValue(value)}`,
+        );
+      }
+      const cluster = reads.get('cluster');
+      if (cluster === undefined || !('value' in cluster) || cluster.value !== true) {
+        throw new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          `${what} options: maxBooks bounds the cluster-wide read, so it needs cluster: true (${what}({ cluster: true, maxBooks }))`,
+        );
+      }
+      continue;
+    }
     if (value !== undefined && typeof value !== 'boolean') {
       throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${what} options: ${key} must be a boolean`);
     }

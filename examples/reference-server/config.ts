@@ -158,7 +158,7 @@ Endpoints (GET and HEAD; "token" = behind --dashboard-token when it is set):
                                 cluster=1 also its cluster-wide book)
   /stats?cluster=1              plus the cluster-wide book from Redis (token; in cluster mode:
                                 --redis, --redis-cluster or --redis-sentinel; 503 while
-                                Redis does not answer)
+                                Redis does not answer; &maxBooks=<n>: from at most <n> books)
   /metrics                      Prometheus text format (needs prom-client)
   /healthz                      liveness: 200 while the process serves HTTP
   /readyz                       readiness: 200 while it admits, else 503 and the reason

@@ -12,7 +12,8 @@
  *                                   the dashboard's order) and moreUsers
  *   GET /stats?cluster=1            (--redis, --redis-cluster, --redis-sentinel; behind the token) the same, plus global: the nodes with a lease and
  *                                   the cluster-wide totals; with perUser=1, each listed user's
- *                                   cluster-wide book as perUser[i].global
+ *                                   cluster-wide book as perUser[i].global; with maxBooks=n, the totals
+ *                                   from at most n users' books (global.capped past it)
  *   GET /stats?user=<id>            (behind the token: it names a user) the totals, plus user:
  *                                   { userId, book: userStats(id) or null, connections: connectionsOf(id),
  *                                   oldest first, as { id, admittedAt, idleForMs, silentForMs } }; with
@@ -116,6 +117,22 @@ export function createStatsRoute(
       sendJson(response, 400, { error: `user: ${invalidUser}`, code: 'WSSUP_INVALID_ARGUMENT' });
       return;
     }
+    // The cluster-wide read bounded (stats({ cluster: true, maxBooks })): said, not ignored, without cluster=1.
+    const rawMaxBooks = query.get('maxBooks');
+    if (rawMaxBooks !== null && !cluster) {
+      sendJson(response, 400, {
+        error: 'maxBooks needs cluster=1: it is how many users’ books the cluster-wide totals read',
+      });
+      return;
+    }
+    const maxBooks = rawMaxBooks === null ? undefined : Number(rawMaxBooks);
+    if (
+      maxBooks !== undefined &&
+      (!Number.isSafeInteger(maxBooks) || maxBooks < 1 || rawMaxBooks?.trim() === '')
+    ) {
+      sendJson(response, 400, { error: 'maxBooks must be an integer of at least 1' });
+      return;
+    }
     if (cluster && supervisor.options.cluster === undefined) {
       sendJson(response, 400, {
         error:
@@ -126,7 +143,9 @@ export function createStatsRoute(
     // Issue 12: the cluster-wide book, read from the store (a 503 while it does not answer).
     const global = (): Promise<ClusterView | undefined> =>
       cluster
-        ? supervisor.stats({ cluster: true }).then((stats) => stats.global)
+        ? supervisor
+            .stats(maxBooks === undefined ? { cluster: true } : { cluster: true, maxBooks })
+            .then((stats) => stats.global)
         : Promise.resolve(undefined);
     const failed = (error: unknown) => sendJson(response, 503, { error: String(error) });
     if (userId !== null) {

@@ -273,18 +273,21 @@ export async function readClusterView(
   let superseded = 0;
   let unreadNodes = 0;
   let unreadUsers = 0;
-  let capped = false;
-  /** Whether the bound leaves room for another page: false says the read was cut there. */
+  /** A page's users were left out at the bound: the view is capped. */
+  let cut = false;
+  /** A scan stopped at the bound before its cursor came back to 0: maybe capped, the SCARDs tell. */
+  let stopped = false;
+  /** Whether the bound leaves room for another page: false stops the scan there. */
   const more = () => {
     if (maxBooks === undefined || asked.size < maxBooks) return true;
-    capped = true;
+    stopped = true;
     return false;
   };
   const readBooks = (page: readonly string[]): Promise<void> | undefined => {
     let users = page.filter((userId) => !asked.has(userId));
     if (maxBooks !== undefined && users.length > maxBooks - asked.size) {
       users = users.slice(0, maxBooks - asked.size);
-      capped = true;
+      cut = true;
     }
     if (users.length === 0) return undefined;
     for (const userId of users) asked.add(userId);
@@ -331,15 +334,24 @@ export async function readClusterView(
   };
   if (superseded > 0) view.superseded = superseded;
   if (unreadNodes > 0 || unreadUsers > 0) view.unread = { nodes: unreadNodes, users: unreadUsers };
-  if (capped) {
+  if (cut || stopped) {
     // How many users the live incarnations book in all: their indexes' sizes (a user booked by
-    // two nodes counts twice; an index not answering counts none), never fewer than were read.
+    // two nodes counts twice; an index not answering counts none), never fewer than were asked.
     connection.roundTrip('view');
-    const sizes = await Promise.allSettled(
-      alive.map((lease) => connection.command(['SCARD', keys.incarnationUsers(lease.incarnation)])),
+    const sizes = answered(
+      await Promise.allSettled(
+        alive.map((lease) => connection.command(['SCARD', keys.incarnationUsers(lease.incarnation)])),
+      ),
     );
-    const indexed = answered(sizes).values.reduce<number>((sum, size) => sum + Number(size), 0);
-    view.capped = { read: asked.size, booked: Math.max(indexed, asked.size) };
+    const indexed = sizes.values.reduce<number>((sum, size) => sum + Number(size), 0);
+    // A scan stopped right at the bound with nothing left (its cursor not back to 0 yet) is
+    // not capped: every user of indexes no larger than the users asked for was asked for.
+    // (A user booked by two nodes still counts twice there, so at exactly the bound such a
+    // view may say capped with every book read.)
+    if (cut || sizes.failed > 0 || indexed > asked.size) {
+      // The books that answered: a book asked for on a master that is away is counted in unread.
+      view.capped = { read: asked.size - unreadUsers, booked: Math.max(indexed, asked.size) };
+    }
   }
   return view;
 }

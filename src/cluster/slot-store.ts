@@ -216,11 +216,12 @@ export interface ClusterView {
    */
   unread?: { nodes: number; users: number };
   /**
-   * A bounded read only (the dashboard's Cluster card, which reads at most `read` users' books
-   * per view): `users` and `connections` count the books read, so they are a lower bound, and
-   * `booked` is about how many users the live nodes book in all (the sizes of their indexes: a
-   * user booked by two nodes counts twice). `stats({ cluster: true })` reads every book and
-   * never sets it.
+   * A bounded read only (`stats({ cluster: true, maxBooks })`, and the dashboard's Cluster card,
+   * which reads at most 1,000 users' books per view), when the bound left books unread: `users`
+   * and `connections` count the books read, so they are a lower bound; `read` is how many books
+   * answered, and `booked` about how many users the live nodes book in all (the sizes of their
+   * indexes: a user booked by two nodes counts twice). Without `maxBooks` every book is read and
+   * it is never set.
    */
   capped?: { read: number; booked: number };
 }
@@ -515,8 +516,9 @@ export interface SlotStore {
   userBook(userId: string): Promise<ClusterUserBook | undefined>;
   /**
    * The whole book: the nodes and the totals (superseded entries left out and counted apart, as
-   * in userBook). With `maxBooks` (the dashboard's Cluster card), a store may read at most that
-   * many users' books and say so in `capped`; one that ignores it reads them all.
+   * in userBook). With `maxBooks` (`stats({ cluster: true, maxBooks })`, the dashboard's Cluster
+   * card), a store may read at most that many users' books and say so in `capped`; one that
+   * ignores it reads them all.
    */
   view(bound?: { maxBooks?: number | undefined }): Promise<ClusterView>;
   /**

@@ -22,7 +22,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connectionMachine } from '../../machines/connection.machine.js';
-import { readBoundedClusterView } from '../bounded-cluster-view.js';
 import { busiest } from '../busiest-first.js';
 import { renderChart } from '../chart/index.js';
 import type { Clock } from '../clock.js';
@@ -329,7 +328,7 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     const shown = busiest(users.books(), maxUsers);
     const [wide, ...books] = await Promise.all([
       // The totals from at most clusterCardBooks books: the whole walk is a command per booked user.
-      readBoundedClusterView(supervisor, clusterCardBooks),
+      supervisor.stats({ cluster: true, maxBooks: clusterCardBooks }).then(({ global }) => global),
       // One by one: a user whose book did not answer (a Redis Cluster master away) is left
       // out and counted, and the others are shown.
       ...shown.map(({ userId }) =>

@@ -418,6 +418,24 @@ describe('GET /stats (item 15)', () => {
     expect(reply.status).toBe(400);
     expect(JSON.parse(reply.body)).toHaveProperty('error');
   });
+
+  // maxBooks bounds the cluster-wide read (stats({ cluster: true, maxBooks })): checked before
+  // cluster mode is, so a bad one is named as such (test/cluster/reference-stats-max-books.test.ts
+  // reads a good one from Redis).
+  it.each([
+    ['/stats?maxBooks=5', 'maxBooks needs cluster=1'],
+    ['/stats?perUser=1&maxBooks=5', 'maxBooks needs cluster=1'],
+    ['/stats?user=alice&maxBooks=5', 'maxBooks needs cluster=1'],
+    ['/stats?cluster=1&maxBooks=0', 'maxBooks must be an integer of at least 1'],
+    ['/stats?cluster=1&maxBooks=2.5', 'maxBooks must be an integer of at least 1'],
+    ['/stats?cluster=1&maxBooks=', 'maxBooks must be an integer of at least 1'],
+    ['/stats?cluster=1&maxBooks=many', 'maxBooks must be an integer of at least 1'],
+  ])('%s: 400, %s', async (path, says) => {
+    const { server } = await startServer();
+    const reply = await fetchReply(server, path);
+    expect(reply.status).toBe(400);
+    expect((JSON.parse(reply.body) as { error: string }).error).toContain(says);
+  });
 });
 
 describe('methods (item 16)', () => {
