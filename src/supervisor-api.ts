@@ -134,7 +134,7 @@ export interface Supervisor<Data = unknown> extends AsyncDisposableIfTyped {
    *   has a key other than `perUser`, `cluster` and `maxBooks`, or a flag is not a boolean, or
    *   for `maxBooks` without `cluster: true` (thrown: the `{ cluster: true }` form rejects instead).
    */
-  stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
+  stats(options?: StatsOptions & { cluster?: false | undefined; maxBooks?: undefined }): SupervisorStats;
   /** A `cluster` flag known only at run time: the stats without it, a Promise of the cluster-wide ones with it. */
   stats(options?: StatsOptions & ClusterFlag): SupervisorStats | Promise<ClusterWideStats>;
   /**

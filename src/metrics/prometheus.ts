@@ -40,7 +40,7 @@ export interface MetricsOptions {
  */
 export interface MetricsSubject {
   /** The supervisor's synchronous `stats()`, read at each scrape. */
-  stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
+  stats(options?: StatsOptions & { cluster?: false | undefined; maxBooks?: undefined }): SupervisorStats;
   /** The supervisor's `on()`: the counters by reason and cause follow its events. */
   on: Supervisor['on'];
 }
