@@ -60,6 +60,17 @@ describe('the server sends the offer only to a connection that asked', () => {
   });
 });
 
+describe('the offer is no activity', () => {
+  it('offers never keep a connection that asked from going idle (activity: both counts sends)', async () => {
+    const t = await startServer({ maxConnectionsPerUser: 1, activity: 'both', idleTimeoutMs: 3_000 });
+    const ws = await connect(`${t.url('ann')}&wssup-heartbeat=1`);
+    const heard = record(ws);
+    const [code] = (await once(ws, 'close')) as [number, Buffer];
+    expect(code).toBe(4001); // evicted as idle, offers and all
+    expect(heard.filter((item) => item === 'wssup-heartbeat 1000').length).toBeGreaterThanOrEqual(2);
+  }, 15_000);
+});
+
 describe('createClient asks only without silenceTimeoutMs and heartbeatMessage', () => {
   it('by default it asks, drops the offers and delivers the rest; with either option it does not ask', async () => {
     const t = await startServer();
