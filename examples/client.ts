@@ -61,7 +61,7 @@ function connectClient(url: string) {
   const client = createClient({
     url, // or a function, called before every attempt (async too): async () => `wss://host/?token=${await fresh()}`
     WebSocket, // ws's: Node 20 has no global WebSocket (browsers and Node 22 need no such line)
-    silenceTimeoutMs: 2_500, // nothing heard from the server for 2.5 s (two heartbeats missed): reconnect
+    silenceTimeoutMs: 2_500, // a watch of its own, not the server's offer: 2.5 s of silence (two heartbeats missed): reconnect
     heartbeatMessage: 'hb', // the server's keepalive: it counts as heard, and never reaches 'message'
   });
   client.on('open', () => client.send('hello'));

@@ -9,6 +9,7 @@
  *   open.watched ──silenceTimeout, nothing heard──▶ open.confirming ──nextTurn (0 ms), still nothing──▶
  *     raises SOCKET_CLOSED 1006: the socket is lost, as above (heard meanwhile: back to open.watched)
  *   open.watched ──CHECK_SILENCE (the app's send()), nothing heard for the whole timeout──▶ the same
+ *   open.unwatched ──SILENCE_OFFERED (the server's first heartbeat offer, to a client that asked)──▶ open.watched
  *   connection ──NETWORK_OFFLINE──▶ raises SOCKET_CLOSED 1006 "the device went offline": lost, as above
  *   connection ──a failure to back off, the maxAttempts-th in a row──▶ suspended.untilResumed (given up)
  *   connecting ──connectTimeout, the last attempt allowed──▶ raises SOCKET_CLOSED 1006 "connect timeout": given up, as above
@@ -59,8 +60,13 @@
  * trial's live socket was given up; src/client/silence-clock.ts), and the runtime
  * counts the bytes read as heard (ws inflates compressed messages on a worker
  * thread, later); in Chromium a 0 ms timer, after the message tasks already queued.
- * So a server that talked through the freeze is heard first, and its socket kept. Without one, `open.unwatched` arms nothing: the socket
- * lasts until either side closes it or TCP gives up, as before.
+ * So a server that talked through the freeze is heard first, and its socket kept.
+ * A client without a timeout of its own asks the server for its heartbeat offer
+ * (`wssup-heartbeat=1`): the runtime reports the first one on each open socket as
+ * SILENCE_OFFERED, whose timeout (`offeredSilenceMs`, that socket's only: forgotten at each
+ * new attempt) takes `open.unwatched` to `open.watched`. With no timeout and no offer (an
+ * older server, a client that asked for none), `open.unwatched` arms nothing: the socket
+ * lasts until either side closes it or TCP gives up.
  * A delay armed before a sleep may wait out its remaining time after the wake
  * (timers frozen or throttled while the clock went on), so the runtime also
  * asks, with CHECK_SILENCE, when the app sends and the silence clock says the
@@ -152,9 +158,10 @@ export interface ClientBackoff {
  */
 export interface ClientSilence {
   /**
-   * How long, in ms, the server may say nothing before the socket is given up (the client's
-   * `silenceTimeoutMs`, or the one its server's heartbeat offer gave the open socket). Read at
-   * every use: 0 watches nothing (`open.unwatched`), until CHECK_SILENCE says it is set.
+   * How long, in ms, the server may say nothing before the socket is given up: the client's
+   * `silenceTimeoutMs`. 0 for a client that asked for the server's heartbeat offer instead: each
+   * open socket then watches nothing (`open.unwatched`) until the offer's SILENCE_OFFERED sets its
+   * timeout (`offeredSilenceMs`).
    */
   timeoutMs: number;
   /** Ms since the server was last heard on the open socket (or since it opened), read only when the delay fires. */
@@ -277,6 +284,12 @@ export interface ClientContext extends ClientInput {
    * the socket is kept (false from each new attempt).
    */
   stableDue: boolean;
+  /**
+   * The silence timeout the server's heartbeat offer gave the open socket (SILENCE_OFFERED), in
+   * ms; 0 for none. An offer is one socket's: 0 again from each new attempt, so a reconnect to a
+   * server that sends none (an older one) watches nothing, as before.
+   */
+  offeredSilenceMs: number;
 }
 
 /** The client actor's events: facts from its socket, and commands from the app. */
@@ -352,6 +365,15 @@ export type ClientEvent =
        * silence clock passed the timeout: its delay may be late, frozen by a sleep).
        */
       type: 'CHECK_SILENCE';
+    }
+  | {
+      /**
+       * Fact: the server's first heartbeat offer on the open socket (`wssup-heartbeat <interval>`,
+       * to a client that asked): the socket's silence timeout from it (twice the interval plus 5 s).
+       */
+      type: 'SILENCE_OFFERED';
+      /** The silence timeout the offer gives this socket, in ms (1 to 2147483647). */
+      timeoutMs: number;
     };
 
 /**
@@ -431,6 +453,10 @@ const dispositionAfter = (event: ClientEvent) =>
  * to this rather than turning "not for a month" into a reconnect loop.
  */
 const MAX_WAIT_MS = 2_147_483_647;
+
+/** The silence timeout in force on the open socket: the client's own, else its offer's (0: none). */
+const silenceMsOf = (context: ClientContext): number =>
+  context.silence === undefined ? 0 : context.silence.timeoutMs || context.offeredSilenceMs;
 
 /**
  * The reconnecting client's statechart (chart: docs/machines/client.svg in
@@ -560,6 +586,12 @@ export const clientMachine = setup({
       context.stableDue ? { attempt: 0, stable: true, onlineHandled: false, stableDue: false } : {},
     ),
     forgetStable: assign({ stable: false, stableDue: false }),
+    /** A new attempt: the last socket's heartbeat offer is not this one's. */
+    forgetOffer: assign({ offeredSilenceMs: 0 }),
+    /** The server's heartbeat offer on the open socket: its silence timeout, this socket's only. */
+    takeOffer: assign({
+      offeredSilenceMs: ({ event }) => (event.type === 'SILENCE_OFFERED' ? event.timeoutMs : 0),
+    }),
     /**
      * Given up for its silence: reported as the socket lost without a close frame (1006).
      * Raised, so `connection`'s own SOCKET_CLOSED handles it, in this same step: leaving
@@ -568,7 +600,7 @@ export const clientMachine = setup({
     giveUpSilentSocket: raise(({ context }) => ({
       type: 'SOCKET_CLOSED' as const,
       code: 1006,
-      reason: `no message from the server for ${context.silence?.timeoutMs} ms`,
+      reason: `no message from the server for ${silenceMsOf(context)} ms`,
       wasClean: false,
       cause: 'silence' as const,
     })),
@@ -606,7 +638,11 @@ export const clientMachine = setup({
      * ends every connection with 4002 at once would otherwise be called back in a loop.
      */
     isSessionExpired: ({ context, event }) => context.stable && dispositionAfter(event) === 'reconnect-now',
+    /** The client's own silence timeout (`silenceTimeoutMs`): watched from the open. */
     watchesSilence: ({ context }) => context.silence !== undefined && context.silence.timeoutMs > 0,
+    /** A heartbeat offer a client that asked can watch by (one that did not has no silence clock). */
+    isUsableOffer: ({ context, event }) =>
+      context.silence !== undefined && event.type === 'SILENCE_OFFERED' && event.timeoutMs > 0,
     /**
      * This failure, one planBackoff would back off, is the maxAttempts-th in a row (`attempt`
      * counts those before it). Checked only where planBackoff would run: a shutdown's spread and
@@ -644,8 +680,8 @@ export const clientMachine = setup({
     /** Nothing heard from the server for a whole silence timeout, by the runtime's clock (none set: never). */
     isSilent: ({ context }) =>
       context.silence !== undefined &&
-      context.silence.timeoutMs > 0 &&
-      context.silence.quietForMs() >= context.silence.timeoutMs,
+      silenceMsOf(context) > 0 &&
+      context.silence.quietForMs() >= silenceMsOf(context),
   },
   delays: {
     connectTimeout: ({ context }) => context.connectTimeoutMs,
@@ -662,7 +698,7 @@ export const clientMachine = setup({
     // more than the timeout: a wall clock set back makes the quiet time negative,
     // and a delay past 2^31 - 1 ms would fire at once, again and again.
     silenceTimeout: ({ context }) => {
-      const timeoutMs = context.silence?.timeoutMs ?? 1;
+      const timeoutMs = silenceMsOf(context) || 1;
       return Math.min(timeoutMs, Math.max(1, timeoutMs - (context.silence?.quietForMs() ?? 0)));
     },
   },
@@ -676,6 +712,7 @@ export const clientMachine = setup({
     lastClose: undefined,
     onlineHandled: false,
     stableDue: false,
+    offeredSilenceMs: 0,
   }),
   initial: 'connection',
   on: {
@@ -683,7 +720,7 @@ export const clientMachine = setup({
   },
   states: {
     connection: {
-      entry: 'forgetStable',
+      entry: ['forgetStable', 'forgetOffer'],
       invoke: [
         { id: 'socket', src: 'socket' },
         { id: 'network', src: 'network', input: { event: 'offline' } },
@@ -770,12 +807,15 @@ export const clientMachine = setup({
           on: { CLOSE: 'closing' },
           initial: 'unwatched',
           states: {
-            /** No silence timeout (the default): nothing is armed, the socket lasts until closed. */
+            /**
+             * No silence timeout yet: nothing is armed. With the client's own, watched at once; a
+             * client that asked for the heartbeat offer is watched from the server's first one
+             * (SILENCE_OFFERED); otherwise (no offer: an older server, or a client that asked for
+             * none) the socket lasts until closed.
+             */
             unwatched: {
-              // Checked again after every event, one this state does not take too: a client that
-              // asked for the server's heartbeat offer sends CHECK_SILENCE at the first one, which
-              // set its timeout, and the watch starts (XState runs eventless transitions after each).
               always: { guard: 'watchesSilence', target: 'watched' },
+              on: { SILENCE_OFFERED: { guard: 'isUsableOffer', target: 'watched', actions: 'takeOffer' } },
             },
             watched: {
               // The app sends after the silence clock passed the timeout (its delay late, frozen by a sleep).

@@ -89,7 +89,10 @@ const MAX_SILENCE_MS = 2_147_483_647;
 /**
  * The silence a client that asked tolerates, from the server's interval: two heartbeats and
  * 5 s more (65 s for the production preset's 30 s), so that one late heartbeat is not taken
- * for a dead server; at most a timer's longest delay (a heartbeat of 1e9 ms in a test).
+ * for a dead server; at most a timer's longest delay (2^31 − 1 ms, 24.8 days), which a longer
+ * one would fire at once. So above an interval of 1,073,739,323 ms (12.4 days) the window is
+ * shorter than two intervals (at the largest, 2147483647 ms, one): a server whose heartbeat is
+ * that slow should not leave its clients to watch by it (give them a `silenceTimeoutMs`).
  */
 export const heartbeatSilenceMs = (intervalMs: number): number =>
   Math.min(2 * intervalMs + 5_000, MAX_SILENCE_MS);
@@ -101,7 +104,27 @@ export function asksHeartbeat(url: string | undefined): boolean {
   return query !== -1 && new URLSearchParams(url.slice(query + 1)).get(HEARTBEAT_PARAM) === '1';
 }
 
-/** `url` with the request in its query (before a fragment), unless the app wrote it itself. */
+/**
+ * Whether `url` names the request's parameter at all (any value, a percent-encoded name): the
+ * client refuses such a URL (client/options.ts, attempt-url.ts). It writes the parameter itself
+ * when it asks; one of the app's own beside it would be read first by the server (`=0` would
+ * silently ask for nothing), and to a client that does not ask the offers would be app messages.
+ */
+export function namesHeartbeatParam(url: string): boolean {
+  // As the request will carry it: the URL parser drops tabs and newlines from a name.
+  let href = url;
+  try {
+    href = new URL(url).href;
+  } catch {
+    // Not a URL: checked as written (its own check refuses it).
+  }
+  const hash = href.indexOf('#');
+  const beforeHash = hash === -1 ? href : href.slice(0, hash);
+  const query = beforeHash.indexOf('?');
+  return query !== -1 && new URLSearchParams(beforeHash.slice(query + 1)).has(HEARTBEAT_PARAM);
+}
+
+/** `url` with the request in its query (before a fragment), unless it asks already. */
 export function withHeartbeatParam(url: string): string {
   if (asksHeartbeat(url)) return url;
   const hash = url.indexOf('#');

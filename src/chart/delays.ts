@@ -46,7 +46,7 @@ export const delaySettings: Readonly<Record<ChartName, Readonly<Record<string, s
     stableAfter: "`createClient()`'s `stableAfterMs`",
     closeTimeout: "`createClient()`'s `closeTimeoutMs`",
     silenceTimeout:
-      "`createClient()`'s `silenceTimeoutMs`, less the time already silent when it is armed again",
+      "`createClient()`'s `silenceTimeoutMs`, or by default the server's heartbeat offer (twice its `heartbeatIntervalMs` plus 5 s), less the time already silent when it is armed again",
     nextTurn:
       "none: 0 ms, one turn of the event loop, so that the messages already waiting in the socket are read before the silence check looks again (under Node, without the `clock` option, the client's clock waits until after the next read of the sockets)",
   },

@@ -19,12 +19,13 @@
  * (client-instance.ts): its id and the attempt's time. An answer that names the parameter
  * itself fails as a bad answer does (the `url` option's own is refused by createClient()): the
  * client writes it (an id of the app's own is the `instance` option), and one written twice
- * would be refused by the server (400) at every attempt.
+ * would be refused by the server (400) at every attempt. So does one that names `wssup-heartbeat`
+ * (heartbeat-message.ts namesHeartbeatParam), whatever the client asks.
  */
 import type { InstanceClaim } from '../../machines/events.js';
 import { withInstanceParam } from '../client-instance.js';
 import { AppHookError, InvalidOptionError } from '../errors.js';
-import { withHeartbeatParam } from '../heartbeat-message.js';
+import { namesHeartbeatParam, withHeartbeatParam } from '../heartbeat-message.js';
 import { isThenable } from '../thenable.js';
 import {
   type ClientUrlContext,
@@ -33,6 +34,7 @@ import {
   namesInstanceParam,
   PAGE_HINT,
   URL_ALLOWED,
+  WITHOUT_HEARTBEAT_PARAM,
   WITHOUT_INSTANCE_PARAM,
 } from './options.js';
 
@@ -48,6 +50,7 @@ const badAnswer = (answer: unknown): InvalidOptionError =>
  * for the server's heartbeat offer, `wssup-heartbeat=1` (heartbeat-message.ts).
  */
 function withInstance(url: string, claim: InstanceClaim | undefined, asksHeartbeat: boolean): string {
+  if (namesHeartbeatParam(url)) throw new InvalidOptionError('url', WITHOUT_HEARTBEAT_PARAM, url);
   let sent = url;
   if (claim !== undefined) {
     if (namesInstanceParam(url)) throw new InvalidOptionError('url', WITHOUT_INSTANCE_PARAM, url);
@@ -63,7 +66,8 @@ function withInstance(url: string, claim: InstanceClaim | undefined, asksHeartbe
  * handler once the socket actor has it (a late one included).
  * @throws {AppHookError} WSSUP_APP_HOOK_FAILED (hook `url`) when the function throws (or its Promise rejects)
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION (option `url`) for an answer that is not such a URL,
- *   or one that names the instance parameter while the client sends its own
+ *   or one that names the instance parameter while the client sends its own, or the heartbeat
+ *   offer's request (`wssup-heartbeat`) at all
  */
 export function attemptUrl(
   url: (context: ClientUrlContext) => unknown,

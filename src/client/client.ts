@@ -455,11 +455,14 @@ export function createClient(options: ClientOptions): Client {
   );
   const keepalive = resolved.heartbeatMessage;
   const { asksHeartbeat } = resolved;
+  // Whether the open socket has had the server's heartbeat offer: only its first one is news to
+  // the machine (SILENCE_OFFERED); an offer is one socket's, and so is this.
+  let offered = false;
   // The silence timeout in force on the open socket: the option's, or else, for a client that
-  // asked, the one the server's offer gave this socket (none until it comes, none after an
-  // older server that ignores the request: nothing watched, as before).
-  let offeredSilenceMs: number | undefined;
-  const silenceTimeoutMs = (): number | undefined => resolved.silenceTimeoutMs ?? offeredSilenceMs;
+  // asked, the one the server's offer gave this socket, as the machine took it (none until it
+  // comes, none from an older server that ignores the request: nothing watched, as before).
+  const silenceTimeoutMs = (): number | undefined =>
+    resolved.silenceTimeoutMs ?? (actor.getSnapshot().context.offeredSilenceMs || undefined);
 
   let socket: WebSocketLike | undefined;
   let url = '';
@@ -492,7 +495,7 @@ export function createClient(options: ClientOptions): Client {
     },
     {
       attach: (open, opened) => {
-        if (open !== socket) offeredSilenceMs = undefined; // an offer is one socket's
+        if (open !== socket) offered = false; // an offer is one socket's (the machine forgets it too)
         socket = open;
         if (opened !== undefined) url = opened;
       },
@@ -502,10 +505,10 @@ export function createClient(options: ClientOptions): Client {
         if (asksHeartbeat) {
           const intervalMs = offeredIntervalMs(data);
           if (intervalMs === undefined) emit('message', { data });
-          else if (offeredSilenceMs === undefined) {
+          else if (!offered) {
             // The first offer on this socket: the watch starts (the machine's `open.unwatched`).
-            offeredSilenceMs = heartbeatSilenceMs(intervalMs);
-            actor.send({ type: 'CHECK_SILENCE' });
+            offered = true;
+            actor.send({ type: 'SILENCE_OFFERED', timeoutMs: heartbeatSilenceMs(intervalMs) });
           }
         } else if (keepalive === undefined || data !== keepalive) emit('message', { data });
       },
@@ -553,10 +556,8 @@ export function createClient(options: ClientOptions): Client {
         ? {}
         : {
             silence: {
-              // Read at every use: 0 (nothing watched) until the server's offer, for a client that asked.
-              get timeoutMs() {
-                return silenceTimeoutMs() ?? 0;
-              },
+              // 0 for a client that asked: nothing watched until the server's offer (SILENCE_OFFERED).
+              timeoutMs: resolved.silenceTimeoutMs ?? 0,
               quietForMs: silence.quietForMs,
             },
           }),

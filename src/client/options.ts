@@ -10,7 +10,7 @@ import { INSTANCE_ALLOWED, INSTANCE_PARAM, instanceParamOf, isInstanceId } from 
 import type { Clock } from '../clock.js';
 import { describeRefusedClock } from '../clock-shape.js';
 import { describeValue, InvalidOptionError } from '../errors.js';
-import { resolveHeartbeatMessage } from '../heartbeat-message.js';
+import { HEARTBEAT_PARAM, namesHeartbeatParam, resolveHeartbeatMessage } from '../heartbeat-message.js';
 import { clientOptionAllowed } from '../option-habits.js';
 import { secondsLike } from '../seconds-like.js';
 import type { ClientCloseEvent } from './client.js';
@@ -165,13 +165,17 @@ export interface ClientOptions {
    * client runs in browsers. A socket found silent is given up only if it still is one turn of
    * the event loop later, so that what waited in it through a freeze (a background tab, a
    * process blocked past the timeout) is read first, and a server that kept talking is heard.
+   * `false` watches nothing and asks for nothing: the URL is sent as given (a signed or strictly
+   * checked query), and a socket is never given up for its silence. A `url` that names
+   * `wssup-heartbeat` itself is refused by createClient() (`InvalidOptionError`, option `url`),
+   * and a `url` function's answer that names it fails the attempt as a bad answer does.
    * @default none of its own; without it nor `heartbeatMessage`, the server's offer: every attempt's URL asks for
-   * it (`wssup-heartbeat=1`), a supervisor without a `heartbeatMessage` sends that connection
+   * it (`&wssup-heartbeat=1` appended to the query), a supervisor without a `heartbeatMessage` sends that connection
    * `wssup-heartbeat <heartbeatIntervalMs>` as it opens and with every ping (frames dropped,
    * never delivered), and from the first one the socket is given up after twice that interval
    * plus 5 s of silence (65 s in production); from an older server, none (never given up for silence)
    */
-  silenceTimeoutMs?: number | undefined;
+  silenceTimeoutMs?: number | false | undefined;
   /**
    * The server's `heartbeatMessage`: text frames equal to it prove the server alive but
    * never reach the app's `message` listeners. Given, the client does not ask for the
@@ -303,12 +307,12 @@ const KNOWN = new Set([
   'inspect',
 ]);
 
-function milliseconds(option: string, value: unknown, fallback: number, min: number): number {
+function milliseconds(option: string, value: unknown, fallback: number, min: number, orElse = ''): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_DELAY_MS) {
     throw new InvalidOptionError(
       option,
-      `an integer number of ms from ${min} to ${MAX_DELAY_MS}`,
+      `an integer number of ms from ${min} to ${MAX_DELAY_MS}${orElse}`,
       value,
       // `capMs: 30` beside a baseMs of 1000, `silenceTimeoutMs: 2.5`: named with the ms probably meant.
       secondsLike(value, min, MAX_DELAY_MS) ?? describeValue(value),
@@ -341,6 +345,10 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   // (attempt-url.ts), so it is refused here, as a relative one is.
   if (typeof url !== 'function' && instance !== undefined && namesInstanceParam(String(url))) {
     throw new InvalidOptionError('url', WITHOUT_INSTANCE_PARAM, url);
+  }
+  // The same for the heartbeat offer's request, whatever the client asks (namesHeartbeatParam).
+  if (typeof url !== 'function' && namesHeartbeatParam(String(url))) {
+    throw new InvalidOptionError('url', WITHOUT_HEARTBEAT_PARAM, url);
   }
 
   // `=== undefined`, not `??`, here and below: a null is a bad value to refuse, not a default.
@@ -448,9 +456,9 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     clock: options.clock,
     inspect,
     silenceTimeoutMs:
-      options.silenceTimeoutMs === undefined
+      options.silenceTimeoutMs === undefined || options.silenceTimeoutMs === false
         ? undefined
-        : milliseconds('silenceTimeoutMs', options.silenceTimeoutMs, 0, 1),
+        : milliseconds('silenceTimeoutMs', options.silenceTimeoutMs, 0, 1, ', or false'),
     heartbeatMessage: resolveHeartbeatMessage(options.heartbeatMessage),
     asksHeartbeat: options.silenceTimeoutMs === undefined && options.heartbeatMessage === undefined,
     reconnectOnOnline,
@@ -595,6 +603,9 @@ export const isRelative = (url: unknown): boolean =>
 
 /** What a URL must be when the client sends an instance claim. */
 export const WITHOUT_INSTANCE_PARAM = `a URL without the ${INSTANCE_PARAM} query parameter: the client adds it (give an id of your own as the instance option, or instance: false to send none)`;
+
+/** What a URL must be: the client writes the heartbeat offer's request itself, or none. */
+export const WITHOUT_HEARTBEAT_PARAM = `a URL without the ${HEARTBEAT_PARAM} query parameter: the client adds it when it asks for the server's heartbeat offer (silenceTimeoutMs: false to ask for none)`;
 
 /**
  * Whether `url` names the instance parameter itself (a claim, a bad value, a percent-encoded

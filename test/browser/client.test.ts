@@ -73,12 +73,14 @@ const page = (
   window.ready = true;
 </script>`;
 
-/** `url` followed by an attempt's time (`.<ms>`), as the client stamps its instance claim. */
-/** The client's stamp (`.<ms>`), then the heartbeat offer's request where the client asks for it (its default). */
+/** `url` followed by an attempt's time (`.<ms>`), as the client stamps its instance claim: the client's stamp (`.<ms>`), then the heartbeat offer's request: these pages' clients ask (the default). */
 const stamped = (url: string) =>
-  new RegExp(`^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+(&wssup-heartbeat=1)?$`);
-/** An upgrade's URL without the heartbeat offer's request. */
-const withoutOfferRequest = (url: string) => url.replace(/&wssup-heartbeat=1$/, '');
+  new RegExp(`^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+&wssup-heartbeat=1$`);
+/** An upgrade's URL without the heartbeat offer's request, which it must end with (the default client asks). */
+const withoutOfferRequest = (url: string) => {
+  expect(url).toMatch(/&wssup-heartbeat=1$/);
+  return url.slice(0, -'&wssup-heartbeat=1'.length);
+};
 
 describe.runIf(hasBrowser)('the client in a browser', () => {
   const browserTab = useClientTab(search, { consoleErrors: true });

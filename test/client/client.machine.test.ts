@@ -741,6 +741,59 @@ describe('the silence watch', () => {
     expect(c.value()).toEqual(WATCHED);
     expect(c.emitted.filter((event) => event.type === 'close')).toEqual([]);
   });
+
+  describe("a client that asked for the server's heartbeat offer (no timeout of its own)", () => {
+    /** Asked: a silence clock, but no timeout (0) until an offer sets one. */
+    function askingClient() {
+      const heard = { at: 0 };
+      const c = startClient([0.5], (now) => ({ timeoutMs: 0, quietForMs: () => now() - heard.at }));
+      return { ...c, hear: () => (heard.at = c.now()) };
+    }
+
+    it('stays unwatched until the offer (SILENCE_OFFERED), then watches by its timeout', () => {
+      const c = askingClient();
+      c.actor.send({ type: 'SOCKET_OPENED' });
+      expect(c.value()).toEqual({ connection: { open: 'unwatched' } });
+      // Any other event on the way does not start the watch: only the offer does.
+      c.actor.send({ type: 'CHECK_SILENCE' });
+      c.actor.send({ type: 'NETWORK_ONLINE' });
+      expect(c.value()).toEqual({ connection: { open: 'unwatched' } });
+      c.hear(); // the offer is heard as it comes
+      c.actor.send({ type: 'SILENCE_OFFERED', timeoutMs: 7_000 });
+      expect(c.value()).toEqual(WATCHED);
+      expect(c.actor.getSnapshot().context.offeredSilenceMs).toBe(7_000);
+      c.advance(6_999);
+      expect(c.value()).toEqual(WATCHED);
+      c.advance(1);
+      c.advance(0);
+      expect(c.value()).toBe('waiting');
+      expect(c.emitted.find((event) => event.type === 'close')).toMatchObject({
+        code: 1006,
+        reason: 'no message from the server for 7000 ms',
+        cause: 'silence',
+      });
+    });
+
+    it("an offer is one socket's: the next attempt starts unwatched again, its timeout forgotten", () => {
+      const c = askingClient();
+      c.actor.send({ type: 'SOCKET_OPENED' });
+      c.actor.send({ type: 'SILENCE_OFFERED', timeoutMs: 7_000 });
+      c.closeWith(1006);
+      c.advance(500); // the backoff
+      expect(c.actor.getSnapshot().context.offeredSilenceMs).toBe(0);
+      c.actor.send({ type: 'SOCKET_OPENED' });
+      c.advance(30 * 24 * 3_600_000);
+      expect(c.value()).toEqual({ connection: { open: 'unwatched' } });
+    });
+
+    it('an offer to a client with no silence clock (one that asked for none) changes nothing', () => {
+      const c = startClient();
+      c.actor.send({ type: 'SOCKET_OPENED' });
+      c.actor.send({ type: 'SILENCE_OFFERED', timeoutMs: 7_000 });
+      expect(c.value()).toEqual({ connection: { open: 'unwatched' } });
+      expect(c.clock.pending).toBe(1); // stableAfter only
+    });
+  });
 });
 
 describe('a send after a sleep (CHECK_SILENCE)', () => {

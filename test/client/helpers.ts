@@ -37,6 +37,11 @@ export const listenersOn = (socket: WebSocket) =>
 
 export interface TestClient {
   client: Client;
+  /**
+   * Whether its URLs ask for the server's heartbeat offer (`&wssup-heartbeat=1`): given neither
+   * `silenceTimeoutMs` nor `heartbeatMessage`, as createClient() decides.
+   */
+  asks: boolean;
   /** The client's clock: `simulated.increment(ms)` fires its delays; `clock.pending` counts them. */
   simulated: SimulatedClock;
   clock: CountingClock;
@@ -76,6 +81,7 @@ export function startClient(options: Partial<ClientOptions> & Pick<ClientOptions
   }
   return {
     client,
+    asks: options.silenceTimeoutMs === undefined && options.heartbeatMessage === undefined,
     simulated,
     clock,
     sockets: recording.sockets,
@@ -102,13 +108,14 @@ export function startClient(options: Partial<ClientOptions> & Pick<ClientOptions
 /**
  * The URL a client opens for the app's `url`, as `open` reports it: with the client's instance
  * claim appended to the query (`wssup-instance=<id>.<attempt time>`, test/client/instance.test.ts),
- * and, from a client that asks for the server's heartbeat offer (the default), `&wssup-heartbeat=1`.
- * A matcher: the attempt's time is the wall clock's.
+ * and, from a client that asks for the server's heartbeat offer (the default: `t.asks`),
+ * `&wssup-heartbeat=1` after it, and from one that does not, nothing. A matcher: the attempt's
+ * time is the wall clock's.
  */
 export const sentUrl = (t: TestClient, url: string) =>
   expect.stringMatching(
     new RegExp(
-      `^${`${url}${url.includes('?') ? '&' : '?'}wssup-instance=${t.client.instance}`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+(&wssup-heartbeat=1)?$`,
+      `^${`${url}${url.includes('?') ? '&' : '?'}wssup-instance=${t.client.instance}`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+${t.asks ? '&wssup-heartbeat=1' : ''}$`,
     ),
   );
 

@@ -12,7 +12,7 @@ import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { ConnectionHandle, Supervisor } from '../../src/index.js';
 import { startRulesServer, touch } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks, ioWait } from '../helpers/server.js';
+import { allDisposed, connect, expectNoLeaks, ioWait } from '../helpers/server.js';
 
 const maxBufferedBytes = 1024 * 1024;
 /**
@@ -241,4 +241,33 @@ describe('a heartbeat during the write of a message that just fits', () => {
       expectNoLeaks(t.supervisor);
       expect(t.errors).toEqual([]);
     });
+
+  it("skips the heartbeat offer (no option's frame: no room kept for it) rather than close a connection that asked", async () => {
+    const t = await startRulesServer({ maxBufferedBytes: big, heartbeatIntervalMs: 1_000 });
+    const ws = await connect(`${t.url('sam')}&wssup-heartbeat=1`);
+    await touch(ws);
+    const got = counter(ws);
+    let pings = 0;
+    ws.on('ping', () => {
+      pings += 1;
+    });
+    const handle = t.handles.at(-1) as ConnectionHandle;
+    const fits = big - 10 - 2; // room for the ping only, as without the offer
+    expect(handle.send(Buffer.alloc(fits, 1))).toBe(true);
+    t.clock.increment(1_000); // the heartbeat: its ping fits, its offer would not
+    expect(handle.socket?.bufferedAmount).toBe(big);
+    while ((handle.socket?.bufferedAmount ?? 0) > 0) await new Promise((resolve) => setImmediate(resolve));
+    expect(handle.send('after')).toBe(true);
+    while (got.messages < 2) await once(ws, 'message');
+    // The message, and 'after': this heartbeat's offer skipped, its ping sent.
+    expect(got.sizes).toEqual([fits, 5]);
+    await vi.waitFor(() => expect(pings).toBe(1), ioWait);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(t.events.disposed).toEqual([]);
+
+    ws.terminate();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
 });

@@ -49,8 +49,11 @@ const timings = {
   maxAttempts: 2,
 };
 // Longer than stableAfter, so that its delay fires first; the walk watches for silence throughout
-// (test/client/ pins the client without a silence timeout).
-const silenceTimeoutMs = 4_000;
+// (test/client/ pins the client without a silence timeout). The one a heartbeat offer of 1 ms gives
+// (2 × 1 + 5 s): the second walk's client asks for the offer instead, and the server sends it.
+const silenceTimeoutMs = 5_002;
+/** The heartbeat offer that gives it (heartbeat-message.ts). */
+const OFFER = 'wssup-heartbeat 1';
 /** How long the server stays quiet before each message it sends (a message at once proves nothing). */
 const QUIET_BEFORE_MESSAGE_MS = 100;
 const modelInput: ClientInput = {
@@ -60,6 +63,11 @@ const modelInput: ClientInput = {
   silence: { timeoutMs: silenceTimeoutMs, quietForMs: () => 0 },
 };
 const { silence: _, ...clientOptions } = modelInput;
+/**
+ * The second walk's: a client that asked for the heartbeat offer (no `silenceTimeoutMs`): no
+ * timeout until the server's offer (SILENCE_OFFERED) sets one, in `open.unwatched`.
+ */
+const askingInput: ClientInput = { ...modelInput, silence: { timeoutMs: 0, quietForMs: () => 0 } };
 
 // Event variants: one per real action. Events not listed are sent as `{ type }`.
 const events = [
@@ -83,6 +91,8 @@ const events = [
   { type: 'SOCKET_CLOSED', code: 4401, reason: 'unauthenticated', wasClean: true },
   // The server's answer to the app's close(): its 1000 echoed (only in `closing`).
   { type: 'SOCKET_CLOSED', code: 1000, reason: '', wasClean: true },
+  // The server's first heartbeat offer, to a client that asked (only the second walk's).
+  { type: 'SILENCE_OFFERED', timeoutMs: silenceTimeoutMs },
 ];
 
 const is = (snapshot: AnyMachineSnapshot, value: unknown) => snapshot.matches(value as never);
@@ -114,6 +124,8 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
       return is(snapshot, 'waiting') || is(snapshot, { connection: 'connecting' });
     case 'NETWORK_OFFLINE': // `connection` listens for its loss, and `waiting` (to act on the next `online`)
       return is(snapshot, 'connection') || is(snapshot, 'waiting');
+    case 'SILENCE_OFFERED': // the runtime reports an open socket's first offer only, unwatched
+      return is(snapshot, { connection: { open: 'unwatched' } });
     case 'CHECK_SILENCE': // the runtime checks only on an open socket watched for silence
       // (while a check is pending, `confirming`, another changes nothing: test/client/ pins that)
       return is(snapshot, { connection: { open: 'watched' } });
@@ -154,6 +166,7 @@ function withSilenceClock(config: StateConfig): void {
     lastClose: undefined,
     onlineHandled: false,
     stableDue: false,
+    offeredSilenceMs: 0,
     heardSinceArmed: false,
   });
 }
@@ -179,8 +192,7 @@ const modelMachine = toModelMachine(clientMachine, {
   },
 });
 
-const model = createTestModel(modelMachine, {
-  input: modelInput,
+const modelOptions = {
   events: events as never,
   filterEvents: canHappen as never,
   // Context counts attempts without bound: a state is its value and the event that entered it,
@@ -189,7 +201,7 @@ const model = createTestModel(modelMachine, {
   // `connecting` (the first attempt abandoned), not from a wait cut short, which follows a close;
   // and, while connecting or waiting, whether an `online` was acted on already (then a further
   // one is ignored: a state of its own, so the walk sends it one).
-  serializeState: (snapshot, event) => {
+  serializeState: (snapshot: AnyMachineSnapshot, event: EventObject | undefined) => {
     const code = (event as { code?: number } | undefined)?.code;
     // A refused upgrade with a hint, a state of its own: otherwise the walk never sends it.
     const hinted =
@@ -227,8 +239,13 @@ const model = createTestModel(modelMachine, {
       event?.type === 'RECONNECT' && (snapshot.context as { stable: boolean }).stable ? ' from open' : '';
     return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${hinted}${stable}${first}${handled}${ignored}${heard}${left}`;
   },
-});
-const paths = model.getShortestPaths();
+};
+const paths = createTestModel(modelMachine, { ...modelOptions, input: modelInput }).getShortestPaths();
+// The client that asked for the offer: the paths to its open socket only (unwatched, then set by
+// the offer, then watched as the first walk's), the rest being the first walk's.
+const askingPaths = createTestModel(modelMachine, { ...modelOptions, input: askingInput })
+  .getShortestPaths()
+  .filter((path) => is(path.state, { connection: 'open' }));
 
 /** The client's `state` in a model state. */
 function stateOf(snapshot: AnyMachineSnapshot): ClientState {
@@ -319,6 +336,7 @@ async function perform(
   network: ReturnType<typeof installOnlineTarget>,
   server: Server,
   watch: SilenceWatch,
+  offers: { taken: number },
   event: EventObject & Record<string, unknown>,
   before: AnyMachineSnapshot,
   after: AnyMachineSnapshot,
@@ -331,6 +349,18 @@ async function perform(
       await t.next('open', from);
       watch.heardAt = t.simulated.now();
       watch.dueAt = watch.heardAt + silenceTimeoutMs;
+      return;
+    case 'SILENCE_OFFERED':
+      // The server's offer (a supervisor sends it as the socket opens): dropped, never the app's,
+      // and the watch armed from it.
+      {
+        const taken = offers.taken;
+        (server.sockets.at(-1) as WebSocket).send(OFFER);
+        await until(() => offers.taken > taken, 'the offer to be taken');
+        expect(t.events.slice(from), 'nothing announced').toEqual([]);
+        watch.heardAt = t.simulated.now();
+        watch.dueAt = watch.heardAt + silenceTimeoutMs;
+      }
       return;
     case 'SERVER_HEARD':
       // While the check is pending (`confirming`), no time passes: the message was waiting in the
@@ -531,28 +561,35 @@ async function perform(
   }
 }
 
-const progress = { walked: 0, total: paths.length };
+const progress = { walked: 0, total: paths.length + askingPaths.length };
 
 describe('client machine, path by path on real sockets', () => {
-  for (const path of paths) {
-    const name = `${path.steps
+  for (const [path, asks] of [
+    ...paths.map((path) => [path, false] as const),
+    ...askingPaths.map((path) => [path, true] as const),
+  ]) {
+    const name = `${asks ? 'asked for the offer: ' : ''}${path.steps
       .slice(1)
       .map((step, i) => label(step.event as never, (path.steps[i] as { state: AnyMachineSnapshot }).state))
       .join(' → ')} ⇒ ${stateOf(path.state)} ${JSON.stringify(path.state.value).replaceAll('"', '')}`;
     it(name, async () => {
       const server = await startHoldingServer();
       const network = installOnlineTarget();
+      const offers = { taken: 0 };
       const t = startClient({
         url: server.url,
         ...clientOptions,
-        silenceTimeoutMs,
-        inspect: (event) => coverage.record(event),
+        ...(asks ? {} : { silenceTimeoutMs }),
+        inspect: (event) => {
+          coverage.record(event);
+          if (event.type === '@xstate.event' && event.event.type === 'SILENCE_OFFERED') offers.taken += 1;
+        },
       });
       const watch: SilenceWatch = { dueAt: 0, heardAt: 0 };
       let before: AnyMachineSnapshot | undefined;
       for (const step of path.steps) {
         const event = step.event as EventObject & Record<string, unknown>;
-        if (before !== undefined) await perform(t, network, server, watch, event, before, step.state);
+        if (before !== undefined) await perform(t, network, server, watch, offers, event, before, step.state);
         expect(t.client.state, `after ${event.type}`).toBe(stateOf(step.state));
         before = step.state;
       }

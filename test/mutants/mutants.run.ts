@@ -14,7 +14,8 @@
  *   WSSUP_MUTANTS_OF=lease npm run test:mutants   # one machine's mutants only
  *
  * And the client's semantic mutants (its silence watch, its close handshake), and its
- * transitions on the device's `offline` (and on its `online` while connecting), on a send after a sleep (and the silence
+ * transitions on the device's `offline` (and on its `online` while connecting), the silence watch's start
+ * (its own timeout, or the server's heartbeat offer), on a send after a sleep (and the silence
  * check's second look, `confirming`), on resume() while waiting
  * on the app's close() of an open socket (`closing`) and its giving up after maxAttempts, removed, against the client's walk
  * and its tests.
@@ -205,6 +206,9 @@ it('every mutant of the machines named (a transition removed, or a rule broken) 
           (t.event === 'NETWORK_ONLINE' && t.guard === 'mayRestart') ||
           (t.event === 'NETWORK_ONLINE' && t.guard === 'mayCutWait') ||
           t.event === 'CHECK_SILENCE' ||
+          // The watch's start: at the open with a timeout of the client's own, or from the
+          // server's heartbeat offer (SILENCE_OFFERED) for a client that asked.
+          t.source === 'client.connection.open.unwatched' ||
           // The silence check's second look, a turn later: given up, or kept (heard meanwhile).
           t.source === 'client.connection.open.confirming' ||
           (t.event === 'RESUME' && t.source === 'client.waiting') ||
